@@ -1,0 +1,105 @@
+# The single task runner. Every target installs what it needs, idempotently.
+#   make run    serve the app on 0.0.0.0:5000 through gunicorn
+#   make test   install tools, then run every check (lint, validate, pytest, checkov)
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+include tools/versions.mk
+export KUSTOMIZE_VERSION KUBECONFORM_VERSION ACTIONLINT_VERSION ARGOCD_VERSION \
+       KUBERNETES_VERSION KUBERNETES_OLDEST_VERSION
+
+PYTHON ?= python3
+VENV := .venv
+TOOLS_DIR ?= $(CURDIR)/.tools
+BIN := $(VENV)/bin
+export PATH := $(TOOLS_DIR)/bin:$(CURDIR)/$(BIN):$(PATH)
+export TOOLS_DIR
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+RUNTIME_STAMP := $(VENV)/.stamp-runtime
+DEV_STAMP := $(VENV)/.stamp-dev
+CHECKOV_STAMP := $(TOOLS_DIR)/checkov/.stamp
+SCHEMAS_STAMP := $(TOOLS_DIR)/schemas/.stamp-$(KUBERNETES_VERSION)-$(KUBERNETES_OLDEST_VERSION)-$(ARGOCD_VERSION)
+
+TARGETS := help run test lint validate render bench tools clean
+.PHONY: $(TARGETS) pytest checkov schemas venv
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+
+# --- installs ---------------------------------------------------------------
+$(VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is required")'
+	$(PYTHON) -m venv $(VENV)
+
+$(RUNTIME_STAMP): requirements/runtime.txt pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet setuptools==84.2.1 -r requirements/runtime.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(DEV_STAMP): requirements/dev.txt $(RUNTIME_STAMP)
+	$(BIN)/pip install --quiet -r requirements/dev.txt
+	@touch $@
+
+$(CHECKOV_STAMP): requirements/checkov.txt
+	$(PYTHON) -m venv $(TOOLS_DIR)/checkov
+	$(TOOLS_DIR)/checkov/bin/pip install --quiet -r requirements/checkov.txt
+	@touch $@
+
+tools: ## install the pinned Go-built tools and the Argo CD CRDs into .tools/
+	@tools/install.sh $(TOOLS_DIR)
+
+$(SCHEMAS_STAMP): $(DEV_STAMP) src/gitops/schemas.py tools/versions.mk | tools
+	$(BIN)/python -m gitops.schemas --out $(TOOLS_DIR)/schemas \
+	  --kubernetes $(KUBERNETES_VERSION) --kubernetes $(KUBERNETES_OLDEST_VERSION) \
+	  --crds $(TOOLS_DIR)/argocd-crds
+	@touch $@
+
+schemas: tools $(SCHEMAS_STAMP)
+
+venv: $(DEV_STAMP)
+
+# --- the two commands ---------------------------------------------------------
+run: $(RUNTIME_STAMP) ## serve the app on 0.0.0.0:5000 (gunicorn, the same command as the image)
+	exec $(BIN)/gunicorn --config gunicorn.conf.py flask_app.wsgi:app
+
+test: lint validate pytest checkov ## install everything, then run every check
+
+# --- checks -------------------------------------------------------------------
+lint: $(DEV_STAMP) tools ## yamllint, ruff, hadolint, actionlint, zizmor, check-jsonschema
+	$(BIN)/yamllint --strict .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/hadolint Dockerfile
+	$(TOOLS_DIR)/bin/actionlint -color=never
+	$(BIN)/zizmor --offline --persona=pedantic --no-progress .github/workflows
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+
+validate: schemas ## yamllint + kustomize build + kubeconform (offline, strict) + policy
+	$(BIN)/gitops validate
+
+render: tools $(DEV_STAMP) ## write every cluster's and overlay's rendered manifests to build/rendered/
+	$(BIN)/gitops render --out build/rendered
+
+pytest: schemas $(CHECKOV_STAMP)
+	$(BIN)/pytest
+
+checkov: $(CHECKOV_STAMP) ## second opinion: checkov over manifests, Dockerfile and workflows
+	$(TOOLS_DIR)/checkov/bin/checkov --config-file .checkov.yaml --quiet --compact
+
+bench: schemas ## benchmarks: service, shutdown, repository operations (prints a table)
+	@command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; \
+	  apt-get install -y -qq $(APT_PACKAGES_BENCH) >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq $(APT_PACKAGES_BENCH) >/dev/null; }; }
+	$(BIN)/python -m bench
+
+clean: ## remove generated output, caches, the virtualenv and the tools
+	rm -rf $(VENV) $(TOOLS_DIR) build bench/results .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Anything else: a one-line error listing the real targets.
+%:
+	@echo "make: unknown target '$@' (targets: $(TARGETS))" >&2; exit 2

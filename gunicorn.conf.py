@@ -1,0 +1,128 @@
+"""gunicorn settings, all from environment variables.
+
+Used by `make run`, the container image and the tests alike:
+    gunicorn --config gunicorn.conf.py flask_app.wsgi:app
+
+Shutdown, lined up with the Deployment (apps/flask-app/base/deployment.yaml):
+  1. Kubernetes runs the preStop hook (sleep PRESTOP_SECONDS) while endpoints are removed.
+  2. SIGTERM reaches this master. The drain file appears at once, so /readyz answers
+     503 in every worker, and for DRAIN_SECONDS new connections are still served.
+  3. Then a graceful stop: listeners close, workers finish in-flight requests within
+     GRACEFUL_TIMEOUT, and the master exits 0.
+  terminationGracePeriodSeconds >= PRESTOP_SECONDS + DRAIN_SECONDS + GRACEFUL_TIMEOUT.
+"""
+
+import os
+import shutil
+import signal
+import tempfile
+
+
+def _int(name, default):
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"environment variable {name}={raw!r} is not a non-negative integer")
+    return int(raw)
+
+
+port = _int("PORT", 5000)
+bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{port}"]
+
+# Workers: WEB_CONCURRENCY if set (the Deployment sets it to match its CPU), else the CPUs.
+workers = _int("WEB_CONCURRENCY", max(2, os.cpu_count() or 1))
+threads = _int("GUNICORN_THREADS", 4)
+worker_class = "gthread"
+backlog = _int("GUNICORN_BACKLOG", 2048)
+
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GRACEFUL_TIMEOUT", 20)
+drain_seconds = _int("DRAIN_SECONDS", 3)
+# Longer than the usual load balancer idle timeout (60 s), so the balancer, not
+# gunicorn, closes idle connections and never sends on a socket we just closed.
+keepalive = _int("GUNICORN_KEEPALIVE", 75)
+
+# Heartbeat files in memory, and everything else writable under /tmp: works on a
+# read-only root filesystem with an emptyDir at /tmp.
+_tmp = os.environ.get("TMPDIR", tempfile.gettempdir())
+_shm = "/dev/shm"  # noqa: S108 - gunicorn's documented choice for heartbeat files
+worker_tmp_dir = _shm if os.path.isdir(_shm) and os.access(_shm, os.W_OK) else _tmp
+# One state dir per port: at most one server can hold a port, and nothing piles up.
+_state_dir = os.path.join(_tmp, f"flask-app-{port}")
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(_state_dir, "metrics"))
+os.environ["DRAIN_FILE"] = os.path.join(_state_dir, "draining")
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+# Logs: JSON on stdout. Requests are logged by the app (one line each), so gunicorn's
+# access log stays off; its error log uses the same JSON formatter.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+try:
+    from flask_app.jsonlog import gunicorn_logconfig
+except ImportError:  # gunicorn --check-config outside the venv still reads the file
+    pass
+else:
+    logconfig_dict = gunicorn_logconfig(loglevel.upper())
+
+proc_name = "flask-app"
+# gunicorn's control socket would live under $HOME, which is read-only in the pod;
+# nothing here uses it.
+control_socket_disable = True
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 4094
+limit_request_fields = 100
+
+
+def on_starting(server):
+    """Fresh metrics and drain state for every start of the master."""
+    multiproc = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(multiproc, ignore_errors=True)
+    os.makedirs(multiproc, exist_ok=True)
+    drain_file = os.environ["DRAIN_FILE"]
+    if os.path.exists(drain_file):
+        os.remove(drain_file)
+
+
+def when_ready(server):
+    """Replace the master's SIGTERM handling with drain-then-graceful-stop."""
+    original = server.handle_term
+    state = {"draining": False}
+
+    def handle_term():
+        if state["draining"] or drain_seconds == 0:
+            original()  # raises StopIteration: graceful stop
+            return
+        state["draining"] = True
+        with open(os.environ["DRAIN_FILE"], "w") as marker:
+            marker.write(str(os.getpid()))
+        server.log.info("SIGTERM: draining for %ss before a graceful stop", drain_seconds)
+
+        def stop(_signum, frame):
+            server.signal(signal.SIGTERM, frame)  # queue a second SIGTERM for the main loop
+
+        signal.signal(signal.SIGALRM, stop)
+        signal.alarm(drain_seconds)
+
+    server.handle_term = handle_term
+
+
+def post_worker_init(worker):
+    """A worker is ready for traffic only once it has fully booted."""
+    lifecycle = (
+        worker.wsgi.extensions.get("lifecycle") if hasattr(worker.wsgi, "extensions") else None
+    )
+    if lifecycle is not None:
+        lifecycle.mark_ready()
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges so in-flight counts stay true."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    shutil.rmtree(_state_dir, ignore_errors=True)

@@ -1,0 +1,82 @@
+"""Prometheus metrics: request count, latency, in-flight requests, build info.
+
+Under gunicorn, PROMETHEUS_MULTIPROC_DIR is set (see gunicorn.conf.py) and every
+worker writes its samples there; /metrics merges them, so totals are correct across
+workers. Elsewhere (tests, a single process) the app's own registry is served.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+bp = Blueprint("metrics", __name__)
+
+
+class Metrics:
+    """The metric objects of one app, registered in a registry of its own."""
+
+    def __init__(self, version: str, commit: str, environment: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "http_requests",
+            "HTTP requests served, by method, route template and status.",
+            labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time from request start to response, by method, route template and status.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "http_requests_in_flight",
+            "Requests being served right now.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        build_info = Gauge(
+            "app_build_info",
+            "Always 1; the labels say which build runs here.",
+            ("version", "commit", "environment"),
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        build_info.labels(version, commit, environment).set(1)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        code = str(status)
+        self.requests.labels(method, route, code).inc()
+        self.latency.labels(method, route, code).observe(seconds)
+
+    def exposition(self) -> bytes:
+        multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if multiproc_dir:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    body = current_app.extensions["metrics"].exposition()
+    response = Response(body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response

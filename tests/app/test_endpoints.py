@@ -1,0 +1,265 @@
+"""Every endpoint and error path through Flask's test client."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+
+import pytest
+
+from flask_app import create_app
+from flask_app.lifecycle import Lifecycle
+
+
+def test_index_names_service_version_environment(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "staging")
+    monkeypatch.setenv("APP_VERSION", "1.4.2")
+    response = create_app().test_client().get("/")
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "service": "flask-app",
+        "version": "1.4.2",
+        "environment": "staging",
+    }
+
+
+def test_version_reports_build_and_pod(monkeypatch):
+    for name, value in {
+        "APP_VERSION": "2.0.0",
+        "GIT_SHA": "1a2b3c4d",
+        "BUILD_DATE": "2026-11-26T10:00:00Z",
+        "IMAGE_TAG": "sha-1a2b3c4",
+        "APP_ENV": "prod",
+        "POD_NAME": "flask-app-abc",
+        "POD_NAMESPACE": "flask-app-prod",
+        "NODE_NAME": "node-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    body = create_app().test_client().get("/version").get_json()
+    assert body == {
+        "service": "flask-app",
+        "version": "2.0.0",
+        "commit": "1a2b3c4d",
+        "build_date": "2026-11-26T10:00:00Z",
+        "image_tag": "sha-1a2b3c4",
+        "environment": "prod",
+        "pod": "flask-app-abc",
+        "namespace": "flask-app-prod",
+        "node": "node-1",
+    }
+
+
+def test_defaults_without_environment(client):
+    body = client.get("/version").get_json()
+    assert body["version"] == "0.0.0-dev"
+    assert body["commit"] == "unknown"
+    assert body["environment"] == "local"
+    assert body["pod"] is None
+
+
+def test_debug_cannot_be_enabled_from_environment(monkeypatch):
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    app = create_app()
+    assert app.debug is False
+    assert app.config["DEBUG"] is False
+
+
+def test_livez_is_ok_even_when_not_ready():
+    app = create_app({"DEFER_READY": True})
+    client = app.test_client()
+    assert client.get("/livez").status_code == 200
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable", "reason": "starting"}
+
+
+def test_readyz_ok_when_ready(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_503_while_draining(app, client):
+    app.extensions["lifecycle"].begin_drain()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["reason"] == "draining"
+    # Draining is not dying: everything else still answers.
+    assert client.get("/").status_code == 200
+    assert client.get("/livez").status_code == 200
+
+
+def test_drain_file_shared_between_processes(tmp_path):
+    marker = tmp_path / "draining"
+    lifecycle = Lifecycle(str(marker))
+    lifecycle.mark_ready()
+    assert lifecycle.state == "ready"
+    marker.write_text("1")
+    assert lifecycle.state == "draining"
+
+
+def test_readyz_reports_failed_dependency():
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app({"READINESS_TCP_CHECKS": [f"127.0.0.1:{port}"]})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["reason"].startswith(f"dependency 127.0.0.1:{port} unreachable")
+
+
+def test_readyz_passes_when_dependency_listens(monkeypatch):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        monkeypatch.setenv("READINESS_TCP_CHECKS", f"127.0.0.1:{server.getsockname()[1]}")
+        response = create_app().test_client().get("/readyz")
+    assert response.status_code == 200
+
+
+def test_bad_readiness_target_is_rejected(monkeypatch):
+    monkeypatch.setenv("READINESS_TCP_CHECKS", "no-port-here")
+    with pytest.raises(ValueError, match="READINESS_TCP_CHECKS entry 'no-port-here'"):
+        create_app()
+
+
+@pytest.mark.parametrize("value", ["ten", "-1"])
+def test_bad_integer_setting_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("MAX_CONTENT_LENGTH", value)
+    with pytest.raises(ValueError, match="MAX_CONTENT_LENGTH"):
+        create_app()
+
+
+def _assert_json_error(response, status):
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error", "status", "request_id"}
+    assert body["status"] == status
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert b"<html" not in response.data.lower()
+    return body
+
+
+def test_404_is_json(client):
+    _assert_json_error(client.get("/does-not-exist"), 404)
+
+
+def test_405_is_json_with_allow_header(client):
+    response = client.post("/livez")
+    _assert_json_error(response, 405)
+    assert "GET" in response.headers["Allow"]
+
+
+def test_413_for_body_over_limit():
+    client = create_app({"MAX_CONTENT_LENGTH": 16}).test_client()
+    _assert_json_error(client.post("/", data=b"x" * 17), 413)
+
+
+def test_500_hides_the_traceback(caplog):
+    app = create_app()
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    with caplog.at_level(logging.ERROR, logger="flask_app"):
+        app.logger  # noqa: B018 - make sure Flask's logger exists before the request
+        logging.getLogger("flask_app").propagate = True
+        response = app.test_client().get("/boom")
+    body = _assert_json_error(response, 500)
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert body["error"].startswith("The server encountered an internal error")
+    assert any("unhandled exception" in r.getMessage() for r in caplog.records)
+
+
+def test_security_headers_on_every_response(client):
+    for path in ("/", "/livez", "/readyz", "/version", "/metrics", "/missing"):
+        headers = client.get(path).headers
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Cache-Control"] == "no-store"
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+
+
+def test_request_id_is_honoured_or_generated(client):
+    assert client.get("/", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
+    generated = client.get("/").headers["X-Request-ID"]
+    assert len(generated) == 32
+    # A hostile id (newlines, too long) is replaced, never echoed.
+    hostile = client.get("/", headers={"X-Request-ID": "a\tb" + "x" * 200})
+    assert hostile.headers["X-Request-ID"] != "a\tb" + "x" * 200
+    assert len(hostile.headers["X-Request-ID"]) == 32
+
+
+def test_access_log_is_one_json_line(capsys):
+    app = create_app()
+    app.test_client().get("/version", headers={"X-Request-ID": "req-1"})
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["logger"] == "flask_app.access"
+    assert entry["level"] == "info"
+    assert entry["method"] == "GET"
+    assert entry["path"] == "/version"
+    assert entry["status"] == 200
+    assert entry["request_id"] == "req-1"
+    assert entry["remote_addr"] == "127.0.0.1"
+    assert isinstance(entry["duration_ms"], float)
+    assert entry["time"].endswith("Z")
+
+
+def test_probes_not_logged_unless_asked(capsys, monkeypatch):
+    create_app().test_client().get("/livez")
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("LOG_PROBES", "true")
+    create_app().test_client().get("/livez")
+    assert json.loads(capsys.readouterr().out)["path"] == "/livez"
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        metric, _, value = line.rpartition(" ")
+        metric_name, _, raw = metric.partition("{")
+        found = ",".join(sorted(raw.rstrip("}").split(","))) if raw else ""
+        if metric_name == name and found == wanted:
+            return float(value)
+    raise AssertionError(f"no sample {name}{{{wanted}}} in metrics")
+
+
+def test_metrics_count_requests_by_route_and_status(monkeypatch):
+    monkeypatch.setenv("APP_VERSION", "3.1.0")
+    monkeypatch.setenv("GIT_SHA", "abc1234")
+    monkeypatch.setenv("APP_ENV", "dev")
+    client = create_app().test_client()
+    for _ in range(3):
+        client.get("/")
+    client.get("/missing")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    text = response.get_data(as_text=True)
+    assert _sample(text, "http_requests_total", method="GET", route="/", status="200") == 3
+    assert (
+        _sample(text, "http_requests_total", method="GET", route="<unmatched>", status="404") == 1
+    )
+    assert (
+        _sample(text, "http_request_duration_seconds_count", method="GET", route="/", status="200")
+        == 3
+    )
+    # The scrape itself is in flight while it renders.
+    assert _sample(text, "http_requests_in_flight") == 1
+    assert (
+        _sample(text, "app_build_info", version="3.1.0", commit="abc1234", environment="dev") == 1
+    )
+
+
+def test_two_apps_do_not_share_metrics():
+    first, second = create_app().test_client(), create_app().test_client()
+    first.get("/")
+    text = second.get("/metrics").get_data(as_text=True)
+    assert 'route="/"' not in text

@@ -1,0 +1,19 @@
+# Every pinned tool version lives here (Python packages are pinned in requirements/*.txt).
+# Makefile, tools/install.sh and the workflows all read this one file.
+
+# Go-built tools: `go install MODULE/CMD@VERSION`.
+KUSTOMIZE_VERSION := v5.8.1
+KUBECONFORM_VERSION := v0.7.0
+ACTIONLINT_VERSION := v1.7.12
+
+# Argo CD release whose CRDs (manifests/crds/ in the Go module) give the
+# Application, ApplicationSet and AppProject schemas.
+ARGOCD_VERSION := v3.5.7
+
+# Kubernetes versions validated against: the pinned one and the oldest one the
+# README says is supported. Schemas come from the kubernetes-validate package.
+KUBERNETES_VERSION := 1.34.0
+KUBERNETES_OLDEST_VERSION := 1.31.0
+
+# Debian packages the benchmarks use (installed on demand by make bench).
+APT_PACKAGES_BENCH := wrk
