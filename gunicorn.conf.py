@@ -110,9 +110,7 @@ def when_ready(server):
 
 def post_worker_init(worker):
     """A worker is ready for traffic only once it has fully booted."""
-    lifecycle = (
-        worker.wsgi.extensions.get("lifecycle") if hasattr(worker.wsgi, "extensions") else None
-    )
+    lifecycle = worker.wsgi.extensions.get("lifecycle") if hasattr(worker.wsgi, "extensions") else None
     if lifecycle is not None:
         lifecycle.mark_ready()
 

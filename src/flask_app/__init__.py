@@ -23,9 +23,7 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
 
     lifecycle = Lifecycle(app.config["DRAIN_FILE"])
     app.extensions["lifecycle"] = lifecycle
-    app.extensions["metrics"] = metrics.Metrics(
-        app.config["VERSION"], app.config["GIT_SHA"], app.config["ENVIRONMENT"]
-    )
+    app.extensions["metrics"] = metrics.Metrics(app.config["VERSION"], app.config["GIT_SHA"], app.config["ENVIRONMENT"])
     timeout = app.config["READINESS_CHECK_TIMEOUT"]
     app.extensions["readiness_checks"] = [
         health.tcp_check(target, timeout) for target in app.config["READINESS_TCP_CHECKS"]

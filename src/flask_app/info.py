@@ -10,9 +10,7 @@ bp = Blueprint("info", __name__)
 @bp.get("/")
 def index():
     cfg = current_app.config
-    return jsonify(
-        service=cfg["SERVICE_NAME"], version=cfg["VERSION"], environment=cfg["ENVIRONMENT"]
-    )
+    return jsonify(service=cfg["SERVICE_NAME"], version=cfg["VERSION"], environment=cfg["ENVIRONMENT"])
 
 
 @bp.get("/version")

@@ -244,18 +244,11 @@ def test_metrics_count_requests_by_route_and_status(monkeypatch):
     assert response.headers["Content-Type"].startswith("text/plain; version=")
     text = response.get_data(as_text=True)
     assert _sample(text, "http_requests_total", method="GET", route="/", status="200") == 3
-    assert (
-        _sample(text, "http_requests_total", method="GET", route="<unmatched>", status="404") == 1
-    )
-    assert (
-        _sample(text, "http_request_duration_seconds_count", method="GET", route="/", status="200")
-        == 3
-    )
+    assert _sample(text, "http_requests_total", method="GET", route="<unmatched>", status="404") == 1
+    assert _sample(text, "http_request_duration_seconds_count", method="GET", route="/", status="200") == 3
     # The scrape itself is in flight while it renders.
     assert _sample(text, "http_requests_in_flight") == 1
-    assert (
-        _sample(text, "app_build_info", version="3.1.0", commit="abc1234", environment="dev") == 1
-    )
+    assert _sample(text, "app_build_info", version="3.1.0", commit="abc1234", environment="dev") == 1
 
 
 def test_two_apps_do_not_share_metrics():

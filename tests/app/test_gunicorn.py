@@ -68,14 +68,10 @@ def test_metrics_totals_across_workers(running):
     text = body.decode()
     assert _sample(text, "http_requests_total", method="GET", route="/", status="200") == sent
     # Both workers served some of them (each writes its own sample file).
-    files = os.listdir(
-        os.path.join(running.log_path.parent, f"flask-app-{running.port}", "metrics")
-    )
+    files = os.listdir(os.path.join(running.log_path.parent, f"flask-app-{running.port}", "metrics"))
     pids = {name.rsplit("_", 1)[1] for name in files if name.startswith("counter_")}
     assert len(pids) == 2, files
-    assert (
-        _sample(text, "app_build_info", version="9.9.9", commit="unknown", environment="test") == 1
-    )
+    assert _sample(text, "app_build_info", version="9.9.9", commit="unknown", environment="test") == 1
 
 
 def test_logs_are_json_lines(running):

@@ -122,9 +122,7 @@ def test_image_command_runs_as_its_user_on_read_only_root(tmp_path):
             "mount -o remount,ro /root && "
         )
     script = (
-        "mount --make-rprivate / && "
-        + expose
-        + "mount -o remount,bind,ro / && mount -t tmpfs tmpfs /tmp && "
+        "mount --make-rprivate / && " + expose + "mount -o remount,bind,ro / && mount -t tmpfs tmpfs /tmp && "
         f"exec setpriv --reuid={uid} --regid={gid} --clear-groups --inh-caps=-all "
         f"--bounding-set=-all env HOME=/nonexistent HOST=127.0.0.1 PORT={{port}} {inner}"
     )

@@ -64,16 +64,10 @@ class Server:
         return self.process.wait(timeout=timeout)
 
 
-def start(
-    tmp_path: Path, app: str = "flask_app.wsgi:app", command: list[str] | None = None, **env: str
-) -> Server:
+def start(tmp_path: Path, app: str = "flask_app.wsgi:app", command: list[str] | None = None, **env: str) -> Server:
     """Run gunicorn like `make run` does, on 127.0.0.1 and a free port."""
     port = free_port()
-    environ = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"PROMETHEUS_MULTIPROC_DIR", "DRAIN_FILE"}
-    }
+    environ = {key: value for key, value in os.environ.items() if key not in {"PROMETHEUS_MULTIPROC_DIR", "DRAIN_FILE"}}
     environ.update({"HOST": "127.0.0.1", "PORT": str(port), "TMPDIR": str(tmp_path)})
     environ.update(env)
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
