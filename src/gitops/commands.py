@@ -47,7 +47,7 @@ def set_image(
     if current == target:
         log(f"{env}: already at {target}")
         return False
-    text = path.read_text()
+    text = path.read_bytes().decode("utf-8")  # no newline translation: CRLF stays CRLF
     new_text = images.edit_text(text, repo.app, want, where)
     write_atomic(path, new_text)
     log(f"{env}: {current} -> {target}")
@@ -302,13 +302,13 @@ def configure(repo: Repo, repo_url: str | None, image: str | None, log: Log = pr
         for path in files:
             if path.suffix not in (".yaml", ".yml", ".md"):
                 continue
-            text = path.read_text()
+            text = path.read_bytes().decode("utf-8")
             new = text
             for old, replacement in replacements:
                 new = new.replace(old, replacement)
             if new != text:
                 changed[path] = new
-    originals = {path: path.read_text() for path in changed}
+    originals = {path: path.read_bytes() for path in changed}
     try:
         for path, text in changed.items():
             write_atomic(path, text)

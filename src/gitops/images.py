@@ -80,10 +80,17 @@ def _value_span(line: str, col: int) -> tuple[int, int]:
 
 
 def _render(value: str, old_token: str | None) -> str:
-    """Keep the old quoting style; values are validated, so quoting needs no escaping."""
+    """Keep the old quoting style; quote a plain value YAML would read as a non-string.
+
+    Values are validated first (no quotes, no newlines), so quoting needs no escaping.
+    """
     if old_token and old_token[0] in "'\"":
         return f"{old_token[0]}{value}{old_token[0]}"
-    return value
+    try:
+        plain_ok = yaml.safe_load(value) == value
+    except yaml.YAMLError:
+        plain_ok = False
+    return value if plain_ok else f'"{value}"'
 
 
 def edit_text(text: str, app: str, want: dict[str, str | None], where: str) -> str:
@@ -118,7 +125,7 @@ def edit_text(text: str, app: str, want: dict[str, str | None], where: str) -> s
             start, end = _value_span(line, col)
             edits.append((line_no, line[:start] + _render(new, line[start:end]) + line[end:]))
         elif new is not None:
-            inserts.append(" " * indent + f"{key}: {new}{newline}")
+            inserts.append(" " * indent + f"{key}: {_render(new, None)}{newline}")
     for line_no, new_line in edits:
         lines[line_no] = new_line
     if inserts:

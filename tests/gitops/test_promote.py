@@ -1,0 +1,89 @@
+"""promote: order from configuration, tag and digest copied, PR body with commits and diffs."""
+
+from __future__ import annotations
+
+from gitops.cli import main
+from tests.gitops.conftest import git, snapshot
+
+DIGEST = "sha256:" + "cd" * 32
+STAGING = "apps/flask-app/overlays/staging/kustomization.yaml"
+PROD = "apps/flask-app/overlays/prod/kustomization.yaml"
+
+
+def run(repo, *args) -> int:
+    return main(["-C", str(repo), *args])
+
+
+def test_promote_copies_tag_and_digest(repo):
+    run(repo, "set-image", "--env", "staging", "--tag", "sha-1111111", "--digest", DIGEST)
+    assert run(repo, "promote", "staging", "prod") == 0
+    text = (repo / PROD).read_text()
+    assert "newTag: sha-1111111\n" in text
+    assert f"digest: {DIGEST}\n" in text
+
+
+def test_skipping_a_stage_is_refused_unless_forced(repo, capsys):
+    run(repo, "set-image", "--env", "dev", "--tag", "v2", "--digest", DIGEST)
+    before = snapshot(repo)
+    assert run(repo, "promote", "dev", "prod") == 2
+    assert "dev -> prod is not the next stage (order: dev -> staging -> prod)" in capsys.readouterr().err
+    assert snapshot(repo) == before
+    assert run(repo, "promote", "dev", "prod", "--force") == 0
+    assert "newTag: v2" in (repo / PROD).read_text()
+
+
+def test_order_is_configuration(repo, capsys):
+    config = repo / "gitops.yaml"
+    config.write_text(config.read_text().replace("  - dev\n  - staging\n", "  - staging\n  - dev\n"))
+    assert run(repo, "promote", "staging", "dev") == 0
+    assert run(repo, "promote", "dev", "staging") == 2
+
+
+def test_promote_without_digest_into_prod_is_refused(repo, capsys):
+    before = snapshot(repo)
+    assert run(repo, "promote", "staging", "prod") == 2  # staging has no digest
+    assert "prod must be pinned by digest" in capsys.readouterr().err
+    assert snapshot(repo) == before
+
+
+def test_pr_body_lists_versions_commits_and_rendered_diff(repo, capsys):
+    src = repo / "src"
+    src.mkdir()
+    (src / "app.py").write_text("v1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "feat: first version")
+    old = git(repo, "rev-parse", "--short=7", "HEAD").strip()
+    (src / "app.py").write_text("v2\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "fix: second version")
+    new = git(repo, "rev-parse", "--short=7", "HEAD").strip()
+    (repo / "NOTES.md").write_text("not the service\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "docs: not in the service log")
+    run(repo, "set-image", "--env", "staging", "--tag", f"sha-{old}", "--commit")
+    run(repo, "set-image", "--env", "dev", "--tag", f"sha-{new}", "--commit")
+    capsys.readouterr()
+
+    assert run(repo, "promote", "dev", "staging", "--pr-body") == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"promote(staging): flask-app sha-{new} from dev"
+    assert f"| staging now | `registry.example.com/example-org/flask-app:sha-{old}` |" in out
+    assert f"| staging after merge | `registry.example.com/example-org/flask-app:sha-{new}` |" in out
+    assert "fix: second version" in out
+    assert "feat: first version" not in out
+    assert "docs: not in the service log" not in out
+    assert "<summary>staging</summary>" in out
+    assert "<summary>prod-eu</summary>" not in out
+    assert f"-        image: registry.example.com/example-org/flask-app:sha-{old}" in out
+    assert f"+        image: registry.example.com/example-org/flask-app:sha-{new}" in out
+
+
+def test_promote_commit_message(repo):
+    run(repo, "set-image", "--env", "dev", "--tag", "sha-2222222", "--commit")
+    assert run(repo, "promote", "dev", "staging", "--commit") == 0
+    assert git(repo, "log", "-1", "--format=%s").strip() == "deploy(staging): flask-app sha-2222222"
+
+
+def test_promote_unknown_environment(repo, capsys):
+    assert run(repo, "promote", "dev", "qa") == 2
+    assert "unknown environment 'qa'" in capsys.readouterr().err

@@ -1,0 +1,301 @@
+"""gitops validate: known-bad manifests fail with the exact id, file and exit code."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitops.cli import main
+from gitops.policy import POLICIES
+from gitops.render import build
+from tests.gitops.conftest import snapshot
+from tests.helpers.server import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def good() -> list[dict]:
+    docs = build(ROOT / "clusters" / "prod-eu").documents()
+    return docs + build(ROOT / "argocd").documents()
+
+
+def find(docs: list[dict], kind: str, name: str | None = None) -> dict:
+    return next(d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name))
+
+
+def container(docs: list[dict]) -> dict:
+    return find(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def validate(repo: Path, *paths: Path, capsys) -> tuple[int, list[str]]:
+    code = main(["-C", str(repo), "validate", *map(str, paths)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].startswith("validate: ")
+    return code, out[:-1]
+
+
+def write(tmp_path: Path, docs: list[dict], name: str = "case.yaml") -> Path:
+    path = tmp_path / "manifests" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump_all(docs, sort_keys=False, width=100))
+    return path
+
+
+Mutation = Callable[[list[dict]], None]
+
+
+def _set(path: str, value) -> Callable[[dict], None]:
+    def apply(obj: dict) -> None:
+        keys = path.split(".")
+        for key in keys[:-1]:
+            obj = obj.setdefault(key, {})
+        if value is _DELETE:
+            obj.pop(keys[-1], None)
+        else:
+            obj[keys[-1]] = value
+
+    return apply
+
+
+_DELETE = object()
+
+
+def deployment(path: str, value=None) -> Mutation:
+    return lambda docs: _set(path, _DELETE if value is None else value)(find(docs, "Deployment"))
+
+
+def in_container(path: str, value=None) -> Mutation:
+    return lambda docs: _set(path, _DELETE if value is None else value)(container(docs))
+
+
+def add_cidr(cidr: str) -> Mutation:
+    def apply(docs):
+        find(docs, "NetworkPolicy", "flask-app")["spec"]["ingress"].append({"from": [{"ipBlock": {"cidr": cidr}}]})
+
+    return apply
+
+
+def drop(kind: str, name: str) -> Mutation:
+    def apply(docs):
+        docs.remove(find(docs, kind, name))
+
+    return apply
+
+
+def appset(path: str, value) -> Mutation:
+    return lambda docs: _set(path, value)(find(docs, "ApplicationSet"))
+
+
+POLICY_CASES: dict[str, tuple[Mutation, str]] = {
+    "GO101": (in_container("readinessProbe"), "spec.template.spec.containers[flask-app].readinessProbe"),
+    "GO102": (
+        lambda d: container(d).update(readinessProbe=copy.deepcopy(container(d)["livenessProbe"])),
+        "spec.template.spec.containers[flask-app].readinessProbe",
+    ),
+    "GO103": (
+        in_container("livenessProbe.initialDelaySeconds", 30),
+        "spec.template.spec.containers[flask-app].livenessProbe.initialDelaySeconds",
+    ),
+    "GO104": (
+        in_container("resources.limits.memory"),
+        "spec.template.spec.containers[flask-app].resources.limits.memory",
+    ),
+    "GO105": (
+        in_container("resources.requests.cpu"),
+        "spec.template.spec.containers[flask-app].resources.requests.cpu",
+    ),
+    "GO106": (
+        lambda d: _set("spec.scaleTargetRef.name", "nope")(find(d, "HorizontalPodAutoscaler")),
+        "spec.scaleTargetRef",
+    ),
+    "GO107": (deployment("spec.replicas", 3), "spec.replicas"),
+    "GO108": (
+        lambda d: _set("spec.selector", {"app.kubernetes.io/name": "other"})(find(d, "Service")),
+        "spec.selector",
+    ),
+    "GO109": (lambda d: find(d, "Service")["spec"]["ports"][0].update(targetPort="web"), "spec.ports[http].targetPort"),
+    "GO110": (
+        in_container("readinessProbe.httpGet.port", 8080),
+        "spec.template.spec.containers[flask-app].readinessProbe.httpGet.port",
+    ),
+    "GO111": (
+        lambda d: _set("spec.podSelector.matchLabels", {"app.kubernetes.io/name": "typo"})(
+            find(d, "NetworkPolicy", "flask-app")
+        ),
+        "spec.podSelector",
+    ),
+    "GO112": (add_cidr("10.0.0.1/8"), "spec.ingress[2].from[0].ipBlock.cidr"),
+    "GO113": (drop("NetworkPolicy", "default-deny"), "metadata.namespace"),
+    "GO114": (
+        in_container("securityContext.allowPrivilegeEscalation", True),
+        "spec.template.spec.containers[flask-app].securityContext.allowPrivilegeEscalation",
+    ),
+    "GO115": (
+        in_container("securityContext.readOnlyRootFilesystem", False),
+        "spec.template.spec.containers[flask-app].securityContext.readOnlyRootFilesystem",
+    ),
+    "GO116": (
+        in_container("image", "registry.example.com/example-org/flask-app:latest"),
+        "spec.template.spec.containers[flask-app].image",
+    ),
+    "GO118": (
+        lambda d: [doc["metadata"].update(namespace="default") for doc in d if doc["kind"] == "ServiceAccount"],
+        "metadata.namespace",
+    ),
+    "GO119": (
+        deployment("spec.template.spec.automountServiceAccountToken", True),
+        "spec.template.spec.automountServiceAccountToken",
+    ),
+    "GO120": (lambda d: _set("spec.project", "missing")(find(d, "Application")), "spec.project"),
+    "GO121": (lambda d: _set("spec.destination.namespace", "kube-system")(find(d, "Application")), "spec.destination"),
+    "GO122": (
+        lambda d: _set("spec.source.repoURL", "https://git.example.net/other/repo.git")(find(d, "Application")),
+        "spec.source[0].repoURL",
+    ),
+    "GO123": (lambda d: _set("spec.source.path", "no/such/path")(find(d, "Application")), "spec.source[0].path"),
+    "GO124": (
+        lambda d: find(d, "ApplicationSet")["spec"]["generators"][0]["git"]["files"][0].update(
+            path="nothing/*/config.yaml"
+        ),
+        "spec.generators[0].git.files[0].path",
+    ),
+}
+
+
+def test_every_policy_has_a_case():
+    assert set(POLICIES) - set(POLICY_CASES) == {"GO117"}  # GO117 is tested on an overlay below
+
+
+def test_known_good_render_passes(repo, tmp_path, good, capsys):
+    code, lines = validate(repo, write(tmp_path, good), capsys=capsys)
+    assert (code, lines) == (0, [])
+
+
+@pytest.mark.parametrize("pid", sorted(POLICY_CASES))
+def test_policy_failure(repo, tmp_path, good, capsys, pid):
+    docs = copy.deepcopy(good)
+    mutate, field = POLICY_CASES[pid]
+    mutate(docs)
+    path = write(tmp_path, docs)
+    code, lines = validate(repo, path, capsys=capsys)
+    assert code == 1
+    ids = {line.split()[0] for line in lines}
+    allowed = {pid, "GO104"} if pid == "GO105" else {pid}
+    assert ids == allowed, lines
+    mine = [line for line in lines if line.startswith(pid)]
+    assert any(f": {field}: " in line for line in mine), mine
+    file_label = mine[0].split()[1].rstrip(":")
+    assert Path(repo, file_label).resolve() == path.resolve()
+
+
+def test_prod_overlay_without_digest_fails_go117(repo, capsys):
+    path = repo / "apps/flask-app/overlays/prod/kustomization.yaml"
+    path.write_text("".join(line for line in path.read_text().splitlines(keepends=True) if "digest:" not in line))
+    code, lines = validate(repo, capsys=capsys)
+    assert code == 1
+    assert {line.split()[0] for line in lines} == {"GO117"}
+    assert {line.split()[1] for line in lines} == {
+        "apps/flask-app/overlays/prod:",
+        "clusters/prod-eu:",
+        "clusters/prod-us:",
+    }
+
+
+SCHEMA_CASES = {
+    "unknown-field": (deployment("spec.bogus", 1), "Deployment/flask-app", "additional properties 'bogus'"),
+    "wrong-version-for-fields": (
+        lambda d: find(d, "HorizontalPodAutoscaler").update(apiVersion="autoscaling/v1"),
+        "HorizontalPodAutoscaler/flask-app",
+        "additional properties",
+    ),
+    "wrong-type": (
+        lambda d: _set("spec.minReplicas", "two")(find(d, "HorizontalPodAutoscaler")),
+        "HorizontalPodAutoscaler/flask-app",
+        "/spec/minReplicas",
+    ),
+    "missing-required": (deployment("spec.selector"), "Deployment/flask-app", "selector"),
+    "argocd-unknown-field": (appset("spec.bogus", True), "ApplicationSet/flask-app", "additional properties 'bogus'"),
+    "no-schema": (
+        lambda d: d.append(
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "namespace": "flask-app-prod"}}
+        ),
+        "Widget/w",
+        "no schema for example.com/v1 Widget",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCHEMA_CASES))
+def test_schema_failure(repo, tmp_path, good, capsys, case):
+    docs = copy.deepcopy(good)
+    mutate, who, message = SCHEMA_CASES[case]
+    mutate(docs)
+    code, lines = validate(repo, write(tmp_path, docs), capsys=capsys)
+    assert code == 1
+    schema = [line for line in lines if line.startswith("SCHEMA ")]
+    assert schema, lines
+    assert all(who in line and message in line for line in schema), schema
+    versions = {line.split("Kubernetes ")[1].split(":")[0] for line in schema}
+    assert len(versions) == 2, "checked against the pinned and the oldest supported version"
+
+
+def test_invalid_yaml(repo, tmp_path, capsys):
+    path = tmp_path / "manifests" / "broken.yaml"
+    path.parent.mkdir()
+    path.write_text("kind: Service\nmetadata: {name: x\n")
+    code, lines = validate(repo, path, capsys=capsys)
+    assert code == 1
+    assert any(line.startswith("YAML ") and "broken.yaml:" in line and "syntax error" in line for line in lines)
+
+
+def test_unreadable_file(repo, tmp_path, capsys):
+    path = tmp_path / "manifests" / "binary.yaml"
+    path.parent.mkdir()
+    path.write_bytes(b"kind: \xff\xfe\n")
+    code, lines = validate(repo, path, capsys=capsys)
+    assert code == 1
+    assert any(line.startswith("YAML ") and "binary.yaml: cannot read" in line for line in lines), lines
+
+
+def test_kustomization_that_fails_to_build(repo, capsys):
+    bad = repo / "clusters" / "dev" / "kustomization.yaml"
+    bad.write_text(bad.read_text() + "  - missing-patch.yaml\n".replace("  -", "patches:\n  - path:"))
+    code, lines = validate(repo, repo / "clusters" / "dev", capsys=capsys)
+    assert code == 1
+    assert len(lines) == 1
+    assert lines[0].startswith("KUSTOMIZE clusters/dev: build failed: ")
+
+
+def test_missing_path_is_exit_2(repo, capsys):
+    assert main(["-C", str(repo), "validate", str(repo / "nope")]) == 2
+    assert "nope: no such file or directory" in capsys.readouterr().err
+
+
+def test_appset_generator_must_match(repo, capsys):
+    import shutil
+
+    for folder in (repo / "clusters").iterdir():
+        shutil.rmtree(folder)
+    (repo / "clusters" / ".keep").write_text("")
+    code, lines = validate(repo, repo / "argocd", capsys=capsys)
+    assert code == 1
+    assert [line.split()[0] for line in lines] == ["GO124"]
+
+
+def test_repository_passes_and_validation_changes_nothing(repo, capsys):
+    before = snapshot(repo)
+    code, lines = validate(repo, capsys=capsys)
+    assert (code, lines) == (0, [])
+    assert snapshot(repo) == before
+
+
+def test_list_policies_documents_every_id(capsys):
+    assert main(["-C", str(ROOT), "validate", "--list-policies"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == list(POLICIES)
+    assert all(len(line) > 40 for line in out)
