@@ -40,8 +40,10 @@ def test_order_is_configuration(repo, capsys):
 
 
 def test_promote_without_digest_into_prod_is_refused(repo, capsys):
+    assert run(repo, "set-image", "--env", "staging", "--tag", "v7") == 0  # a tag alone, no digest
+    capsys.readouterr()
     before = snapshot(repo)
-    assert run(repo, "promote", "staging", "prod") == 2  # staging has no digest
+    assert run(repo, "promote", "staging", "prod") == 2
     assert "prod must be pinned by digest" in capsys.readouterr().err
     assert snapshot(repo) == before
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Print step outputs for the release: image name (from gitops.yaml, its one home),
+# registry host, the sha-<7> tag, semver tags on v* tags, version and build date.
+set -euo pipefail
+
+image=$(sed -n 's/^image: *//p' gitops.yaml)
+if [[ -z "$image" ]]; then
+  echo "image-meta: gitops.yaml: field image: missing" >&2
+  exit 1
+fi
+registry=${image%%/*}
+short=${GITHUB_SHA:0:7}
+tag="sha-$short"
+tags="$image:$tag"
+version="0.0.0-$short"
+if [[ "${GITHUB_REF:-}" =~ ^refs/tags/v([0-9]+)\.([0-9]+)\.([0-9]+)$ ]]; then
+  major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]} patch=${BASH_REMATCH[3]}
+  version="$major.$minor.$patch"
+  tags="$tags,$image:$version,$image:$major.$minor"
+fi
+echo "image=$image"
+echo "registry=$registry"
+echo "tag=$tag"
+echo "tags=$tags"
+echo "version=$version"
+echo "build_date=$(date -u -d "@$(git log -1 --format=%ct)" +%Y-%m-%dT%H:%M:%SZ)"
