@@ -1,0 +1,259 @@
+"""The declarative state: what Argo CD reconciles must be right on a real cluster."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitops.render import build
+from tests.helpers.server import ROOT
+
+APP = ROOT / "apps" / "flask-app"
+ENVS = ["dev", "staging", "prod"]
+CLUSTERS = sorted(p.name for p in (ROOT / "clusters").iterdir() if p.is_dir())
+
+
+def docs(path: Path) -> list[dict]:
+    return build(path).documents()
+
+
+def one(items: list[dict], kind: str, name: str = "flask-app") -> dict:
+    (found,) = [d for d in items if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict]]:
+    return {name: docs(ROOT / "clusters" / name) for name in CLUSTERS}
+
+
+def test_cluster_folders():
+    assert CLUSTERS == ["dev", "prod-eu", "prod-us", "staging"]
+
+
+def test_every_folder_has_a_kustomization_and_no_deprecated_fields():
+    folders = [p for p in (ROOT / "apps").rglob("*") if p.is_dir()] + [ROOT / "argocd", ROOT / "argocd" / "notifications"]
+    folders += [ROOT / "clusters" / c for c in CLUSTERS]
+    for folder in folders:
+        if folder == APP or folder == APP / "overlays" or folder == ROOT / "apps" / "flask-app":
+            continue
+        kustomization = folder / "kustomization.yaml"
+        assert kustomization.is_file(), folder
+        data = yaml.safe_load(kustomization.read_text())
+        for deprecated in ("commonLabels", "patchesStrategicMerge", "patchesJson6902", "bases", "vars"):
+            assert deprecated not in data, f"{kustomization}: {deprecated}"
+
+
+def test_base_is_one_resource_per_file_named_by_kind():
+    base = yaml.safe_load((APP / "base" / "kustomization.yaml").read_text())
+    for name in base["resources"]:
+        (doc,) = list(yaml.safe_load_all((APP / "base" / name).read_text()))
+        kind = {"HorizontalPodAutoscaler": "hpa", "PodDisruptionBudget": "pdb"}.get(doc["kind"], doc["kind"].lower())
+        assert name.split(".")[0].split("-")[0] == kind, name
+
+
+def test_labels_selectors_use_only_the_name(rendered):
+    for items in rendered.values():
+        deployment = one(items, "Deployment")
+        assert deployment["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "flask-app"}}
+        assert one(items, "Service")["spec"]["selector"] == {"app.kubernetes.io/name": "flask-app"}
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "flask-gitops"
+        assert labels["app.kubernetes.io/component"] == "web"
+
+
+def test_no_replicas_and_hpa_at_50_percent_cpu(rendered):
+    for items in rendered.values():
+        assert "replicas" not in one(items, "Deployment")["spec"]
+        hpa = one(items, "HorizontalPodAutoscaler")
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["resource"]["name"] == "cpu"
+        assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 50}
+        behavior = hpa["spec"]["behavior"]
+        assert behavior["scaleUp"]["stabilizationWindowSeconds"] < behavior["scaleDown"]["stabilizationWindowSeconds"]
+
+
+def _env(container: dict) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_shutdown_budget_matches_gunicorn(rendered):
+    conf = (ROOT / "gunicorn.conf.py").read_text()
+    default_graceful = int(re.search(r'graceful_timeout = _int\("GRACEFUL_TIMEOUT", (\d+)\)', conf).group(1))
+    for items in rendered.values():
+        spec = one(items, "Deployment")["spec"]["template"]["spec"]
+        (container,) = spec["containers"]
+        env = _env(container)
+        prestop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        graceful = int(env.get("GRACEFUL_TIMEOUT", default_graceful))
+        drain = int(env["DRAIN_SECONDS"])
+        assert spec["terminationGracePeriodSeconds"] >= prestop + drain + graceful + 2
+
+
+def test_new_pod_is_ready_within_a_few_seconds(rendered):
+    for items in rendered.values():
+        (container,) = one(items, "Deployment")["spec"]["template"]["spec"]["containers"]
+        startup, ready = container["startupProbe"], container["readinessProbe"]
+        assert startup["httpGet"]["path"] == "/livez"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+        assert ready["httpGet"]["path"] == "/readyz"
+        # Worst case for a pod that starts in under a second: one startup period, one readiness period.
+        assert startup.get("initialDelaySeconds", 0) + startup["periodSeconds"] + ready["periodSeconds"] <= 5
+        assert ready.get("initialDelaySeconds", 0) == 0
+
+
+def test_pod_matches_the_image_contract(rendered):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    uid, gid = re.findall(r"^USER (\d+):(\d+)$", dockerfile, re.M)[-1]
+    expose = re.findall(r"^EXPOSE (\d+)$", dockerfile, re.M)[-1]
+    for items in rendered.values():
+        pod = one(items, "Deployment")["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == int(uid)
+        assert pod["securityContext"]["runAsGroup"] == int(gid)
+        (container,) = pod["containers"]
+        assert container["ports"] == [{"name": "http", "containerPort": int(expose), "protocol": "TCP"}]
+        assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+        cmd = re.search(r'^CMD (\[.*\])$', dockerfile, re.M).group(1)
+        assert "args" not in container and "command" not in container, "the image's CMD runs as built"
+        assert shlex.split(cmd)  # parses
+
+
+def test_environment_name_and_image_per_cluster(rendered):
+    config = {c: yaml.safe_load((ROOT / "clusters" / c / "config.yaml").read_text()) for c in CLUSTERS}
+    for name, items in rendered.items():
+        env = config[name]["environment"]
+        deployment = one(items, "Deployment")
+        assert deployment["metadata"]["namespace"] == config[name]["namespace"] == f"flask-app-{env}"
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert _env(container)["APP_ENV"] == env
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", container["image"])
+
+
+def test_tags_and_digests_live_only_in_overlay_images():
+    for path in (ROOT / "apps").rglob("*.yaml"):
+        text = path.read_text()
+        found = re.findall(r"sha256:[0-9a-f]{64}|newTag:", text)
+        if path.name == "kustomization.yaml" and path.parent.parent.name == "overlays":
+            assert len(found) == 2, path
+        else:
+            assert not found, path
+    for path in (ROOT / "clusters").rglob("*.yaml"):
+        assert "sha256:" not in path.read_text() and "newTag" not in path.read_text()
+
+
+def test_overlays_differ_from_base_by_a_few_lines():
+    for env in ENVS:
+        overlay = APP / "overlays" / env
+        lines = sum(len(p.read_text().splitlines()) for p in overlay.glob("*.yaml"))
+        assert lines < 70, f"{env} overlay has {lines} lines"
+
+
+def test_two_prod_clusters_differ_only_in_what_truly_differs(rendered):
+    eu = yaml.safe_dump_all(rendered["prod-eu"]).splitlines()
+    us = yaml.safe_dump_all(rendered["prod-us"]).splitlines()
+    changed = [line for line in difflib.unified_diff(eu, us, lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    for line in changed:
+        assert re.search(r"flask-gitops/cluster: prod-(eu|us)|\d+\.\d+\.\d+\.\d+/\d+|ipBlock:", line), line
+
+
+def test_loadbalancer_only_where_a_cluster_asks_and_policy_allows_its_ranges(rendered):
+    for name, items in rendered.items():
+        service = one(items, "Service")
+        policy = one(items, "NetworkPolicy")
+        if name.startswith("prod-"):
+            assert service["spec"]["type"] == "LoadBalancer"
+            ranges = set(service["spec"]["loadBalancerSourceRanges"])
+            allowed = {peer["ipBlock"]["cidr"] for rule in policy["spec"]["ingress"]
+                       for peer in rule["from"] if "ipBlock" in peer}
+            assert ranges == allowed
+        else:
+            assert service["spec"]["type"] == "ClusterIP"
+        assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+
+
+def test_network_policy_ingress_on_app_port_and_dns_only_egress(rendered):
+    for items in rendered.values():
+        policy = one(items, "NetworkPolicy")["spec"]
+        for rule in policy["ingress"]:
+            assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+        (egress,) = policy["egress"]
+        assert {p["port"] for p in egress["ports"]} == {53}
+        deny = one(items, "NetworkPolicy", "default-deny")["spec"]
+        assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+def test_pdb_and_service_account(rendered):
+    for items in rendered.values():
+        pdb = one(items, "PodDisruptionBudget")["spec"]
+        hpa = one(items, "HorizontalPodAutoscaler")["spec"]
+        assert pdb["maxUnavailable"] == 1
+        assert hpa["minReplicas"] >= 1
+        assert one(items, "ServiceAccount")["automountServiceAccountToken"] is False
+
+
+# --- argocd/ -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def argocd() -> list[dict]:
+    return docs(ROOT / "argocd")
+
+
+def test_appset_go_template_strict_and_project_fixed(argocd):
+    appset = one(argocd, "ApplicationSet")["spec"]
+    assert appset["goTemplate"] is True
+    assert appset["goTemplateOptions"] == ["missingkey=error"]
+    assert appset["template"]["spec"]["project"] == "flask-app"
+    assert "{{" not in appset["template"]["spec"]["project"]
+    assert appset["generators"][0]["git"]["files"] == [{"path": "clusters/*/config.yaml"}]
+    sync = appset["template"]["spec"]["syncPolicy"]
+    assert {"CreateNamespace=true", "ServerSideApply=true"} <= set(sync["syncOptions"])
+    assert sync["managedNamespaceMetadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert "resources-finalizer.argocd.argoproj.io" in appset["template"]["metadata"]["finalizers"]
+    assert "automated" not in sync, "automation is opted in per cluster by templatePatch"
+    assert "{{- if .autoSync }}" in appset["templatePatch"]
+
+
+def test_auto_sync_on_dev_and_staging_manual_on_prod():
+    for cluster in CLUSTERS:
+        config = yaml.safe_load((ROOT / "clusters" / cluster / "config.yaml").read_text())
+        assert config["autoSync"] is (config["environment"] != "prod"), cluster
+
+
+def test_appproject_is_restricted(argocd):
+    project = one(argocd, "AppProject")["spec"]
+    repo = yaml.safe_load((ROOT / "gitops.yaml").read_text())["repoURL"]
+    assert project["sourceRepos"] == [repo]
+    assert project["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    kinds = {item["kind"] for item in project["namespaceResourceWhitelist"]}
+    used = {d["kind"] for items in [docs(ROOT / "clusters" / c) for c in CLUSTERS] for d in items}
+    assert kinds == used
+    destinations = {(d["name"], d["namespace"]) for d in project["destinations"]}
+    for cluster in CLUSTERS:
+        config = yaml.safe_load((ROOT / "clusters" / cluster / "config.yaml").read_text())
+        assert (config["cluster"]["name"], config["namespace"]) in destinations
+    windows = project["syncWindows"]
+    assert all(w["kind"] == "deny" and w["manualSync"] is True for w in windows)
+    assert all(w["applications"] == ["flask-app-prod-*"] for w in windows)
+    assert {r["name"] for r in project["roles"]} == {"read-only", "deployer"}
+
+
+def test_root_application_points_at_argocd_folder(argocd):
+    root = one(argocd, "Application", "flask-gitops-root")["spec"]
+    assert root["source"]["path"] == "argocd"
+    assert root["destination"] == {"name": "in-cluster", "namespace": "argocd"}
+
+
+def test_repository_url_and_image_have_one_source_of_truth():
+    config = yaml.safe_load((ROOT / "gitops.yaml").read_text())
+    for path in list((ROOT / "argocd").rglob("*.yaml")) + list((ROOT / "apps").rglob("*.yaml")):
+        text = path.read_text()
+        for url in re.findall(r"https://github\.com/[\w./-]+", text):
+            assert url.startswith(config["repoURL"].removesuffix(".git")), path
+        for name in re.findall(r"newName: (\S+)", text):
+            assert name == config["image"], path
