@@ -37,7 +37,10 @@ def test_cluster_folders():
 
 
 def test_every_folder_has_a_kustomization_and_no_deprecated_fields():
-    folders = [p for p in (ROOT / "apps").rglob("*") if p.is_dir()] + [ROOT / "argocd", ROOT / "argocd" / "notifications"]
+    folders = [p for p in (ROOT / "apps").rglob("*") if p.is_dir()] + [
+        ROOT / "argocd",
+        ROOT / "argocd" / "notifications",
+    ]
     folders += [ROOT / "clusters" / c for c in CLUSTERS]
     for folder in folders:
         if folder == APP or folder == APP / "overlays" or folder == ROOT / "apps" / "flask-app":
@@ -119,7 +122,7 @@ def test_pod_matches_the_image_contract(rendered):
         (container,) = pod["containers"]
         assert container["ports"] == [{"name": "http", "containerPort": int(expose), "protocol": "TCP"}]
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
-        cmd = re.search(r'^CMD (\[.*\])$', dockerfile, re.M).group(1)
+        cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1)
         assert "args" not in container and "command" not in container, "the image's CMD runs as built"
         assert shlex.split(cmd)  # parses
 
@@ -144,7 +147,8 @@ def test_tags_and_digests_live_only_in_overlay_images():
         else:
             assert not found, path
     for path in (ROOT / "clusters").rglob("*.yaml"):
-        assert "sha256:" not in path.read_text() and "newTag" not in path.read_text()
+        assert "sha256:" not in path.read_text()
+        assert "newTag" not in path.read_text()
 
 
 def test_overlays_differ_from_base_by_a_few_lines():
@@ -157,8 +161,11 @@ def test_overlays_differ_from_base_by_a_few_lines():
 def test_two_prod_clusters_differ_only_in_what_truly_differs(rendered):
     eu = yaml.safe_dump_all(rendered["prod-eu"]).splitlines()
     us = yaml.safe_dump_all(rendered["prod-us"]).splitlines()
-    changed = [line for line in difflib.unified_diff(eu, us, lineterm="", n=0)
-               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    changed = [
+        line
+        for line in difflib.unified_diff(eu, us, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
     for line in changed:
         assert re.search(r"flask-gitops/cluster: prod-(eu|us)|\d+\.\d+\.\d+\.\d+/\d+|ipBlock:", line), line
 
@@ -170,8 +177,12 @@ def test_loadbalancer_only_where_a_cluster_asks_and_policy_allows_its_ranges(ren
         if name.startswith("prod-"):
             assert service["spec"]["type"] == "LoadBalancer"
             ranges = set(service["spec"]["loadBalancerSourceRanges"])
-            allowed = {peer["ipBlock"]["cidr"] for rule in policy["spec"]["ingress"]
-                       for peer in rule["from"] if "ipBlock" in peer}
+            allowed = {
+                peer["ipBlock"]["cidr"]
+                for rule in policy["spec"]["ingress"]
+                for peer in rule["from"]
+                if "ipBlock" in peer
+            }
             assert ranges == allowed
         else:
             assert service["spec"]["type"] == "ClusterIP"

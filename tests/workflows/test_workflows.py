@@ -144,7 +144,9 @@ def test_codeowners_cover_the_deploy_paths():
 def zizmor(path: Path) -> set[str]:
     result = subprocess.run(
         [str(BIN / "zizmor"), "--offline", "--persona=pedantic", "--format=json", "--no-progress", str(path)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0
     return {finding["ident"] for finding in json.loads(result.stdout)}
@@ -167,8 +169,9 @@ def actionlint(*args: str) -> subprocess.CompletedProcess:
     exe = str(tool) if tool.exists() else shutil.which("actionlint")
     assert exe, "actionlint not installed: run make tools"
     env = {"PATH": f"{BIN}:/usr/bin:/bin"}  # shellcheck from the venv
-    return subprocess.run([exe, "-no-color", "-oneline", *args], capture_output=True, text=True, check=False,
-                          cwd=ROOT, env=env)
+    return subprocess.run(
+        [exe, "-no-color", "-oneline", *args], capture_output=True, text=True, check=False, cwd=ROOT, env=env
+    )
 
 
 def test_actionlint_passes_the_real_workflows():
@@ -188,11 +191,20 @@ def test_check_jsonschema_rejects_a_malformed_workflow(tmp_path):
     bad.write_text("name: x\non: [push]\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps: not-a-list\n")
     result = subprocess.run(
         [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(bad)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
     good = subprocess.run(
-        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS.glob("*.yml"))],
-        capture_output=True, text=True, check=False,
+        [
+            str(BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            *map(str, WORKFLOWS.glob("*.yml")),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert good.returncode == 0, good.stdout
