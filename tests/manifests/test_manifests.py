@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import shlex
 from pathlib import Path
 
 import pytest
@@ -122,9 +121,9 @@ def test_pod_matches_the_image_contract(rendered):
         (container,) = pod["containers"]
         assert container["ports"] == [{"name": "http", "containerPort": int(expose), "protocol": "TCP"}]
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
-        cmd = re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1)
-        assert "args" not in container and "command" not in container, "the image's CMD runs as built"
-        assert shlex.split(cmd)  # parses
+        # The image's CMD (the same command as `make run`) runs as built.
+        assert "args" not in container
+        assert "command" not in container
 
 
 def test_environment_name_and_image_per_cluster(rendered):
