@@ -2,7 +2,7 @@
 
 The GitHub workflow builds and smoke-tests the real image; here we check what the
 Dockerfile promises and run the same command, as the same numeric user, with the
-same environment, on a read-only root filesystem with a tmpfs at /tmp.
+same environment, on a read-only root filesystem with a writable tmpfs as TMPDIR.
 """
 
 from __future__ import annotations
@@ -108,21 +108,23 @@ def test_image_command_runs_as_its_user_on_read_only_root(tmp_path):
     env.update({"APP_VERSION": "1.2.3", "GIT_SHA": "feedbee", "BUILD_DATE": "2026-11-26"})
     env["PYTHONPATH"] = str(srv.ROOT / "src")
     env["PATH"] = f"{srv.GUNICORN.parent}:/usr/bin:/bin"
-    env.pop("TMPDIR")
+    # /mnt becomes a private tmpfs: TMPDIR lives there (the pod's emptyDir at /tmp; not
+    # /tmp itself, since this checkout may live under /tmp).
+    env["TMPDIR"] = "/mnt/tmp"
     cmd = json.loads(next(rest for kw, rest in _final_stage() if kw == "CMD"))
     inner = " ".join(shlex.quote(part) for part in cmd)
     # This machine's Python may live under /root (mode 0700), where the image's user
     # cannot reach it; in the image it lives under /usr/local. Re-expose only it.
     expose = ""
-    base = sys.base_prefix
-    if base.startswith("/root/"):
+    base = shlex.quote(sys.base_prefix)
+    if sys.base_prefix.startswith("/root/"):
         expose = (
-            f"mount --bind {shlex.quote(base)} /mnt && mount -t tmpfs -o mode=755 tmpfs /root && "
-            f"mkdir -p {shlex.quote(base)} && mount --bind /mnt {shlex.quote(base)} && "
-            "mount -o remount,ro /root && "
+            f"mkdir /mnt/base && mount --bind {base} /mnt/base && mount -t tmpfs -o mode=755 tmpfs /root && "
+            f"mkdir -p {base} && mount --bind /mnt/base {base} && mount -o remount,ro /root && "
         )
     script = (
-        "mount --make-rprivate / && " + expose + "mount -o remount,bind,ro / && mount -t tmpfs tmpfs /tmp && "
+        "mount --make-rprivate / && mount -t tmpfs -o mode=755 tmpfs /mnt && "
+        "mkdir -m 1777 /mnt/tmp && " + expose + "mount -o remount,bind,ro / && "
         f"exec setpriv --reuid={uid} --regid={gid} --clear-groups --inh-caps=-all "
         f"--bounding-set=-all env HOME=/nonexistent HOST=127.0.0.1 PORT={{port}} {inner}"
     )
