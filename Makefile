@@ -65,7 +65,7 @@ venv: $(DEV_STAMP)
 run: $(RUNTIME_STAMP) ## serve the app on 0.0.0.0:5000 (gunicorn, the same command as the image)
 	exec $(BIN)/gunicorn --config gunicorn.conf.py flask_app.wsgi:app
 
-test: lint validate pytest checkov ## install everything, then run every check
+test: lint validate checkov pytest ## install everything, then run every check (pytest last)
 
 # --- checks -------------------------------------------------------------------
 lint: $(DEV_STAMP) tools ## yamllint, ruff, hadolint, shellcheck, actionlint, zizmor, check-jsonschema

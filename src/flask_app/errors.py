@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from .middleware import request_id
 
 log = logging.getLogger("flask_app")
 
 
 def _body(status: int, message: str):
-    response = jsonify(error=message, status=status, request_id=g.get("request_id"))
+    response = jsonify(error=message, status=status, request_id=request_id())
     response.status_code = status
     return response
 
@@ -26,5 +28,5 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unhandled(exc: Exception):
-        log.exception("unhandled exception", extra={"request_id": g.get("request_id")})
+        log.exception("unhandled exception", extra={"request_id": request_id()})
         return _body(500, InternalServerError.description)

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import socket
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from .lifecycle import READY
 
 bp = Blueprint("health", __name__)
 
 
+OK_BODY = b'{"status":"ok"}\n'
+
+
+def _ok() -> Response:
+    return Response(OK_BODY, mimetype="application/json")
+
+
 @bp.get("/livez")
 def livez():
-    return jsonify(status="ok")
+    return _ok()
 
 
 @bp.get("/readyz")
@@ -31,7 +38,7 @@ def readyz():
         failure = check()
         if failure:
             return jsonify(status="unavailable", reason=failure), 503
-    return jsonify(status="ok")
+    return _ok()
 
 
 def tcp_check(target: str, timeout: float):

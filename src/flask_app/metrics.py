@@ -57,11 +57,19 @@ class Metrics:
             multiprocess_mode="max",
         )
         build_info.labels(version, commit, environment).set(1)
+        self._children: dict[tuple[str, str, int], tuple] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        code = str(status)
-        self.requests.labels(method, route, code).inc()
-        self.latency.labels(method, route, code).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:  # first request of this kind: resolve the labelled series once
+            code = str(status)
+            children = self._children[key] = (
+                self.requests.labels(method, route, code),
+                self.latency.labels(method, route, code),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

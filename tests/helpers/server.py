@@ -66,6 +66,7 @@ class Server:
 
 def start(tmp_path: Path, app: str = "flask_app.wsgi:app", command: list[str] | None = None, **env: str) -> Server:
     """Run gunicorn like `make run` does, on 127.0.0.1 and a free port."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     port = free_port()
     environ = {key: value for key, value in os.environ.items() if key not in {"PROMETHEUS_MULTIPROC_DIR", "DRAIN_FILE"}}
     environ.update({"HOST": "127.0.0.1", "PORT": str(port), "TMPDIR": str(tmp_path)})
