@@ -24,7 +24,7 @@ from tests.helpers import server as srv
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = (16, 64)
 PATHS = ("/livez", "/")
 BIN = Path(sys.executable).parent
@@ -246,17 +246,16 @@ def versions() -> str:
             return "?"
 
     tools = os.environ.get("TOOLS_DIR", str(ROOT / ".tools")) + "/bin/"
-    import flask
-    import gunicorn
+    from importlib.metadata import version
 
     return ", ".join(
         [
             f"Python {platform.python_version()}",
-            f"gunicorn {gunicorn.__version__}",
-            f"Flask {flask.__version__}",
+            f"gunicorn {version('gunicorn')}",
+            f"Flask {version('flask')}",
             first_line(["wrk", "--version"]).split(" [")[0],
             "kustomize " + first_line([tools + "kustomize", "version"]),
-            "kubeconform " + first_line([tools + "kubeconform", "-v"]),
+            "kubeconform " + os.environ.get("KUBECONFORM_VERSION", "(pinned in tools/versions.mk)"),
         ]
     )
 

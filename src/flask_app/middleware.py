@@ -7,11 +7,13 @@ tells it the matched route template through the WSGI environ.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
+import secrets
 import time
-import uuid
 
 from flask import Flask, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -24,6 +26,28 @@ UNMATCHED = "<unmatched>"
 # An incoming X-Request-ID is kept only if it is short and plain (no log injection).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+
+
+class _RequestIds:
+    """Unique 32-hex-digit ids: a random per-process prefix and a counter.
+
+    A tenth of the cost of uuid4 (no system call per request); the prefix is drawn
+    again in every forked child, so workers never share ids.
+    """
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = secrets.token_hex(10)
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFF:012x}"
+
+
+new_request_id = _RequestIds().next
 
 # The middleware owns these headers; views never set them.
 SECURITY_HEADERS = (
@@ -49,7 +73,7 @@ class Observability:
     def __call__(self, environ, start_response):
         started = time.perf_counter()
         incoming = environ.get("HTTP_X_REQUEST_ID")
-        request_id = incoming if incoming and _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _REQUEST_ID.fullmatch(incoming) else new_request_id()
         environ[REQUEST_ID_KEY] = request_id
         status_line = "500"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 
 import pytest
@@ -186,7 +187,8 @@ def test_security_headers_on_every_response(client):
 def test_request_id_is_honoured_or_generated(client):
     assert client.get("/", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     generated = client.get("/").headers["X-Request-ID"]
-    assert len(generated) == 32
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+    assert client.get("/").headers["X-Request-ID"] != generated
     # A hostile id (newlines, too long) is replaced, never echoed.
     hostile = client.get("/", headers={"X-Request-ID": "a\tb" + "x" * 200})
     assert hostile.headers["X-Request-ID"] != "a\tb" + "x" * 200
@@ -256,3 +258,20 @@ def test_two_apps_do_not_share_metrics():
     first.get("/")
     text = second.get("/metrics").get_data(as_text=True)
     assert 'route="/"' not in text
+
+
+def test_request_ids_differ_across_forked_processes():
+    import os
+
+    from flask_app.middleware import new_request_id
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report an id, then leave without running pytest's teardown
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    parent = new_request_id()
+    assert child[:20] != parent[:20]
+    assert len(child) == len(parent) == 32
