@@ -8,7 +8,7 @@ MAKEFLAGS += --no-builtin-rules --no-print-directory
 
 include tools/versions.mk
 export KUSTOMIZE_VERSION KUBECONFORM_VERSION ACTIONLINT_VERSION ARGOCD_VERSION \
-       KUBERNETES_VERSION KUBERNETES_OLDEST_VERSION
+       KUBERNETES_VERSION KUBERNETES_OLDEST_VERSION KUBERNETES_E2E_VERSION ETCD_VERSION KWOK_VERSION
 
 PYTHON ?= python3
 VENV := .venv
@@ -23,7 +23,7 @@ DEV_STAMP := $(VENV)/.stamp-dev
 CHECKOV_STAMP := $(TOOLS_DIR)/checkov/.stamp
 SCHEMAS_STAMP := $(TOOLS_DIR)/schemas/.stamp-$(KUBERNETES_VERSION)-$(KUBERNETES_OLDEST_VERSION)-$(ARGOCD_VERSION)
 
-TARGETS := help run test lint validate render bench tools clean
+TARGETS := help run test lint validate render bench tools clean e2e e2e-tools
 .PHONY: $(TARGETS) pytest checkov schemas venv
 
 help: ## list the targets
@@ -65,7 +65,7 @@ venv: $(DEV_STAMP)
 run: $(RUNTIME_STAMP) ## serve the app on 0.0.0.0:5000 (gunicorn, the same command as the image)
 	exec $(BIN)/gunicorn --config gunicorn.conf.py flask_app.wsgi:app
 
-test: lint validate checkov pytest ## install everything, then run every check (pytest last)
+test: lint validate checkov pytest e2e ## install everything, then run every check (the e2e last)
 
 # --- checks -------------------------------------------------------------------
 lint: $(DEV_STAMP) tools ## yamllint, ruff, hadolint, shellcheck, actionlint, zizmor, check-jsonschema
@@ -86,7 +86,13 @@ render: tools $(DEV_STAMP) ## write every cluster's and overlay's rendered manif
 	$(BIN)/gitops render --out build/rendered
 
 pytest: schemas
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/e2e
+
+e2e-tools: tools ## build the pinned control plane (etcd, kube-*, kubectl, kwok) once, cached by version
+	@tools/build-k8s.sh $(TOOLS_DIR)
+
+e2e: e2e-tools schemas ## a real control plane on 127.0.0.1 (no Docker): apply, roll out, admission
+	$(BIN)/pytest tests/e2e
 
 # checkov reads the rendered manifests (what Argo CD applies); skips are annotated in place.
 CHECKOV := $(TOOLS_DIR)/checkov/bin/checkov --quiet --compact --skip-download

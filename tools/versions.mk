@@ -17,3 +17,9 @@ KUBERNETES_OLDEST_VERSION := 1.31.0
 
 # Debian packages the benchmarks use (installed on demand by make bench).
 APT_PACKAGES_BENCH := wrk
+
+# The end-to-end control plane (make e2e), built from source through the Go module
+# proxy: tools/k8s/go.mod pins k8s.io/kubernetes and etcd (keep it in step with these).
+KUBERNETES_E2E_VERSION := 1.34.2
+ETCD_VERSION := v3.6.4
+KWOK_VERSION := v0.7.0

@@ -224,7 +224,7 @@ def test_appset_go_template_strict_and_project_fixed(argocd):
     sync = appset["template"]["spec"]["syncPolicy"]
     assert {"CreateNamespace=true", "ServerSideApply=true"} <= set(sync["syncOptions"])
     assert sync["managedNamespaceMetadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert "resources-finalizer.argocd.argoproj.io" in appset["template"]["metadata"]["finalizers"]
+    assert appset["template"]["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io/foreground"]
     assert "automated" not in sync, "automation is opted in per cluster by templatePatch"
     assert "{{- if .autoSync }}" in appset["templatePatch"]
 

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Build the pinned control plane for `make e2e` into TOOLS_DIR/k8s/<versions>/, once.
+# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl come from
+# k8s.io/kubernetes through the wrapper module in tools/k8s (its replace directives
+# point the staging modules at their published versions); etcd's server from the
+# same module; kwok with `go install`. A second run builds nothing.
+set -euo pipefail
+
+tools_dir=${1:?usage: tools/build-k8s.sh TOOLS_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+k8s=${KUBERNETES_E2E_VERSION:?} etcd=${ETCD_VERSION:?} kwok=${KWOK_VERSION:?}
+out="$tools_dir/k8s/v$k8s-etcd-$etcd-kwok-$kwok"
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "error: the Go toolchain is not installed; install Go 1.24 or newer and re-run 'make e2e'" >&2
+  exit 1
+fi
+if ! grep -q "k8s.io/kubernetes v$k8s\$" "$here/k8s/go.mod" || ! grep -q "go.etcd.io/etcd/server/v3 $etcd\$" "$here/k8s/go.mod"; then
+  echo "error: tools/k8s/go.mod does not pin k8s.io/kubernetes v$k8s and etcd $etcd (tools/versions.mk)" >&2
+  exit 1
+fi
+if [[ -f "$out/.complete" ]]; then
+  echo "e2e-tools: control plane v$k8s (etcd $etcd, kwok $kwok) already built in $out (nothing to do)"
+  exit 0
+fi
+
+mkdir -p "$out"
+started=$(date +%s)
+minor=${k8s#*.}; minor=${minor%%.*}
+pkg=k8s.io/component-base/version
+ldflags="-s -w -X $pkg.gitVersion=v$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+ldflags="$ldflags -X $pkg.buildDate=1970-01-01T00:00:00Z"
+echo "e2e-tools: building Kubernetes v$k8s and etcd $etcd (first time: several minutes)"
+(
+  cd "$here/k8s"
+  CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out/" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
+)
+echo "e2e-tools: go install sigs.k8s.io/kwok/cmd/kwok@$kwok"
+GOBIN="$(cd "$out" && pwd)" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$kwok"
+"$out/kube-apiserver" --version
+touch "$out/.complete"
+echo "e2e-tools: built in $(( $(date +%s) - started ))s"
