@@ -6,7 +6,6 @@ import pytest
 
 from tests.e2e.cluster import ControlPlane
 
-
 TIMINGS: dict[str, float] = {}
 
 
