@@ -27,7 +27,7 @@ TARGETS := help run test lint validate render bench tools clean e2e e2e-tools
 .PHONY: $(TARGETS) pytest checkov schemas venv
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
 # --- installs ---------------------------------------------------------------
 $(VENV)/bin/python:
@@ -115,4 +115,4 @@ clean: ## remove generated output, caches, the virtualenv and the tools
 
 # Anything else: a one-line error listing the real targets.
 %:
-	@echo "make: unknown target '$@' (targets: $(TARGETS))" >&2; exit 2
+	@$(error unknown target '$@' (targets: $(TARGETS)))

@@ -7,14 +7,14 @@
 set -euo pipefail
 
 tools_dir=${1:?usage: tools/build-k8s.sh TOOLS_DIR}
-here=$(cd "$(dirname "$0")" && pwd)
-k8s=${KUBERNETES_E2E_VERSION:?} etcd=${ETCD_VERSION:?} kwok=${KWOK_VERSION:?}
-out="$tools_dir/k8s/v$k8s-etcd-$etcd-kwok-$kwok"
-
 if ! command -v go >/dev/null 2>&1; then
   echo "error: the Go toolchain is not installed; install Go 1.24 or newer and re-run 'make e2e'" >&2
   exit 1
 fi
+here=$(cd "$(dirname "$0")" && pwd)
+k8s=${KUBERNETES_E2E_VERSION:?} etcd=${ETCD_VERSION:?} kwok=${KWOK_VERSION:?}
+out="$tools_dir/k8s/v$k8s-etcd-$etcd-kwok-$kwok"
+
 if ! grep -q "k8s.io/kubernetes v$k8s\$" "$here/k8s/go.mod" || ! grep -q "go.etcd.io/etcd/server/v3 $etcd\$" "$here/k8s/go.mod"; then
   echo "error: tools/k8s/go.mod does not pin k8s.io/kubernetes v$k8s and etcd $etcd (tools/versions.mk)" >&2
   exit 1
