@@ -99,6 +99,11 @@ def wrk(port: int, path: str, connections: int, duration: int) -> dict[str, floa
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": wrk_errors(out)}
+
+
+def wrk_errors(out: str) -> int:
+    """Socket errors (connect, read, write, timeout) plus non-2xx/3xx responses in wrk's report."""
     errors = 0
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if socket:
@@ -106,7 +111,7 @@ def wrk(port: int, path: str, connections: int, duration: int) -> dict[str, floa
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if non2xx:
         errors += int(non2xx.group(1))
-    return {"rps": rps, "p50": p50, "p99": p99, "errors": errors}
+    return errors
 
 
 def throughput(tmp: Path) -> dict[tuple[str, str, int], dict[str, float]]:
@@ -158,13 +163,7 @@ def graceful_shutdown(tmp: Path) -> dict[str, float]:
     code = server.process.wait(timeout=drain + graceful + 10)
     exit_s = time.monotonic() - signalled
     requests = int(re.search(r"(\d+) requests in", out).group(1))
-    errors = 0
-    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if socket:
-        errors += sum(int(x) for x in socket.groups())
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors += int(non2xx.group(1)) if non2xx else 0
-    return {"requests": requests, "errors": errors, "exit_s": exit_s, "exit_code": code, "drain_s": drain}
+    return {"requests": requests, "errors": wrk_errors(out), "exit_s": exit_s, "exit_code": code, "drain_s": drain}
 
 
 # --- repository operations --------------------------------------------------------

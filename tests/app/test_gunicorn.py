@@ -18,26 +18,24 @@ from tests.helpers import server as srv
 pytestmark = pytest.mark.slow
 
 
-def test_check_config_passes():
-    result = subprocess.run(
+def check_config(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [str(srv.GUNICORN), "--config", "gunicorn.conf.py", "--check-config", "flask_app.wsgi:app"],
         cwd=srv.ROOT,
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **env},
     )
+
+
+def test_check_config_passes():
+    result = check_config()
     assert result.returncode == 0, result.stderr
 
 
 def test_check_config_rejects_bad_port():
-    result = subprocess.run(
-        [str(srv.GUNICORN), "--config", "gunicorn.conf.py", "--check-config", "flask_app.wsgi:app"],
-        cwd=srv.ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PORT": "x"},
-    )
+    result = check_config(PORT="x")
     assert result.returncode != 0
     assert "PORT='x'" in result.stderr + result.stdout
 

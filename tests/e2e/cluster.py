@@ -232,35 +232,19 @@ class ControlPlane:
             )
         )
         self._wait_healthy(started + timeout)
+        # Both controllers: admin kubeconfig, no leader election, health on a free local port.
+        component = ["--kubeconfig", str(self.kubeconfig), "--leader-elect=false", "--bind-address", "127.0.0.1"]
         self._spawn(
             "kube-controller-manager",
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--leader-elect=false",
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            str(free_port()),
-            "--root-ca-file",
-            str(pki / "ca.crt"),
-            "--service-account-private-key-file",
-            str(pki / "sa.key"),
+            *component,
+            f"--secure-port={free_port()}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
             "--use-service-account-credentials=false",
-            "--controllers",
-            "*",
-            "--horizontal-pod-autoscaler-sync-period",
-            "2s",
+            "--controllers=*",
+            "--horizontal-pod-autoscaler-sync-period=2s",
         )
-        self._spawn(
-            "kube-scheduler",
-            "--kubeconfig",
-            str(self.kubeconfig),
-            "--leader-elect=false",
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            str(free_port()),
-        )
+        self._spawn("kube-scheduler", *component, f"--secure-port={free_port()}")
         self._spawn(
             "kwok",
             "--kubeconfig",
@@ -302,36 +286,36 @@ class ControlPlane:
             },
         }
 
+    def _until(self, deadline: float, what: str, log: str, check) -> None:
+        """Poll ``check`` until it is true; fail early if a component died."""
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if check():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{what}: {self.log(log)}")
+
     def _wait_healthy(self, deadline: float) -> None:
         context = ssl.create_default_context(cafile=str(self.workdir / "pki" / "ca.crt"))
         context.load_cert_chain(self.workdir / "pki" / "admin.crt", self.workdir / "pki" / "admin.key")
-        while time.monotonic() < deadline:
-            self._check_alive()
+        url = f"https://127.0.0.1:{self.api_port}/readyz"
+
+        def ready() -> bool:
             try:
-                url = f"https://127.0.0.1:{self.api_port}/readyz"
                 with urllib.request.urlopen(url, context=context, timeout=2) as response:
-                    if response.status == 200:
-                        return
+                    return response.status == 200
             except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"kube-apiserver not ready: {self.log('kube-apiserver')}")
+                return False
+
+        self._until(deadline, "kube-apiserver not ready", "kube-apiserver", ready)
 
     def _wait_nodes_ready(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            self._check_alive()
+        def ready() -> bool:
             nodes = self.get("nodes")["items"]
-            ready = [
-                n
-                for n in nodes
-                if any(
-                    c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", [])
-                )
-            ]
-            if nodes and len(ready) == len(nodes):
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"kwok nodes not Ready: {self.log('kwok')}")
+            conditions = [{c["type"]: c["status"] for c in n.get("status", {}).get("conditions") or []} for n in nodes]
+            return bool(nodes) and all(c.get("Ready") == "True" for c in conditions)
+
+        self._until(deadline, "kwok nodes not Ready", "kwok", ready)
 
     def _check_alive(self) -> None:
         for name, process in self.processes.items():
