@@ -23,8 +23,8 @@ from pathlib import Path
 from tests.helpers import server as srv
 
 ROOT = Path(__file__).resolve().parents[1]
-DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+DURATION = int(os.environ.get("BENCH_SECONDS", "4"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CONNECTIONS = (16, 64)
 PATHS = ("/livez", "/")
 BIN = Path(sys.executable).parent
