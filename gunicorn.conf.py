@@ -15,6 +15,7 @@ Shutdown, lined up with the Deployment (apps/flask-app/base/deployment.yaml):
 import os
 import shutil
 import signal
+import sys
 import tempfile
 
 
@@ -35,6 +36,7 @@ workers = _int("WEB_CONCURRENCY", max(2, os.cpu_count() or 1))
 # Two threads per worker: enough to overlap I/O, few enough that threads rarely queue
 # behind the GIL (p99 under 10 ms at 16 connections in `make bench`; 4+ threads doubled it).
 threads = _int("GUNICORN_THREADS", 2)
+switch_interval_ms = _int("GIL_SWITCH_INTERVAL_MS", 1)
 worker_class = "gthread"
 backlog = _int("GUNICORN_BACKLOG", 2048)
 
@@ -112,6 +114,9 @@ def when_ready(server):
 
 def post_worker_init(worker):
     """A worker is ready for traffic only once it has fully booted."""
+    # Threads hand over the GIL every 1 ms instead of 5: a short request waiting behind
+    # a busy thread waits less (lower p99 in `make bench`, same throughput).
+    sys.setswitchinterval(switch_interval_ms / 1000)
     lifecycle = worker.wsgi.extensions.get("lifecycle") if hasattr(worker.wsgi, "extensions") else None
     if lifecycle is not None:
         lifecycle.mark_ready()
