@@ -201,21 +201,15 @@ def _status(repo: Repo, args) -> int:
 def _configure(repo: Repo, args) -> int:
     if args.repo_url is None and args.image is None:
         raise GitopsError("configure: give --repo URL, --image NAME, or both")
-    originals = {}
-    for top in commands.CONFIGURE_ROOTS:
-        base = repo.root / top
-        for path in [base] if base.is_file() else base.rglob("*") if base.is_dir() else []:
-            if path.is_file() and path.suffix in (".yaml", ".yml", ".md"):
-                originals[path] = path.read_bytes()
-    changed = commands.configure(repo, args.repo_url, args.image)
-    if not changed or args.no_validate:
+    originals = commands.configure(repo, args.repo_url, args.image)
+    if not originals or args.no_validate:
         return 0
     from .validate import validate
 
     report = validate(Repo.load(repo.root))
     if report.errors:
-        for path in changed:
-            write_atomic(path, originals[path])
+        for path, data in originals.items():
+            write_atomic(path, data)
         for line in report.errors:
             print(line)
         raise GitopsError("configure: validation failed after the rewrite; every file restored", 1)

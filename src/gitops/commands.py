@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import subprocess
 import tarfile
 import tempfile
@@ -70,7 +69,7 @@ def commit_and_push(repo: Repo, env: str, apply: Callable[[], bool], push: bool,
             apply()
             return gitutil.commit(repo.root, [path], message)
 
-        gitutil.push(repo.root, reapply, message, log=log)
+        gitutil.push(repo.root, reapply, log=log)
         log("pushed")
 
 
@@ -278,8 +277,8 @@ def _repo_url_ok(url: str) -> bool:
     )
 
 
-def configure(repo: Repo, repo_url: str | None, image: str | None, log: Log = print) -> list[Path]:
-    """Rewrite the repository URL and image name everywhere; returns the files changed."""
+def configure(repo: Repo, repo_url: str | None, image: str | None, log: Log = print) -> dict[Path, bytes]:
+    """Rewrite the repository URL and image name everywhere; returns each changed file's old bytes."""
     if repo_url is not None and not _repo_url_ok(repo_url):
         raise GitopsError(f"--repo {repo_url!r}: expected https://host/owner/name(.git) or git@host:owner/name")
     if image is not None:
@@ -294,7 +293,7 @@ def configure(repo: Repo, repo_url: str | None, image: str | None, log: Log = pr
         replacements.append((repo.image, image))
     if not replacements:
         log("configure: already configured")
-        return []
+        return {}
     changed: dict[Path, str] = {}
     for top in CONFIGURE_ROOTS:
         base = repo.root / top
@@ -318,8 +317,4 @@ def configure(repo: Repo, repo_url: str | None, image: str | None, log: Log = pr
         raise
     for path in changed:
         log(f"configure: rewrote {repo.rel(path)}")
-    return list(changed)
-
-
-def env_path(repo: Repo, env: str) -> str:
-    return os.path.relpath(repo.kustomization(env), repo.root)
+    return originals

@@ -41,7 +41,6 @@ def commit(root: Path, paths: list[Path], message: str) -> bool:
 def push(
     root: Path,
     reapply: Callable[[], bool],
-    message: str,
     remote: str = "origin",
     attempts: int = 6,
     base_delay: float = 0.2,
