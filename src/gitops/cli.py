@@ -1,4 +1,6 @@
-"""`gitops`: the repository's own tooling. A thin CLI over pure functions.
+"""`gitops`: the repository's own tooling. This module parses the arguments and dispatches.
+
+Each command lives in gitops/commands/<command>.py.
 
 Exit codes: 0 success (or nothing to do), 1 a check or step failed (validation
 errors, a diff found, git refused), 2 bad input (nothing was changed).
@@ -7,12 +9,12 @@ errors, a diff found, git refused), 2 bad input (nothing was changed).
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
-from . import commands, images, policy
+from .commands import module_name
 from .errors import GitopsError
-from .render import build_many, write_atomic
 from .repo import Repo
 
 
@@ -44,7 +46,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="kustomization folders, folders of manifests, or files (default: every cluster, overlay and argocd/)",
     )
-    p.add_argument("--list-policies", action="store_true", help="print each policy id and its reason")
+    p.add_argument(
+        "--list-policies",
+        nargs="?",
+        const="text",
+        choices=("text", "markdown"),
+        help="print each policy id, name and reason (markdown: the README's table) and exit",
+    )
+    p.add_argument(
+        "--skip-policy",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="switch a policy off for this run (repeatable; gitops.yaml skipPolicies does it for good)",
+    )
 
     p = sub.add_parser(
         "render",
@@ -111,128 +126,12 @@ def _git_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _validate(repo: Repo, args) -> int:
-    if args.list_policies:
-        for pid, (name, reason) in policy.POLICIES.items():
-            print(f"{pid} {name}: {reason}")
-        return 0
-    from .validate import validate
-
-    report = validate(repo, args.paths or None)
-    for line in report.errors:
-        print(line)
-    print(report.summary())
-    return 1 if report.errors else 0
-
-
-def _render(repo: Repo, args) -> int:
-    targets = repo.default_targets()
-    out = args.out if args.out.is_absolute() else Path.cwd() / args.out
-    failed = 0
-    for target, result in zip(targets, build_many(targets), strict=True):
-        if isinstance(result, GitopsError):
-            print(f"gitops: error: {result}", file=sys.stderr)
-            failed += 1
-            continue
-        if result.warnings:
-            print(
-                f"gitops: warning: {repo.rel(target)}: {result.warnings.splitlines()[0]}",
-                file=sys.stderr,
-            )
-            failed += 1
-        path = out / (repo.rel(target).replace("/", "__") + ".yaml")
-        write_atomic(path, result.text)
-        print(f"rendered {repo.rel(target)} -> {path}")
-    return 1 if failed else 0
-
-
-def _set_image(repo: Repo, args) -> int:
-    def apply() -> bool:
-        return commands.set_image(repo, args.env, args.tag, args.digest, args.image)
-
-    apply()
-    if args.commit or args.push:
-        commands.commit_and_push(repo, args.env, apply, args.push, print)
-    return 0
-
-
-def _promote(repo: Repo, args) -> int:
-    commands.check_order(repo, args.source, args.target, args.force)
-    before = images.read(repo.kustomization(args.target), repo.app)
-
-    def apply() -> bool:
-        log = (lambda msg: print(msg, file=sys.stderr)) if args.pr_body else print
-        return commands.promote(repo, args.source, args.target, args.force, log=log)
-
-    apply()
-    if args.pr_body:
-        after = images.read(repo.kustomization(args.target), repo.app)
-        affected = [c.path.name for c in repo.clusters() if c.environment == args.target]
-        diffs = commands.rendered_diffs(repo, "HEAD", affected)
-        print(commands.pr_body(repo, args.source, args.target, before, after, diffs), end="")
-    if args.commit or args.push:
-        commands.commit_and_push(
-            repo,
-            args.target,
-            apply,
-            args.push,
-            (lambda m: print(m, file=sys.stderr)) if args.pr_body else print,
-        )
-    return 0
-
-
-def _diff(repo: Repo, args) -> int:
-    diffs = commands.rendered_diffs(repo, args.base)
-    if not diffs:
-        print(f"No rendered changes against {args.base}.")
-        return 0
-    for cluster, diff in diffs.items():
-        print(f"### clusters/{cluster}")
-        print(diff, end="" if diff.endswith("\n") else "\n")
-    return 1
-
-
-def _status(repo: Repo, args) -> int:
-    rows = commands.status(repo)
-    print(commands.status_json(rows) if args.output == "json" else commands.status_table(rows))
-    return 0
-
-
-def _configure(repo: Repo, args) -> int:
-    if args.repo_url is None and args.image is None:
-        raise GitopsError("configure: give --repo URL, --image NAME, or both")
-    originals = commands.configure(repo, args.repo_url, args.image)
-    if not originals or args.no_validate:
-        return 0
-    from .validate import validate
-
-    report = validate(Repo.load(repo.root))
-    if report.errors:
-        for path, data in originals.items():
-            write_atomic(path, data)
-        for line in report.errors:
-            print(line)
-        raise GitopsError("configure: validation failed after the rewrite; every file restored", 1)
-    print(report.summary())
-    return 0
-
-
-HANDLERS = {
-    "validate": _validate,
-    "render": _render,
-    "set-image": _set_image,
-    "promote": _promote,
-    "diff": _diff,
-    "status": _status,
-    "configure": _configure,
-}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         repo = Repo.load(args.root)
-        return HANDLERS[args.command](repo, args)
+        command = importlib.import_module(module_name(args.command))  # only the one that runs is imported
+        return command.run(repo, args)
     except GitopsError as exc:
         print(f"gitops: error: {exc}", file=sys.stderr)
         return exc.code

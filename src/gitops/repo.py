@@ -6,9 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .errors import GitopsError
+from .files import load_yaml
 
 CONFIG_FILE = "gitops.yaml"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -21,19 +20,6 @@ def find_root(start: Path | None = None) -> Path:
         if (candidate / CONFIG_FILE).is_file():
             return candidate
     raise GitopsError(f"{CONFIG_FILE} not found in {here} or any parent (run inside the repository)")
-
-
-def load_yaml(path: Path) -> object:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise GitopsError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise GitopsError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
 @dataclass
@@ -56,6 +42,7 @@ class Repo:
     clusters_dir: Path
     environments: list[str]
     digest_required: set[str] = field(default_factory=set)
+    skip_policies: list[str] = field(default_factory=list)  # policy ids switched off for this repository
 
     @classmethod
     def load(cls, root: Path | None = None) -> Repo:
@@ -75,6 +62,7 @@ class Repo:
                 clusters_dir=root / data.get("clusters", "clusters"),
                 environments=envs,
                 digest_required=set(data.get("digestRequired") or []),
+                skip_policies=[str(pid) for pid in data.get("skipPolicies") or []],
             )
         except (KeyError, TypeError) as exc:
             raise GitopsError(f"{path}: missing or malformed field {exc}") from None

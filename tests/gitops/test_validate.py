@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 from gitops.cli import main
+from gitops.kustomize import build
 from gitops.policy import POLICIES
-from gitops.render import build
+from gitops.settings import repo_root
 from tests.gitops.conftest import snapshot
-from tests.helpers.server import ROOT
+
+ROOT = repo_root()
 
 pytestmark = pytest.mark.slow
 
@@ -297,5 +299,36 @@ def test_repository_passes_and_validation_changes_nothing(repo, capsys):
 def test_list_policies_documents_every_id(capsys):
     assert main(["-C", str(ROOT), "validate", "--list-policies"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == list(POLICIES)
+    assert [line.split()[0] for line in out] == sorted(POLICIES)
     assert all(len(line) > 40 for line in out)
+
+
+def test_readme_policy_table_is_the_registry(capsys):
+    assert main(["-C", str(ROOT), "validate", "--list-policies=markdown"]) == 0
+    table = capsys.readouterr().out
+    readme = (ROOT / "README.md").read_text()
+    assert table in readme, "README policy table is stale: paste 'gitops validate --list-policies=markdown'"
+    assert table.count("\n") == len(POLICIES) + 2
+
+
+def test_a_policy_is_switched_off_by_id_on_the_command_line(repo, tmp_path, good, capsys):
+    docs = copy.deepcopy(good)
+    in_container("securityContext.readOnlyRootFilesystem", False)(docs)
+    path = write(tmp_path, docs)
+    code = main(["-C", str(repo), "validate", "--skip-policy", "GO115", str(path)])
+    out = capsys.readouterr().out.splitlines()
+    assert (code, out[:-1]) == (0, [])
+    assert out[-1].endswith("(policies skipped: GO115)")
+
+
+def test_a_policy_is_switched_off_by_id_in_gitops_yaml(repo, tmp_path, good, capsys):
+    (repo / "gitops.yaml").write_text((repo / "gitops.yaml").read_text() + "skipPolicies:\n  - GO113\n")
+    docs = copy.deepcopy(good)
+    drop("NetworkPolicy", "default-deny")(docs)
+    code, lines = validate(repo, write(tmp_path, docs), capsys=capsys)
+    assert (code, lines) == (0, [])
+
+
+def test_an_unknown_policy_id_is_refused(repo, capsys):
+    assert main(["-C", str(repo), "validate", "--skip-policy", "GO999"]) == 2
+    assert "unknown policy id(s) GO999" in capsys.readouterr().err

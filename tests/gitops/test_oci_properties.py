@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitops import images, refs
+from gitops import images, oci
 from gitops.cli import main
 from gitops.errors import GitopsError
 from tests.gitops.conftest import copy_repo, snapshot
@@ -57,7 +57,7 @@ def test_valid_tag_and_digest_round_trip(work, tag, digest):
 @SETTINGS
 @given(name=valid_names)
 def test_valid_names_are_accepted_and_round_trip(work, name):
-    assert refs.image_name(name) == name
+    assert oci.image_name(name) == name
     assert main(["-C", str(work), "set-image", "--env", "dev", "--tag", "v1", "--image", name]) == 0
     assert images.read(work / DEV, "flask-app").name == name
 
@@ -65,7 +65,7 @@ def test_valid_names_are_accepted_and_round_trip(work, name):
 @SETTINGS
 @given(value=st.text(max_size=200), field=st.sampled_from(["--tag", "--digest", "--image"]))
 def test_arbitrary_strings_never_change_a_manifest_unless_valid(work, capsys, value, field):
-    validators = {"--tag": refs.tag, "--digest": refs.digest, "--image": refs.image_name}
+    validators = {"--tag": oci.tag, "--digest": oci.digest, "--image": oci.image_name}
     try:
         validators[field](value)
         valid = True
@@ -89,7 +89,7 @@ def test_arbitrary_strings_never_change_a_manifest_unless_valid(work, capsys, va
 
 @given(value=st.text(max_size=300))
 def test_parsers_never_raise_anything_but_gitops_error(value):
-    for check in (refs.tag, refs.digest, refs.image_name):
+    for check in (oci.tag, oci.digest, oci.image_name):
         message = ""
         try:
             assert check(value) == value

@@ -1,4 +1,4 @@
-"""OCI reference grammar: what a tag, a digest and an image name may be.
+"""OCI image references: what a tag, a digest and an image name may be (the OCI grammar).
 
 Values arrive from workflow inputs and are untrusted: nothing that fails these
 checks ever reaches a manifest.

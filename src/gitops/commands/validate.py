@@ -1,21 +1,23 @@
-"""`gitops validate`: yamllint, kustomize build, kubeconform (offline, strict), policy."""
+"""`gitops validate`: yamllint, kustomize build, kubeconform (offline, strict), policy checks."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from . import policy
-from .errors import GitopsError
-from .render import Rendered, build_many, tool
-from .repo import Repo, is_kustomization
+from .. import policy
+from ..errors import GitopsError
+from ..files import load_documents, read_text
+from ..kustomize import Rendered, build_many
+from ..repo import Repo, is_kustomization
+from ..settings import kubernetes_versions, schemas_dir, tool
 
 SCHEMA_LOCATION = (
     "{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json"
@@ -38,34 +40,6 @@ class Report:
             f"validate: {self.targets} targets, {self.files} files, {self.documents} documents, "
             f"{self.checks} checks, {len(self.errors)} failures in {self.seconds:.2f}s"
         )
-
-
-def kubernetes_versions() -> list[str]:
-    versions = [os.environ.get("KUBERNETES_VERSION"), os.environ.get("KUBERNETES_OLDEST_VERSION")]
-    versions = [v for v in versions if v]
-    if versions:
-        return versions
-    # Outside make: read the pins from tools/versions.mk.
-    pins = Path(__file__).resolve().parents[2] / "tools" / "versions.mk"
-    found = {}
-    for line in pins.read_text().splitlines():
-        if ":=" in line and line.startswith("KUBERNETES_"):
-            key, _, value = line.partition(":=")
-            found[key.strip()] = value.strip()
-    return [found["KUBERNETES_VERSION"], found["KUBERNETES_OLDEST_VERSION"]]
-
-
-def schemas_dir() -> Path:
-    base = os.environ.get("GITOPS_SCHEMAS")
-    if base:
-        path = Path(base)
-    else:
-        tools_dir = os.environ.get("TOOLS_DIR") or str(Path(__file__).resolve().parents[2] / ".tools")
-        path = Path(tools_dir) / "schemas"
-    for version in kubernetes_versions():
-        if not (path / f"v{version}-standalone-strict").is_dir():
-            raise GitopsError(f"{path}: no schemas for Kubernetes {version}; run 'make schemas'")
-    return path
 
 
 def yaml_files(paths: list[Path]) -> list[Path]:
@@ -91,9 +65,9 @@ def run_yamllint(files: list[Path], root: Path, report: Report) -> None:
         if config.is_file_ignored(rel):
             continue
         try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            report.errors.append(f"YAML {rel}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+            text = read_text(path, rel)
+        except GitopsError as exc:
+            report.errors.append(f"YAML {exc}")
             continue
         # Like `yamllint --strict`: warnings fail too.
         for problem in linter.run(text, config, rel):
@@ -101,20 +75,6 @@ def run_yamllint(files: list[Path], root: Path, report: Report) -> None:
                 f"YAML {rel}:{problem.line}:{problem.column}: {problem.level}: {problem.desc}"
                 + (f" ({problem.rule})" if problem.rule else "")
             )
-
-
-def plain_documents(path: Path, root: Path) -> list[dict]:
-    rel = os.path.relpath(path, root)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GitopsError(f"{rel}: cannot read: {getattr(exc, 'strerror', None) or exc}", 1) from None
-    try:
-        return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise GitopsError(f"{rel}{line}: invalid YAML: {getattr(exc, 'problem', exc)}", 1) from None
 
 
 def run_kubeconform(rendered: list[tuple[str, str]], schemas: Path, report: Report) -> None:
@@ -167,7 +127,12 @@ def run_kubeconform(rendered: list[tuple[str, str]], schemas: Path, report: Repo
                 raise GitopsError(f"kubeconform failed: {result.stderr.strip()[:300]}", 1)
 
 
-def validate(repo: Repo, paths: list[Path] | None = None) -> Report:
+def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = ()) -> Report:
+    """Every step over ``paths`` (default: every cluster, overlay and argocd/ folder).
+
+    The policies in gitops.yaml's skipPolicies and in ``skip`` do not run.
+    """
+    skip = skipped_policies(repo, skip)
     started = time.perf_counter()
     report = Report()
     targets = [Path(p).resolve() for p in paths] if paths else repo.default_targets()
@@ -198,7 +163,7 @@ def validate(repo: Repo, paths: list[Path] | None = None) -> Report:
     for target in plain:
         for path in yaml_files([target]):
             try:
-                docs = plain_documents(path, repo.root)
+                docs = load_documents(path, os.path.relpath(path, repo.root), code=1)
             except GitopsError as exc:
                 report.errors.append(f"YAML {exc}")
                 continue
@@ -210,10 +175,34 @@ def validate(repo: Repo, paths: list[Path] | None = None) -> Report:
     run_kubeconform([(label, text) for label, text, docs, _ in rendered if docs], schemas_dir(), report)
 
     # 4. Policy.
-    ctx = policy.Context(root=repo.root, digest_required=repo.digest_required)
+    ctx = policy.Context(root=repo.root, digest_required=frozenset(repo.digest_required))
     docs = [policy.Doc(label, body, env) for label, _, bodies, env in rendered for body in bodies]
-    result = policy.run(docs, ctx)
+    result = policy.run(docs, ctx, skip)
     report.errors += [str(f) for f in result.findings]
     report.checks = result.checks
     report.seconds = time.perf_counter() - started
     return report
+
+
+def skipped_policies(repo: Repo, extra: Iterable[str] = ()) -> list[str]:
+    """The policy ids switched off: gitops.yaml's skipPolicies plus ``extra`` (--skip-policy)."""
+    skip = sorted({*repo.skip_policies, *extra})
+    unknown = [pid for pid in skip if pid not in policy.POLICIES]
+    if unknown:
+        raise GitopsError(
+            f"unknown policy id(s) {', '.join(unknown)} (gitops.yaml skipPolicies or --skip-policy); "
+            "'gitops validate --list-policies' lists them"
+        )
+    return skip
+
+
+def run(repo: Repo, args: argparse.Namespace) -> int:
+    if args.list_policies:
+        print(policy.table(markdown=args.list_policies == "markdown"), end="")
+        return 0
+    skip = skipped_policies(repo, args.skip_policy)
+    report = validate(repo, args.paths or None, args.skip_policy)
+    for line in report.errors:
+        print(line)
+    print(report.summary() + (f" (policies skipped: {', '.join(skip)})" if skip else ""))
+    return 1 if report.errors else 0

@@ -1,0 +1,164 @@
+"""Argo CD: every Application, and every one an ApplicationSet would make, must be allowed to sync."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from .registry import Doc, Outcome, Scope, check
+
+
+def _repo_allowed(repo: str, patterns: list[str]) -> bool:
+    norm = repo.removesuffix(".git")
+    return any(fnmatch.fnmatchcase(norm, p.removesuffix(".git")) or p == "*" for p in patterns)
+
+
+def _destination_allowed(dest: dict, allowed: list[dict]) -> bool:
+    for rule in allowed:
+        for key in ("name", "server"):
+            if key in rule and key in dest and not fnmatch.fnmatchcase(str(dest[key]), str(rule[key])):
+                break
+            if key in rule and key not in dest and rule[key] != "*":
+                break
+        else:
+            if fnmatch.fnmatchcase(str(dest.get("namespace", "")), str(rule.get("namespace", "*"))):
+                return True
+    return False
+
+
+_TEMPLATE = re.compile(r"\{\{-?\s*\.([A-Za-z0-9_.]+)\s*-?\}\}")
+
+
+def _render_template(node: object, params: dict) -> object:
+    """Substitute `{{ .a.b }}` references (what this repository's templates use)."""
+    if isinstance(node, dict):
+        return {k: _render_template(v, params) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_render_template(v, params) for v in node]
+    if isinstance(node, str):
+
+        def sub(match: re.Match) -> str:
+            value: object = params
+            for part in match.group(1).split("."):
+                if not isinstance(value, dict) or part not in value:
+                    raise KeyError(match.group(1))
+                value = value[part]
+            return str(value)
+
+        return _TEMPLATE.sub(sub, node)
+    return node
+
+
+def _generator_entries(doc: Doc, root: Path) -> Iterator[tuple[str, str, str, bool, list[Path]]]:
+    """(field, path pattern, files or directories, excluded, matches) of every git generator entry."""
+    for g, generator in enumerate((doc.body.get("spec") or {}).get("generators") or []):
+        git = generator.get("git")
+        if not git:
+            continue
+        for kind in ("files", "directories"):
+            for k, entry in enumerate(git.get(kind) or []):
+                pattern = str(entry.get("path", ""))
+                matches = [m for m in sorted(root.glob(pattern)) if (m.is_file() if kind == "files" else m.is_dir())]
+                yield f"spec.generators[{g}].git.{kind}[{k}].path", pattern, kind, bool(entry.get("exclude")), matches
+
+
+def _elements(doc: Doc, root: Path) -> Iterator[tuple[str, dict | None, str | None]]:
+    """(label, rendered Application spec, missing key) per Application the ApplicationSet generates.
+
+    When the template uses a key the generator does not provide, the spec is None and the key is named.
+    """
+    template = (doc.body.get("spec") or {}).get("template") or {}
+    for _, _, kind, excluded, matches in _generator_entries(doc, root):
+        if excluded:
+            continue
+        for match in matches:
+            folder = match.parent if kind == "files" else match
+            params: dict = {"path": {"path": folder.relative_to(root).as_posix(), "basename": folder.name}}
+            if kind == "files":
+                params.update(yaml.safe_load(match.read_text()) or {})
+            label = f" (for {match.relative_to(root).as_posix()})"
+            try:
+                spec = _render_template(template.get("spec") or {}, params)
+            except KeyError as exc:
+                yield label, None, exc.args[0]
+            else:
+                yield label, spec, None
+
+
+def _apps(doc: Doc, scope: Scope) -> Iterator[tuple[dict, str, str, dict | None]]:
+    """(Application spec, field prefix, label, its AppProject spec or None) of an Application or ApplicationSet."""
+    if doc.kind == "Application":
+        found = [(doc.body.get("spec") or {}, "spec", "")]
+    elif doc.kind == "ApplicationSet":
+        elements = _elements(doc, scope.context.root)
+        found = [(spec, "spec.template.spec", label) for label, spec, _ in elements if spec is not None]
+    else:
+        found = []
+    for spec, where, label in found:
+        yield spec, where, label, scope.projects.get(spec.get("project", "default"))
+
+
+@check(
+    "GO124",
+    "appset-generator",
+    "An ApplicationSet generator that matches no directory creates no Application (and deletes the ones it made).",
+)
+def appset_generator(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    if doc.kind != "ApplicationSet":
+        return
+    for where, pattern, _, excluded, matches in _generator_entries(doc, scope.context.root):
+        if not excluded:
+            yield Outcome(where, None if matches else f"{pattern!r} matches nothing in the repository")
+    for label, _, missing in _elements(doc, scope.context.root):
+        yield Outcome("spec.template", f"template uses missing key .{missing}{label}" if missing else None)
+
+
+@check("GO120", "argocd-project", "An Application in a missing project never syncs.")
+def argocd_project(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for spec, where, label, project in _apps(doc, scope):
+        name = spec.get("project", "default")
+        yield Outcome(f"{where}.project", None if project is not None else f"AppProject {name!r} is not defined{label}")
+
+
+@check("GO121", "argocd-destination", "The AppProject must allow the destination, or Argo CD refuses to sync.")
+def argocd_destination(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for spec, where, label, project in _apps(doc, scope):
+        if project is None:
+            continue  # GO120 says why
+        dest = spec.get("destination") or {}
+        allowed = _destination_allowed(dest, project.get("destinations") or [])
+        problem = f"{dest} is not allowed by AppProject {spec.get('project', 'default')!r}{label}"
+        yield Outcome(f"{where}.destination", None if allowed else problem)
+
+
+def _sources(spec: dict) -> list[dict]:
+    return spec.get("sources") or ([spec["source"]] if spec.get("source") else [])
+
+
+@check("GO122", "argocd-source-repo", "The AppProject must allow the source repository.")
+def argocd_source_repo(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for spec, where, label, project in _apps(doc, scope):
+        if project is None:
+            continue
+        patterns = [str(p) for p in project.get("sourceRepos") or []]
+        for i, source in enumerate(_sources(spec)):
+            repo = str(source.get("repoURL", ""))
+            problem = f"{repo!r} is not in AppProject {spec.get('project', 'default')!r} sourceRepos{label}"
+            yield Outcome(f"{where}.source[{i}].repoURL", None if _repo_allowed(repo, patterns) else problem)
+
+
+@check("GO123", "argocd-path", "A source path that does not exist in the repository renders nothing.")
+def argocd_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for spec, where, label, project in _apps(doc, scope):
+        if project is None:
+            continue
+        for i, source in enumerate(_sources(spec)):
+            path = source.get("path")
+            if path is not None:
+                exists = (scope.context.root / str(path)).is_dir()
+                problem = f"{path!r} does not exist in the repository{label}"
+                yield Outcome(f"{where}.source[{i}].path", None if exists else problem)

@@ -1,0 +1,114 @@
+"""Networking: Services that reach pods, NetworkPolicies that select them, valid CIDRs, default deny."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from .objects import WORKLOAD_KINDS, pod_of, port_ok, ports, selects
+from .registry import Doc, Outcome, Scope, check
+
+
+def _selected(service: Doc, scope: Scope) -> list[Doc]:
+    selector = (service.body.get("spec") or {}).get("selector") or {}
+    return [
+        w
+        for w in scope.same_namespace(service, WORKLOAD_KINDS | {"Pod"})
+        if all(pod_of(w)[1].get(k) == v for k, v in selector.items())
+    ]
+
+
+@check("GO108", "service-selector", "A Service whose selector matches no pod template has no endpoints.")
+def service_selector(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    selector = (doc.body.get("spec") or {}).get("selector") if doc.kind == "Service" else None
+    if selector:  # a selector-less Service (manual endpoints) is allowed
+        problem = f"{selector} matches no pod template in this render"
+        yield Outcome("spec.selector", None if _selected(doc, scope) else problem)
+
+
+@check("GO109", "service-port", "A targetPort that names or numbers no container port sends traffic nowhere.")
+def service_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    spec = doc.body.get("spec") or {}
+    if doc.kind != "Service" or not spec.get("selector"):
+        return
+    selected = _selected(doc, scope)
+    if not selected:
+        return  # GO108 says why
+    for index, port in enumerate(spec.get("ports") or []):
+        target = port.get("targetPort", port.get("port"))
+        for workload in selected:
+            names, numbers = ports(pod_of(workload)[0])
+            problem = f"{target!r} is not a container port of {workload.ref}"
+            yield Outcome(
+                f"spec.ports[{port.get('name', index)}].targetPort",
+                None if port_ok(target, names, numbers) else problem,
+            )
+
+
+def _cidrs(spec: dict) -> Iterator[tuple[str, str]]:
+    for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            for j, peer in enumerate(rule.get(peer_key) or []):
+                block = peer.get("ipBlock")
+                if not block:
+                    continue
+                yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock.cidr", str(block.get("cidr"))
+                for k, cidr in enumerate(block.get("except") or []):
+                    yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock.except[{k}]", str(cidr)
+
+
+@check(
+    "GO112",
+    "netpol-cidr",
+    "An invalid ipBlock CIDR is rejected by the API server or, worse, silently means something else.",
+)
+def netpol_cidr(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    if doc.kind != "NetworkPolicy":
+        return
+    for where, cidr in _cidrs(doc.body.get("spec") or {}):
+        try:
+            ipaddress.ip_network(cidr, strict=True)
+        except ValueError as exc:
+            yield Outcome(where, f"{cidr!r} is not a valid CIDR ({exc})")
+        else:
+            yield Outcome(where)
+
+
+@check(
+    "GO111",
+    "netpol-selects",
+    "A NetworkPolicy that selects no workload protects nothing (usually a label typo).",
+)
+def netpol_selects(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    selector = (doc.body.get("spec") or {}).get("podSelector") if doc.kind == "NetworkPolicy" else None
+    if selector:  # {} selects every pod: nothing to check
+        workloads = scope.same_namespace(doc, WORKLOAD_KINDS | {"Pod"})
+        selected = any(selects(selector, pod_of(w)[1]) for w in workloads)
+        yield Outcome("spec.podSelector", None if selected else f"{selector} selects no workload's pods")
+
+
+def _is_default_deny(doc: Doc) -> bool:
+    spec = doc.body.get("spec") or {}
+    return (
+        doc.kind == "NetworkPolicy"
+        and not (spec.get("podSelector") or {})
+        and {"Ingress", "Egress"} <= set(spec.get("policyTypes") or [])
+        and not spec.get("ingress")
+        and not spec.get("egress")
+    )
+
+
+@check(
+    "GO113",
+    "netpol-default-deny",
+    "Without a default-deny policy, every pod the app policy does not select is open.",
+)
+def netpol_default_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    if doc.kind not in WORKLOAD_KINDS:
+        return
+    denied = any(_is_default_deny(d) for d in scope.same_namespace(doc, {"NetworkPolicy"}))
+    problem = (
+        f"namespace {doc.namespace or 'default'!r} has no default-deny NetworkPolicy "
+        "(podSelector {}, policyTypes Ingress and Egress, no rules)"
+    )
+    yield Outcome("metadata.namespace", None if denied else problem)

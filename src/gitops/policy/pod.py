@@ -1,0 +1,266 @@
+"""Pod hygiene: probes, resources, Pod Security (as data), images."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .objects import WORKLOAD_KINDS, pod_containers, pod_of, port_ok, ports
+from .registry import Doc, Outcome, Scope, check
+
+PROBE_KINDS = ("httpGet", "tcpSocket", "grpc")
+
+
+# --- probes ---------------------------------------------------------------------
+def _long_running(doc: Doc) -> Iterator[tuple[dict, str]]:
+    """The app containers (not init containers) of a workload."""
+    if doc.kind in WORKLOAD_KINDS:
+        for container, where, long_running in pod_containers(doc):
+            if long_running:
+                yield container, where
+
+
+def _probe_target(probe: dict) -> tuple:
+    if "httpGet" in probe:
+        http = probe["httpGet"]
+        return ("http", str(http.get("port")), http.get("path", "/"))
+    if "tcpSocket" in probe:
+        return ("tcp", str(probe["tcpSocket"].get("port")))
+    if "grpc" in probe:
+        return ("grpc", str(probe["grpc"].get("port")), probe["grpc"].get("service", ""))
+    if "exec" in probe:
+        return ("exec", tuple(probe["exec"].get("command") or []))
+    return ("none",)
+
+
+@check(
+    "GO101",
+    "probes-present",
+    "Without a readiness probe a pod gets traffic before it can serve; "
+    "without a liveness probe a wedged process is never restarted.",
+)
+def probes_present(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for container, where in _long_running(doc):
+        for name in ("livenessProbe", "readinessProbe"):
+            yield Outcome(f"{where}.{name}", None if container.get(name) else "missing")
+
+
+@check(
+    "GO102",
+    "probes-distinct",
+    "Liveness and readiness mean different things: a failing dependency "
+    "should take a pod out of the Service, not restart it.",
+)
+def probes_distinct(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for container, where in _long_running(doc):
+        live, ready = container.get("livenessProbe"), container.get("readinessProbe")
+        if live and ready:
+            same = _probe_target(live) == _probe_target(ready)
+            problem = f"same check as livenessProbe {_probe_target(live)}; use a separate readiness endpoint"
+            yield Outcome(f"{where}.readinessProbe", problem if same else None)
+
+
+@check(
+    "GO103",
+    "startup-probe",
+    "Long initialDelaySeconds slow every rollout; a startupProbe covers slow "
+    "starts and lets fast starts be Ready at once.",
+)
+def startup_probe(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for container, where in _long_running(doc):
+        for name in ("livenessProbe", "readinessProbe"):
+            probe = container.get(name)
+            if probe:
+                delay = int(probe.get("initialDelaySeconds", 0))
+                problem = f"{delay}s delay; use a startupProbe instead of long initial delays"
+                yield Outcome(f"{where}.{name}.initialDelaySeconds", problem if delay > 10 else None)
+
+
+@check("GO110", "probe-port", "A probe on an undeclared port fails forever.")
+def probe_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    pod = pod_of(doc)
+    names, numbers = ports(pod[0]) if pod else (set(), set())
+    for container, where in _long_running(doc):
+        for name in ("startupProbe", "livenessProbe", "readinessProbe"):
+            probe = container.get(name) or {}
+            for kind in PROBE_KINDS:
+                if kind in probe:
+                    port = probe[kind].get("port")
+                    ok = port_ok(port, names, numbers)
+                    yield Outcome(
+                        f"{where}.{name}.{kind}.port", None if ok else f"port {port!r} is not a declared container port"
+                    )
+
+
+# --- resources ------------------------------------------------------------------
+@check(
+    "GO104",
+    "resources",
+    "Requests let the scheduler place pods and the HPA compute utilization; "
+    "limits keep one pod from starving its node.",
+)
+def resources(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for container, where, _ in pod_containers(doc):
+        declared = container.get("resources") or {}
+        for section in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                missing = resource not in (declared.get(section) or {})
+                yield Outcome(f"{where}.resources.{section}.{resource}", "not set" if missing else None)
+
+
+# --- Pod Security, as data --------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """One field of the pod spec, or of every container, and what it must hold.
+
+    ``field`` is a dotted path below the pod spec or the container; ``key[*]`` runs over a
+    list and names each item by its ``name``. An unset field reads as None. For a
+    container rule, ``pod_default`` is the pod-spec path whose value applies when the
+    container leaves the field unset.
+    """
+
+    level: str  # "pod" or "container"
+    field: str
+    allowed: Callable[[object], bool]
+    problem: str | Callable[[object], str]
+    pod_default: str | None = None
+
+    def message(self, value: object) -> str:
+        return self.problem(value) if callable(self.problem) else self.problem
+
+
+def _names(value: object) -> set[str]:
+    return {str(item) for item in value or []}
+
+
+ADDABLE_CAPABILITIES = {"NET_BIND_SERVICE"}
+SECCOMP_TYPES = {"RuntimeDefault", "Localhost"}
+
+# The restricted Pod Security Standard, as far as a manifest can show it.
+RESTRICTED: tuple[Rule, ...] = (
+    Rule("pod", "hostNetwork", lambda v: not v, "must not be true"),
+    Rule("pod", "hostPID", lambda v: not v, "must not be true"),
+    Rule("pod", "hostIPC", lambda v: not v, "must not be true"),
+    Rule("pod", "volumes[*].hostPath", lambda v: v is None, "not allowed"),
+    Rule("pod", "securityContext.runAsUser", lambda v: v != 0, "must not be 0"),
+    Rule("container", "securityContext.allowPrivilegeEscalation", lambda v: v is False, "must be false"),
+    Rule("container", "securityContext.privileged", lambda v: not v, "must not be true"),
+    Rule("container", "securityContext.capabilities.drop", lambda v: "ALL" in _names(v), "must include ALL"),
+    Rule(
+        "container",
+        "securityContext.capabilities.add",
+        lambda v: not _names(v) - ADDABLE_CAPABILITIES,
+        lambda v: f"only NET_BIND_SERVICE may be added, not {sorted(_names(v) - ADDABLE_CAPABILITIES)}",
+    ),
+    Rule(
+        "container",
+        "securityContext.runAsNonRoot",
+        lambda v: v is True,
+        "must be true (here or in the pod securityContext)",
+        pod_default="securityContext.runAsNonRoot",
+    ),
+    Rule("container", "securityContext.runAsUser", lambda v: v != 0, "must not be 0"),
+    Rule(
+        "container",
+        "securityContext.seccompProfile.type",
+        lambda v: v in SECCOMP_TYPES,
+        "must be RuntimeDefault or Localhost (here or in the pod securityContext)",
+        pod_default="securityContext.seccompProfile.type",
+    ),
+)
+READ_ONLY_ROOT = (Rule("container", "securityContext.readOnlyRootFilesystem", lambda v: v is True, "must be true"),)
+NO_TOKEN = (Rule("pod", "automountServiceAccountToken", lambda v: v is False, "must be false"),)
+
+
+def _lookup(node: object, path: str) -> Iterator[tuple[str, object]]:
+    """(resolved path, value) for every place a dotted ``path`` names in ``node``."""
+    head, _, rest = path.partition(".")
+    if head.endswith("[*]"):
+        key = head[:-3]
+        items = (node.get(key) if isinstance(node, dict) else None) or []
+        for item in items:
+            for sub, value in _lookup(item, rest):
+                yield f"{key}[{item.get('name')}].{sub}", value
+        return
+    value = node.get(head) if isinstance(node, dict) else None
+    if not rest:
+        yield head, value
+        return
+    for sub, inner in _lookup(value, rest):
+        yield f"{head}.{sub}", inner
+
+
+def _first(node: object, path: str) -> object:
+    return next(_lookup(node, path))[1]
+
+
+def apply_rules(rules: tuple[Rule, ...], doc: Doc) -> Iterator[Outcome]:
+    """Every pod rule on the pod spec, then every container rule on each container."""
+    pod = pod_of(doc)
+    if pod is None:
+        return
+    spec, _, prefix = pod
+    for rule in rules:
+        if rule.level == "pod":
+            for where, value in _lookup(spec, rule.field):
+                yield Outcome(f"{prefix}.{where}", None if rule.allowed(value) else rule.message(value))
+    for container, at, _ in pod_containers(doc):
+        for rule in rules:
+            if rule.level == "container":
+                value = _first(container, rule.field)
+                if value is None and rule.pod_default:
+                    value = _first(spec, rule.pod_default)
+                yield Outcome(f"{at}.{rule.field}", None if rule.allowed(value) else rule.message(value))
+
+
+@check(
+    "GO114",
+    "pss-restricted",
+    "The restricted Pod Security Standard is enforced on the app's "
+    "namespaces: a pod that breaks it is rejected at admission.",
+)
+def pss_restricted(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    return apply_rules(RESTRICTED, doc)
+
+
+@check(
+    "GO115",
+    "read-only-root",
+    "A read-only root filesystem stops an attacker from changing the image at run time.",
+)
+def read_only_root(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    return apply_rules(READ_ONLY_ROOT, doc)
+
+
+@check("GO119", "sa-token", "A pod that never calls the Kubernetes API should not carry a token.")
+def sa_token(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    return apply_rules(NO_TOKEN, doc)
+
+
+# --- images ---------------------------------------------------------------------
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+@check("GO116", "image-tag", "`:latest` or no tag at all makes what runs depend on when a node pulled.")
+def image_tag(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    for container, where, _ in pod_containers(doc):
+        image = str(container.get("image", ""))
+        last = image.split("@")[0].rsplit("/", 1)[-1]
+        tag = last.split(":", 1)[1] if ":" in last else None
+        problem = None
+        if tag == "latest":
+            problem = f"{image!r} uses :latest"
+        elif tag is None and not _DIGEST.search(image):
+            problem = f"{image!r} has no tag or digest"
+        yield Outcome(f"{where}.image", problem)
+
+
+@check("GO117", "image-digest", "Production runs exactly the bytes that were tested: pinned by digest.")
+def image_digest(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    if doc.environment not in scope.context.digest_required:
+        return
+    for container, where, _ in pod_containers(doc):
+        image = str(container.get("image", ""))
+        problem = f"{image!r} is not pinned by digest ({doc.environment} requires it)"
+        yield Outcome(f"{where}.image", None if _DIGEST.search(image) else problem)
