@@ -20,9 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers import server as srv
+from gitops import settings
+from gitops.testing import server as srv
+from gitops.testing.repo import copy_repo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = settings.repo_root()
 DURATION = int(os.environ.get("BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CONNECTIONS = (16, 64)
@@ -178,23 +180,6 @@ def timed(cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,), runs: int = 3) 
     return statistics.median(times)
 
 
-def copy_repo(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for name in ("gitops.yaml", ".yamllint", "apps", "clusters", "argocd"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
-        "GIT_COMMITTER_NAME": "bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
-    }
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "bench"]):
-        subprocess.run(["git", *args], cwd=dest, check=True, env=env)
-    return dest
-
-
 def with_clusters(dest: Path, count: int) -> Path:
     """A copy of the repository with ``count`` dev-like clusters (the 4 real ones included)."""
     copy_repo(dest)
@@ -244,7 +229,6 @@ def versions() -> str:
         except (OSError, IndexError):
             return "?"
 
-    tools = os.environ.get("TOOLS_DIR", str(ROOT / ".tools")) + "/bin/"
     from importlib.metadata import version
 
     return ", ".join(
@@ -253,8 +237,8 @@ def versions() -> str:
             f"gunicorn {version('gunicorn')}",
             f"Flask {version('flask')}",
             first_line(["wrk", "--version"]).split(" [")[0],
-            "kustomize " + first_line([tools + "kustomize", "version"]),
-            "kubeconform " + os.environ.get("KUBECONFORM_VERSION", "(pinned in tools/versions.mk)"),
+            "kustomize " + first_line([settings.tool("kustomize"), "version"]),
+            "kubeconform " + settings.pins()["KUBECONFORM_VERSION"],
         ]
     )
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 
-from tests.helpers.server import ROOT
+from gitops.settings import repo_root
+
+ROOT = repo_root()
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.server import ROOT
+from gitops.testing.repo import GIT_IDENTITY, copy_repo, git
 
-COPIED = ("gitops.yaml", ".yamllint", "apps", "clusters", "argocd")
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def copy_repo(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in COPIED:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name)
-        else:
-            shutil.copy2(src, dest / name)
-    git(dest, "init", "--quiet", "--initial-branch=main")
-    git(dest, "add", "-A")
-    git(dest, "commit", "--quiet", "-m", "initial")
-    return dest
+__all__ = ["clone", "copy_repo", "git", "snapshot"]
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -49,7 +22,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(autouse=True)
 def _git_identity(monkeypatch, tmp_path):
-    for key, value in GIT_ENV.items():
+    for key, value in GIT_IDENTITY.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
 

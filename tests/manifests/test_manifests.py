@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops.render import build
-from tests.helpers.server import ROOT
+from gitops.kustomize import build
+from gitops.repo import Repo
+from gitops.settings import repo_root
+
+ROOT = repo_root()
 
 APP = ROOT / "apps" / "flask-app"
-ENVS = ["dev", "staging", "prod"]
+ENVS = Repo.load(ROOT).environments
 CLUSTERS = sorted(p.name for p in (ROOT / "clusters").iterdir() if p.is_dir())
 
 

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.server import ROOT
+from gitops.repo import Repo
+from gitops.settings import repo_root
+
+ROOT = repo_root()
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -125,6 +128,15 @@ def test_promote_inputs_reach_gitops_through_env():
     assert step["run"] == '.github/scripts/promote-pr.sh "$FROM" "$TO"'
     script = (ROOT / ".github/scripts/promote-pr.sh").read_text()
     assert '.venv/bin/gitops promote "$from" "$to" --pr-body' in script
+
+
+def test_promote_choices_follow_the_order_in_gitops_yaml():
+    order = Repo.load(ROOT).environments
+    inputs = load("promote.yml")["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["from"]["options"] == order[:-1]
+    assert inputs["to"]["options"] == order[1:]
+    propose = load("release.yml")["jobs"]["propose"]["with"]
+    assert [propose["from"], propose["to"]] == order[:2], "release proposes the first promotion"
 
 
 def test_dependabot_covers_actions_pip_docker_grouped():
