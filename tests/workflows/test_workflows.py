@@ -18,6 +18,7 @@ from gitops.settings import repo_root
 ROOT = repo_root()
 
 WORKFLOWS = ROOT / ".github" / "workflows"
+SETUP = ROOT / ".github" / "actions" / "setup" / "action.yml"
 FIXTURES = Path(__file__).parent / "fixtures"
 BIN = Path(sys.executable).parent
 
@@ -35,13 +36,13 @@ def test_the_three_workflows_exist():
     assert ALL == ["ci.yml", "promote.yml", "release.yml"]
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_every_action_is_pinned_by_full_sha_with_version_comment(name):
-    uses = re.findall(r"uses:\s*(\S+)(.*)", (WORKFLOWS / name).read_text())
+@pytest.mark.parametrize("path", [WORKFLOWS / name for name in ALL] + [SETUP], ids=lambda p: p.name)
+def test_every_action_is_pinned_by_full_sha_with_version_comment(path):
+    uses = re.findall(r"uses:\s*(\S+)(.*)", path.read_text())
     assert uses
     for ref, rest in uses:
         if ref.startswith("./"):
-            continue  # a workflow of this repository, same commit
+            continue  # a workflow or action of this repository, same commit
         assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), ref
         assert re.match(r"\s*#\s*v\d+\.\d+\.\d+", rest), f"{ref} lacks a '# vX.Y.Z' comment"
 
@@ -74,6 +75,23 @@ def test_checkouts_do_not_persist_credentials_unless_the_job_pushes():
             for step in job.get("steps", []):
                 if step.get("uses", "").startswith("actions/checkout@"):
                     assert step["with"]["persist-credentials"] is pushes, f"{name}:{job_id}"
+
+
+def test_toolchains_are_set_up_in_one_place():
+    for name in ALL:
+        text = (WORKFLOWS / name).read_text()
+        assert "actions/setup-python@" not in text, name
+        assert "actions/setup-go@" not in text, name
+    setup = yaml.safe_load(SETUP.read_text())
+    assert setup["runs"]["using"] == "composite"
+    assert [step["uses"].split("@")[0] for step in setup["runs"]["steps"]] == [
+        "actions/setup-python",
+        "actions/setup-go",
+    ]
+    for name in ALL:
+        for job_id, job in load(name)["jobs"].items():
+            if any(step.get("uses") == "./.github/actions/setup" for step in job.get("steps", [])):
+                assert job["steps"][0]["uses"].startswith("actions/checkout@"), f"{name}:{job_id}: check out first"
 
 
 def test_ci_runs_the_same_make_targets_as_ci_run():
