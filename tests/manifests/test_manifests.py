@@ -84,8 +84,14 @@ def test_no_replicas_and_hpa_at_50_percent_cpu(rendered):
         assert behavior["scaleUp"]["stabilizationWindowSeconds"] < behavior["scaleDown"]["stabilizationWindowSeconds"]
 
 
-def _env(container: dict) -> dict[str, str]:
-    return {e["name"]: e.get("value") for e in container["env"]}
+def _env(container: dict, items: list[dict] | None = None) -> dict[str, str]:
+    """The container's environment, with values from ConfigMaps of ``items`` resolved."""
+    maps = {d["metadata"]["name"]: d.get("data", {}) for d in items or [] if d["kind"] == "ConfigMap"}
+    env = {}
+    for entry in container["env"]:
+        ref = (entry.get("valueFrom") or {}).get("configMapKeyRef")
+        env[entry["name"]] = maps[ref["name"]][ref["key"]] if ref and items is not None else entry.get("value")
+    return env
 
 
 def test_shutdown_budget_matches_gunicorn(rendered):
@@ -136,7 +142,11 @@ def test_environment_name_and_image_per_cluster(rendered):
         deployment = one(items, "Deployment")
         assert deployment["metadata"]["namespace"] == config[name]["namespace"] == f"flask-app-{env}"
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
-        assert _env(container)["APP_ENV"] == env
+        assert _env(container, items)["APP_ENV"] == env
+        # The overlay's configMapGenerator: a hashed name, so a changed value rolls the pods.
+        (config_map,) = [d for d in items if d["kind"] == "ConfigMap"]
+        assert re.fullmatch(r"flask-app-env-[a-z0-9]{10}", config_map["metadata"]["name"])
+        assert config_map["data"]["APP_ENV"] == env
         assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", container["image"])
 
 
