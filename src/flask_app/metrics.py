@@ -20,6 +20,12 @@ from prometheus_client import (
 )
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Every label has a bounded set of values, whatever clients send: a series per distinct
+# method would let anyone grow /metrics (and each worker's memory) without limit.
+# Methods outside RFC 9110 and PATCH share one value, as in OpenTelemetry's conventions;
+# routes are templates or "<unmatched>"; statuses are the three digits the app answered.
+KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
+OTHER_METHOD = "_OTHER"
 
 bp = Blueprint("metrics", __name__)
 
@@ -60,6 +66,8 @@ class Metrics:
         self._children: dict[tuple[str, str, int], tuple] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:  # first request of this kind: resolve the labelled series once

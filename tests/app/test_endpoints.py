@@ -253,6 +253,17 @@ def test_metrics_count_requests_by_route_and_status(monkeypatch):
     assert _sample(text, "app_build_info", version="3.1.0", commit="abc1234", environment="dev") == 1
 
 
+def test_unknown_methods_share_one_metric_label():
+    client = create_app().test_client()
+    for method in ("FROB", "BORF", "QUUX"):
+        assert client.open("/", method=method).status_code == 405
+    client.open("/", method="PATCH")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert _sample(text, "http_requests_total", method="_OTHER", route="<unmatched>", status="405") == 3
+    assert _sample(text, "http_requests_total", method="PATCH", route="<unmatched>", status="405") == 1
+    assert "FROB" not in text
+
+
 def test_two_apps_do_not_share_metrics():
     first, second = create_app().test_client(), create_app().test_client()
     first.get("/")
