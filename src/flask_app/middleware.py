@@ -7,6 +7,7 @@ tells it the matched route template through the WSGI environ.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import logging
@@ -16,7 +17,8 @@ import secrets
 import time
 
 from flask import Flask, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.http import HTTP_STATUS_CODES
 
 access_log = logging.getLogger("flask_app.access")
 
@@ -87,9 +89,15 @@ class Observability:
         in_flight = self.metrics.in_flight
         in_flight.inc()
         try:
-            length = environ.get("CONTENT_LENGTH")
-            if self.limit is not None and length and length.isdigit() and int(length) > self.limit:
-                return self._too_large(request_id, start)  # refused before anything reads it
+            if self.limit is not None:
+                length = environ.get("CONTENT_LENGTH")
+                if length:
+                    if length.isdigit() and int(length) > self.limit:  # refused before anything reads it
+                        return json_error(413, RequestEntityTooLarge.description, request_id, start)
+                elif "HTTP_TRANSFER_ENCODING" in environ:
+                    refused = self._read_body(environ, request_id, start)
+                    if refused is not None:
+                        return refused
             return self.wsgi_app(environ, start)
         finally:
             in_flight.dec()
@@ -114,15 +122,30 @@ class Observability:
                     },
                 )
 
-    @staticmethod
-    def _too_large(request_id: str, start) -> list[bytes]:
-        body = json.dumps(
-            {"error": RequestEntityTooLarge.description, "status": 413, "request_id": request_id}
-        ).encode()
-        start(
-            "413 REQUEST ENTITY TOO LARGE", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-        )
-        return [body]
+    def _read_body(self, environ, request_id: str, start) -> list[bytes] | None:
+        """Read a body of undeclared length (chunked) up to the limit, so an oversized one gets 413.
+
+        Views that never read the body would otherwise answer 200 to any size. The body
+        read stays available to the app. Requests without a body never come here.
+        """
+        try:
+            body = environ["wsgi.input"].read(self.limit + 1)
+        except Exception:  # the server's own parse errors (bad chunk sizes, missing terminators) and EOF
+            return json_error(400, BadRequest.description, request_id, start)
+        if len(body) > self.limit:
+            return json_error(413, RequestEntityTooLarge.description, request_id, start)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return None
+
+
+def json_error(status: int, description: str, request_id: str, start_response) -> list[bytes]:
+    """The JSON error errors.py gives inside Flask, for requests refused before Flask sees them."""
+    body = json.dumps({"error": description, "status": status, "request_id": request_id}, separators=(",", ":"))
+    encoded = body.encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(encoded)))]
+    start_response(f"{status} {HTTP_STATUS_CODES[status].upper()}", headers)
+    return [encoded]
 
 
 class RouteRecordingFlask(Flask):

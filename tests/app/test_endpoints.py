@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -156,6 +157,14 @@ def test_405_is_json_with_allow_header(client):
 def test_413_for_body_over_limit():
     client = create_app({"MAX_CONTENT_LENGTH": 16}).test_client()
     _assert_json_error(client.post("/", data=b"x" * 17), 413)
+
+
+def test_413_for_chunked_body_over_limit():
+    """A body of undeclared length is measured too, even where no view reads it."""
+    client = create_app({"MAX_CONTENT_LENGTH": 16}).test_client()
+    chunked = {"Transfer-Encoding": "chunked"}
+    _assert_json_error(client.get("/", input_stream=io.BytesIO(b"x" * 17), headers=chunked), 413)
+    assert client.get("/", input_stream=io.BytesIO(b"x" * 16), headers=chunked).status_code == 200
 
 
 def test_500_hides_the_traceback(caplog):
