@@ -36,9 +36,15 @@ def test_every_policy_is_registered_once_with_a_name_and_a_reason():
     assert len({p.name for p in policy.POLICIES.values()}) == len(policy.POLICIES)
 
 
-def test_registering_an_id_twice_fails():
+def test_a_check_needs_a_new_id_and_a_reason():
+    def again(doc, scope):
+        """A second registration of the same id."""
+
     with pytest.raises(ValueError, match="GO101 registered twice"):
-        policy.check("GO101", "again", "a second registration of the same id")(lambda doc, scope: ())
+        policy.check("GO101", "again")(again)
+    with pytest.raises(ValueError, match="GO999 has no reason"):
+        policy.check("GO999", "unexplained")(lambda doc, scope: ())
+    assert "GO999" not in policy.POLICIES
 
 
 def test_run_changes_neither_its_documents_nor_its_context():

@@ -102,12 +102,10 @@ def _apps(doc: Doc, scope: Scope) -> Iterator[tuple[dict, str, str, dict | None]
         yield spec, where, label, scope.projects.get(spec.get("project", "default"))
 
 
-@check(
-    "GO124",
-    "appset-generator",
-    "An ApplicationSet generator that matches no directory creates no Application (and deletes the ones it made).",
-)
+@check("GO124", "appset-generator")
 def appset_generator(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """An ApplicationSet generator that matches no directory creates no Application (and
+    deletes the ones it made)."""
     if doc.kind != "ApplicationSet":
         return
     for where, pattern, _, excluded, matches in _generator_entries(doc, scope.context.root):
@@ -117,15 +115,17 @@ def appset_generator(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         yield Outcome("spec.template", f"template uses missing key .{missing}{label}" if missing else None)
 
 
-@check("GO120", "argocd-project", "An Application in a missing project never syncs.")
+@check("GO120", "argocd-project")
 def argocd_project(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """An Application in a missing project never syncs."""
     for spec, where, label, project in _apps(doc, scope):
         name = spec.get("project", "default")
         yield Outcome(f"{where}.project", None if project is not None else f"AppProject {name!r} is not defined{label}")
 
 
-@check("GO121", "argocd-destination", "The AppProject must allow the destination, or Argo CD refuses to sync.")
+@check("GO121", "argocd-destination")
 def argocd_destination(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """The AppProject must allow the destination, or Argo CD refuses to sync."""
     for spec, where, label, project in _apps(doc, scope):
         if project is None:
             continue  # GO120 says why
@@ -139,8 +139,9 @@ def _sources(spec: dict) -> list[dict]:
     return spec.get("sources") or ([spec["source"]] if spec.get("source") else [])
 
 
-@check("GO122", "argocd-source-repo", "The AppProject must allow the source repository.")
+@check("GO122", "argocd-source-repo")
 def argocd_source_repo(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """The AppProject must allow the source repository."""
     for spec, where, label, project in _apps(doc, scope):
         if project is None:
             continue
@@ -151,8 +152,9 @@ def argocd_source_repo(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome(f"{where}.source[{i}].repoURL", None if _repo_allowed(repo, patterns) else problem)
 
 
-@check("GO123", "argocd-path", "A source path that does not exist in the repository renders nothing.")
+@check("GO123", "argocd-path")
 def argocd_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A source path that does not exist in the repository renders nothing."""
     for spec, where, label, project in _apps(doc, scope):
         if project is None:
             continue

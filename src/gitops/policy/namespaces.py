@@ -8,8 +8,9 @@ from .objects import CLUSTER_SCOPED
 from .registry import Doc, Outcome, Scope, check
 
 
-@check("GO118", "no-default-namespace", "Resources in `default` bypass the namespace's policies and quotas.")
+@check("GO118", "no-default-namespace")
 def no_default_namespace(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Resources in `default` bypass the namespace's policies and quotas."""
     if doc.kind in CLUSTER_SCOPED or not doc.kind:
         return
     problem = None

@@ -18,16 +18,18 @@ def _selected(service: Doc, scope: Scope) -> list[Doc]:
     ]
 
 
-@check("GO108", "service-selector", "A Service whose selector matches no pod template has no endpoints.")
+@check("GO108", "service-selector")
 def service_selector(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A Service whose selector matches no pod template has no endpoints."""
     selector = (doc.body.get("spec") or {}).get("selector") if doc.kind == "Service" else None
     if selector:  # a selector-less Service (manual endpoints) is allowed
         problem = f"{selector} matches no pod template in this render"
         yield Outcome("spec.selector", None if _selected(doc, scope) else problem)
 
 
-@check("GO109", "service-port", "A targetPort that names or numbers no container port sends traffic nowhere.")
+@check("GO109", "service-port")
 def service_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A targetPort that names or numbers no container port sends traffic nowhere."""
     spec = doc.body.get("spec") or {}
     if doc.kind != "Service" or not spec.get("selector"):
         return
@@ -57,12 +59,10 @@ def _cidrs(spec: dict) -> Iterator[tuple[str, str]]:
                     yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock.except[{k}]", str(cidr)
 
 
-@check(
-    "GO112",
-    "netpol-cidr",
-    "An invalid ipBlock CIDR is rejected by the API server or, worse, silently means something else.",
-)
+@check("GO112", "netpol-cidr")
 def netpol_cidr(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """An invalid ipBlock CIDR is rejected by the API server or, worse, silently means
+    something else."""
     if doc.kind != "NetworkPolicy":
         return
     for where, cidr in _cidrs(doc.body.get("spec") or {}):
@@ -74,12 +74,9 @@ def netpol_cidr(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome(where)
 
 
-@check(
-    "GO111",
-    "netpol-selects",
-    "A NetworkPolicy that selects no workload protects nothing (usually a label typo).",
-)
+@check("GO111", "netpol-selects")
 def netpol_selects(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A NetworkPolicy that selects no workload protects nothing (usually a label typo)."""
     selector = (doc.body.get("spec") or {}).get("podSelector") if doc.kind == "NetworkPolicy" else None
     if selector:  # {} selects every pod: nothing to check
         workloads = scope.same_namespace(doc, WORKLOAD_KINDS | {"Pod"})
@@ -98,12 +95,9 @@ def _is_default_deny(doc: Doc) -> bool:
     )
 
 
-@check(
-    "GO113",
-    "netpol-default-deny",
-    "Without a default-deny policy, every pod the app policy does not select is open.",
-)
+@check("GO113", "netpol-default-deny")
 def netpol_default_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Without a default-deny policy, every pod the app policy does not select is open."""
     if doc.kind not in WORKLOAD_KINDS:
         return
     denied = any(_is_default_deny(d) for d in scope.same_namespace(doc, {"NetworkPolicy"}))

@@ -34,25 +34,19 @@ def _probe_target(probe: dict) -> tuple:
     return ("none",)
 
 
-@check(
-    "GO101",
-    "probes-present",
-    "Without a readiness probe a pod gets traffic before it can serve; "
-    "without a liveness probe a wedged process is never restarted.",
-)
+@check("GO101", "probes-present")
 def probes_present(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Without a readiness probe a pod gets traffic before it can serve; without a liveness
+    probe a wedged process is never restarted."""
     for container, where in _long_running(doc):
         for name in ("livenessProbe", "readinessProbe"):
             yield Outcome(f"{where}.{name}", None if container.get(name) else "missing")
 
 
-@check(
-    "GO102",
-    "probes-distinct",
-    "Liveness and readiness mean different things: a failing dependency "
-    "should take a pod out of the Service, not restart it.",
-)
+@check("GO102", "probes-distinct")
 def probes_distinct(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Liveness and readiness mean different things: a failing dependency should take a pod out
+    of the Service, not restart it."""
     for container, where in _long_running(doc):
         live, ready = container.get("livenessProbe"), container.get("readinessProbe")
         if live and ready:
@@ -61,13 +55,10 @@ def probes_distinct(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome(f"{where}.readinessProbe", problem if same else None)
 
 
-@check(
-    "GO103",
-    "startup-probe",
-    "Long initialDelaySeconds slow every rollout; a startupProbe covers slow "
-    "starts and lets fast starts be Ready at once.",
-)
+@check("GO103", "startup-probe")
 def startup_probe(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Long initialDelaySeconds slow every rollout; a startupProbe covers slow starts and lets
+    fast starts be Ready at once."""
     for container, where in _long_running(doc):
         for name in ("livenessProbe", "readinessProbe"):
             probe = container.get(name)
@@ -77,8 +68,9 @@ def startup_probe(doc: Doc, scope: Scope) -> Iterator[Outcome]:
                 yield Outcome(f"{where}.{name}.initialDelaySeconds", problem if delay > 10 else None)
 
 
-@check("GO110", "probe-port", "A probe on an undeclared port fails forever.")
+@check("GO110", "probe-port")
 def probe_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A probe on an undeclared port fails forever."""
     pod = pod_of(doc)
     names, numbers = ports(pod[0]) if pod else (set(), set())
     for container, where in _long_running(doc):
@@ -94,13 +86,10 @@ def probe_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 
 
 # --- resources ------------------------------------------------------------------
-@check(
-    "GO104",
-    "resources",
-    "Requests let the scheduler place pods and the HPA compute utilization; "
-    "limits keep one pod from starving its node.",
-)
+@check("GO104", "resources")
 def resources(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Requests let the scheduler place pods and the HPA compute utilization; limits keep one
+    pod from starving its node."""
     for container, where, _ in pod_containers(doc):
         declared = container.get("resources") or {}
         for section in ("requests", "limits"):
@@ -214,27 +203,22 @@ def apply_rules(rules: tuple[Rule, ...], doc: Doc) -> Iterator[Outcome]:
                 yield Outcome(f"{at}.{rule.field}", None if rule.allowed(value) else rule.message(value))
 
 
-@check(
-    "GO114",
-    "pss-restricted",
-    "The restricted Pod Security Standard is enforced on the app's "
-    "namespaces: a pod that breaks it is rejected at admission.",
-)
+@check("GO114", "pss-restricted")
 def pss_restricted(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """The restricted Pod Security Standard is enforced on the app's namespaces: a pod that
+    breaks it is rejected at admission."""
     return apply_rules(RESTRICTED, doc)
 
 
-@check(
-    "GO115",
-    "read-only-root",
-    "A read-only root filesystem stops an attacker from changing the image at run time.",
-)
+@check("GO115", "read-only-root")
 def read_only_root(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A read-only root filesystem stops an attacker from changing the image at run time."""
     return apply_rules(READ_ONLY_ROOT, doc)
 
 
-@check("GO119", "sa-token", "A pod that never calls the Kubernetes API should not carry a token.")
+@check("GO119", "sa-token")
 def sa_token(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A pod that never calls the Kubernetes API should not carry a token."""
     return apply_rules(NO_TOKEN, doc)
 
 
@@ -242,8 +226,9 @@ def sa_token(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
-@check("GO116", "image-tag", "`:latest` or no tag at all makes what runs depend on when a node pulled.")
+@check("GO116", "image-tag")
 def image_tag(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """`:latest` or no tag at all makes what runs depend on when a node pulled."""
     for container, where, _ in pod_containers(doc):
         image = str(container.get("image", ""))
         last = image.split("@")[0].rsplit("/", 1)[-1]
@@ -256,8 +241,9 @@ def image_tag(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         yield Outcome(f"{where}.image", problem)
 
 
-@check("GO117", "image-digest", "Production runs exactly the bytes that were tested: pinned by digest.")
+@check("GO117", "image-digest")
 def image_digest(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Production runs exactly the bytes that were tested: pinned by digest."""
     if doc.environment not in scope.context.digest_required:
         return
     for container, where, _ in pod_containers(doc):

@@ -1,13 +1,15 @@
 """The policy registry: every check with its id, name and reason, and the runner.
 
-A check is a function registered with ``@check(id, name, reason)``. It is called once
-per rendered document and yields one ``Outcome`` per thing it examined: the field, and
-``None`` when it is fine or a one-line problem when it is not. The runner counts the
-outcomes, turns the problems into findings, and skips the ids it is told to skip.
+A check is a function registered with ``@check(id, name)``; its docstring is the reason
+(what `--list-policies` and the README print). It is called once per rendered document
+and yields one ``Outcome`` per thing it examined: the field, and ``None`` when it is
+fine or a one-line problem when it is not. The runner counts the outcomes, turns the
+problems into findings, and skips the ids it is told to skip.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,12 +91,15 @@ class Policy:
 POLICIES: dict[str, Policy] = {}
 
 
-def check(pid: str, name: str, reason: str) -> Callable[[CheckFunction], CheckFunction]:
-    """Register a check under its stable id, short name and reason (what --list-policies prints)."""
+def check(pid: str, name: str) -> Callable[[CheckFunction], CheckFunction]:
+    """Register a check under its stable id and short name; the function's docstring is its reason."""
 
     def register(function: CheckFunction) -> CheckFunction:
         if pid in POLICIES:
             raise ValueError(f"policy id {pid} registered twice")
+        reason = " ".join(inspect.cleandoc(function.__doc__ or "").split())
+        if not reason:
+            raise ValueError(f"policy {pid} has no reason: give {function.__name__} a docstring")
         POLICIES[pid] = Policy(pid, name, reason, function)
         return function
 

@@ -14,8 +14,9 @@ def _target(hpa: Doc, scope: Scope) -> Doc | None:
     return found[0] if found else None
 
 
-@check("GO106", "hpa-target", "An HPA whose target is not in the same render scales nothing.")
+@check("GO106", "hpa-target")
 def hpa_target(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """An HPA whose target is not in the same render scales nothing."""
     if doc.kind != "HorizontalPodAutoscaler":
         return
     ref = (doc.body.get("spec") or {}).get("scaleTargetRef") or {}
@@ -23,25 +24,19 @@ def hpa_target(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     yield Outcome("spec.scaleTargetRef", problem if _target(doc, scope) is None else None)
 
 
-@check(
-    "GO107",
-    "hpa-no-replicas",
-    "spec.replicas on an HPA-scaled Deployment makes every sync reset the "
-    "replica count and Argo CD report OutOfSync forever.",
-)
+@check("GO107", "hpa-no-replicas")
 def hpa_no_replicas(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """spec.replicas on an HPA-scaled Deployment makes every sync reset the replica count and
+    Argo CD report OutOfSync forever."""
     target = _target(doc, scope) if doc.kind == "HorizontalPodAutoscaler" else None
     if target is not None:
         problem = f"set, but {doc.ref} owns the replica count; remove it"
         yield Outcome("spec.replicas", problem if "replicas" in (target.body.get("spec") or {}) else None, target)
 
 
-@check(
-    "GO105",
-    "hpa-cpu-request",
-    "A CPU-utilization HPA divides usage by the CPU request: without one it cannot scale.",
-)
+@check("GO105", "hpa-cpu-request")
 def hpa_cpu_request(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A CPU-utilization HPA divides usage by the CPU request: without one it cannot scale."""
     target = _target(doc, scope) if doc.kind == "HorizontalPodAutoscaler" else None
     if target is None:
         return
