@@ -37,7 +37,8 @@ workers = _int("WEB_CONCURRENCY", max(2, os.cpu_count() or 1))
 # behind the GIL (p99 under 10 ms at 16 connections in `make bench`; 4+ threads doubled it).
 threads = _int("GUNICORN_THREADS", 2)
 switch_interval_ms = _int("GIL_SWITCH_INTERVAL_MS", 1)
-worker_class = "gthread"
+# gthread, answering the requests gunicorn refuses with JSON instead of HTML error pages.
+worker_class = "flask_app.worker.ServiceWorker"
 backlog = _int("GUNICORN_BACKLOG", 2048)
 
 timeout = _int("GUNICORN_TIMEOUT", 30)
