@@ -41,6 +41,10 @@ def configure(repo: Repo, repo_url: str | None, image: str | None, log: Log = pr
     if not replacements:
         log("configure: already configured")
         return {}
+    # One pass, longest match first: a new URL that extends the old one
+    # (flask-gitops -> flask-gitops2) is never rewritten a second time.
+    mapping = dict(replacements)
+    pattern = re.compile("|".join(re.escape(old) for old in sorted(mapping, key=len, reverse=True)))
     changed: dict[Path, str] = {}
     for top in CONFIGURE_ROOTS:
         base = repo.root / top
@@ -49,10 +53,6 @@ def configure(repo: Repo, repo_url: str | None, image: str | None, log: Log = pr
             if path.suffix not in (".yaml", ".yml", ".md"):
                 continue
             text = path.read_bytes().decode("utf-8")
-            # One pass, longest match first: a new URL that extends the old one
-            # (flask-gitops -> flask-gitops2) is never rewritten a second time.
-            mapping = dict(replacements)
-            pattern = re.compile("|".join(re.escape(old) for old in sorted(mapping, key=len, reverse=True)))
             new = pattern.sub(lambda match: mapping[match.group(0)], text)
             if new != text:
                 changed[path] = new
