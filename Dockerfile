@@ -33,6 +33,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     BUILD_DATE=${BUILD_DATE} \
     IMAGE_TAG=${IMAGE_TAG} \
     PORT=5000 \
+    PROBE_PORT=5001 \
     TMPDIR=/tmp
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
@@ -40,8 +41,9 @@ COPY gunicorn.conf.py /app/gunicorn.conf.py
 COPY src/flask_app /app/src/flask_app
 # Numeric, non-root, no login shell, no home: matches runAsUser in the Deployment.
 USER 10001:10001
-EXPOSE 5000
+# Traffic, and the kubelet's probes (served by threads of their own).
+EXPOSE 5000 5001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:5000/livez', timeout=2).status != 200)"]
+  CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:5001/livez', timeout=2).status != 200)"]
 # The same command as `make run`.
 CMD ["gunicorn", "--config", "gunicorn.conf.py", "flask_app.wsgi:app"]

@@ -29,7 +29,15 @@ def _int(name, default):
 
 
 port = _int("PORT", 5000)
-bind = [f"{os.environ.get('HOST', '0.0.0.0')}:{port}"]
+# The kubelet's probes have a port of their own, served by threads of their own (see
+# flask_app/worker.py): clients holding every request thread never delay a probe.
+# 0 turns it off (probes then share PORT with the traffic).
+probe_port = _int("PROBE_PORT", port + 1)
+if probe_port == port:
+    raise ValueError(f"PROBE_PORT={probe_port} must differ from PORT")
+os.environ["PROBE_PORT"] = str(probe_port)  # the worker tells probe connections apart by it
+_host = os.environ.get("HOST", "0.0.0.0")
+bind = [f"{_host}:{port}"] + ([f"{_host}:{probe_port}"] if probe_port else [])
 
 # Workers: WEB_CONCURRENCY if set (the Deployment sets it to match its CPU), else the CPUs.
 workers = _int("WEB_CONCURRENCY", max(2, os.cpu_count() or 1))
@@ -37,7 +45,7 @@ workers = _int("WEB_CONCURRENCY", max(2, os.cpu_count() or 1))
 # behind the GIL (p99 under 10 ms at 16 connections in `make bench`; 4+ threads doubled it).
 threads = _int("GUNICORN_THREADS", 2)
 switch_interval_ms = _int("GIL_SWITCH_INTERVAL_MS", 1)
-# gthread, answering the requests gunicorn refuses with JSON instead of HTML error pages.
+# gthread, plus the probe listener's threads and JSON instead of gunicorn's HTML error pages.
 worker_class = "flask_app.worker.ServiceWorker"
 backlog = _int("GUNICORN_BACKLOG", 2048)
 

@@ -85,7 +85,14 @@ def test_build_args_become_env_and_labels():
     labels = " ".join(rest for kw, rest in final if kw == "LABEL")
     assert 'org.opencontainers.image.version="${VERSION}"' in labels
     assert 'org.opencontainers.image.revision="${GIT_SHA}"' in labels
-    assert ("EXPOSE", "5000") in final
+
+
+def test_exposes_the_traffic_and_probe_ports():
+    env = _image_env()
+    exposed = [rest.split() for kw, rest in _final_stage() if kw == "EXPOSE"]
+    assert exposed == [[env["PORT"], env["PROBE_PORT"]]]
+    healthcheck = next(rest for kw, rest in _final_stage() if kw == "HEALTHCHECK")
+    assert f"127.0.0.1:{env['PROBE_PORT']}/livez" in healthcheck
 
 
 def test_final_stage_copies_only_runtime_files():
@@ -126,17 +133,20 @@ def test_image_command_runs_as_its_user_on_read_only_root(tmp_path):
         "mount --make-rprivate / && mount -t tmpfs -o mode=755 tmpfs /mnt && "
         "mkdir -m 1777 /mnt/tmp && " + expose + "mount -o remount,bind,ro / && "
         f"exec setpriv --reuid={uid} --regid={gid} --clear-groups --inh-caps=-all "
-        f"--bounding-set=-all env HOME=/nonexistent HOST=127.0.0.1 PORT={{port}} {inner}"
+        f"--bounding-set=-all env HOME=/nonexistent HOST=127.0.0.1 PORT={{port}} PROBE_PORT={{probe_port}} {inner}"
     )
-    port = srv.free_port()
+    port = probe_port = srv.free_port()
+    while probe_port == port:
+        probe_port = srv.free_port()
     server = srv.start(
         tmp_path,
-        command=["unshare", "--mount", "sh", "-c", script.format(port=port)],
+        command=["unshare", "--mount", "sh", "-c", script.format(port=port, probe_port=probe_port)],
         **env,
     )
     server.port = port
     try:
         server.wait_ready()
+        assert srv.get(probe_port, "/livez")[0] == 200
         status, body = srv.get(port, "/version")
         assert status == 200
         assert json.loads(body)["version"] == "1.2.3"

@@ -119,20 +119,44 @@ def test_new_pod_is_ready_within_a_few_seconds(rendered):
         assert ready.get("initialDelaySeconds", 0) == 0
 
 
+def _image_ports() -> dict[str, int]:
+    """The Dockerfile's EXPOSE, named by the ENV settings that choose each port."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (exposed,) = re.findall(r"^EXPOSE (\d+) (\d+)$", dockerfile, re.M)
+    settings = dict(re.findall(r"\b(PORT|PROBE_PORT)=(\d+)\b", dockerfile))
+    assert tuple(settings.values()) == exposed
+    return {"http": int(settings["PORT"]), "probes": int(settings["PROBE_PORT"])}
+
+
 def test_pod_matches_the_image_contract(rendered):
     dockerfile = (ROOT / "Dockerfile").read_text()
     uid, gid = re.findall(r"^USER (\d+):(\d+)$", dockerfile, re.M)[-1]
-    expose = re.findall(r"^EXPOSE (\d+)$", dockerfile, re.M)[-1]
+    ports = _image_ports()
     for items in rendered.values():
         pod = one(items, "Deployment")["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] == int(uid)
         assert pod["securityContext"]["runAsGroup"] == int(gid)
         (container,) = pod["containers"]
-        assert container["ports"] == [{"name": "http", "containerPort": int(expose), "protocol": "TCP"}]
+        assert container["ports"] == [
+            {"name": name, "containerPort": number, "protocol": "TCP"} for name, number in ports.items()
+        ]
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
         # The image's CMD (the same command as `make run`) runs as built.
         assert "args" not in container
         assert "command" not in container
+
+
+def test_probes_use_the_probe_port_that_only_the_kubelet_reaches(rendered):
+    """Slow clients on the traffic port cannot delay the probes (tests/app/test_edge.py)."""
+    for items in rendered.values():
+        (container,) = one(items, "Deployment")["spec"]["template"]["spec"]["containers"]
+        for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert container[kind]["httpGet"]["port"] == "probes", kind
+        service_targets = {port["targetPort"] for port in one(items, "Service")["spec"]["ports"]}
+        assert "probes" not in service_targets
+        for policy in (d for d in items if d["kind"] == "NetworkPolicy"):
+            for rule in policy["spec"].get("ingress", []):
+                assert all(port["port"] != "probes" for port in rule.get("ports", [])), policy["metadata"]["name"]
 
 
 def test_environment_name_and_image_per_cluster(rendered):
