@@ -31,8 +31,9 @@ def _int(name, default):
 port = _int("PORT", 5000)
 # The kubelet's probes have a port of their own, served by threads of their own (see
 # flask_app/worker.py): clients holding every request thread never delay a probe.
-# 0 turns it off (probes then share PORT with the traffic).
-probe_port = _int("PROBE_PORT", port + 1)
+# The image sets it (5001); unset or 0, there is none and probes share PORT. (No default
+# next to PORT: a neighbour of a free port is often some client's ephemeral port.)
+probe_port = _int("PROBE_PORT", 0)
 if probe_port == port:
     raise ValueError(f"PROBE_PORT={probe_port} must differ from PORT")
 os.environ["PROBE_PORT"] = str(probe_port)  # the worker tells probe connections apart by it
