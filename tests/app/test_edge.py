@@ -22,12 +22,15 @@ import pytest
 import yaml
 
 from flask_app.middleware import SECURITY_HEADERS
+from gitops.settings import repo_root
+from gitops.testing import server as srv
 from tests.app.test_image import _image_env
-from tests.helpers import server as srv
+
+ROOT = repo_root()
 
 pytestmark = pytest.mark.slow
 
-DEPLOYMENT = srv.ROOT / "apps" / "flask-app" / "base" / "deployment.yaml"
+DEPLOYMENT = ROOT / "apps" / "flask-app" / "base" / "deployment.yaml"
 # The method label's values: the methods of RFC 9110 and PATCH, and one for the rest.
 METHOD_LABELS = {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "_OTHER"}
 

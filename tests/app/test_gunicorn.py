@@ -12,8 +12,11 @@ from collections import Counter
 
 import pytest
 
+from gitops.settings import repo_root
+from gitops.testing import server as srv
 from tests.app.test_endpoints import _sample
-from tests.helpers import server as srv
+
+ROOT = repo_root()
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +24,7 @@ pytestmark = pytest.mark.slow
 def check_config(**env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(srv.GUNICORN), "--config", "gunicorn.conf.py", "--check-config", "flask_app.wsgi:app"],
-        cwd=srv.ROOT,
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,

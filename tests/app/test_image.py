@@ -17,9 +17,12 @@ import sys
 
 import pytest
 
-from tests.helpers import server as srv
+from gitops.settings import repo_root
+from gitops.testing import server as srv
 
-DOCKERFILE = (srv.ROOT / "Dockerfile").read_text()
+ROOT = repo_root()
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 
 def _instructions() -> list[tuple[str, str]]:
@@ -68,7 +71,7 @@ def test_runs_as_numeric_non_root_user():
 
 def test_cmd_is_the_same_command_as_make_run():
     cmd = json.loads(next(rest for kw, rest in _final_stage() if kw == "CMD"))
-    makefile = (srv.ROOT / "Makefile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
     recipe = re.search(r"^run:.*\n\t(.+)$", makefile, re.M).group(1)
     make_cmd = shlex.split(recipe.replace("exec ", "").replace("$(BIN)/", ""))
     assert cmd == make_cmd == ["gunicorn", "--config", "gunicorn.conf.py", "flask_app.wsgi:app"]
@@ -99,7 +102,7 @@ def test_final_stage_copies_only_runtime_files():
     copies = [rest for kw, rest in _final_stage() if kw == "COPY"]
     sources = [c.split()[-2] for c in copies]
     assert sources == ["/opt/venv", "gunicorn.conf.py", "src/flask_app"]
-    ignore = (srv.ROOT / ".dockerignore").read_text().splitlines()
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
     assert ignore[1] == "*"
     for path in ("gunicorn.conf.py", "requirements/runtime.txt", "src/flask_app/"):
         assert f"!{path}" in ignore
@@ -113,7 +116,7 @@ def test_image_command_runs_as_its_user_on_read_only_root(tmp_path):
     uid, _, gid = next(rest for kw, rest in _final_stage() if kw == "USER").partition(":")
     env = _image_env()
     env.update({"APP_VERSION": "1.2.3", "GIT_SHA": "feedbee", "BUILD_DATE": "2026-11-26"})
-    env["PYTHONPATH"] = str(srv.ROOT / "src")
+    env["PYTHONPATH"] = str(ROOT / "src")
     env["PATH"] = f"{srv.GUNICORN.parent}:/usr/bin:/bin"
     # /mnt becomes a private tmpfs: TMPDIR lives there (the pod's emptyDir at /tmp; not
     # /tmp itself, since this checkout may live under /tmp).
