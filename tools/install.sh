@@ -38,7 +38,7 @@ done
 crds_stamp="$tools_dir/stamps/argocd-crds@${ARGOCD_VERSION:?}"
 if [[ ! -f "$crds_stamp" ]]; then
   echo "tools: go mod download github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION"
-  dir=$(go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" |
+  dir=$(GOTOOLCHAIN=${ARGOCD_GOTOOLCHAIN:?} go mod download -json "github.com/argoproj/argo-cd/v3@$ARGOCD_VERSION" |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))')
   rm -rf "$tools_dir/argocd-crds"
   mkdir -p "$tools_dir/argocd-crds"

@@ -6,9 +6,14 @@ KUSTOMIZE_VERSION := v5.8.1
 KUBECONFORM_VERSION := v0.7.0
 ACTIONLINT_VERSION := v1.7.12
 
-# Argo CD release whose CRDs (manifests/crds/ in the Go module) give the
-# Application, ApplicationSet and AppProject schemas.
-ARGOCD_VERSION := v3.5.7
+# Argo CD: its CRDs (manifests/crds/ in the Go module) give the Application,
+# ApplicationSet and AppProject schemas, and the same version is built from source for
+# `make e2e` and `make up` (tools/argocd/go.mod requires it; keep the two in step).
+# v3.6 needs Go 1.27: the go command fetches that toolchain for those builds only.
+ARGOCD_VERSION := v3.6.1
+ARGOCD_GOTOOLCHAIN := go1.27.3
+# The pnpm that Argo CD's ui/package.json names (packageManager), from the npm registry.
+PNPM_VERSION := 12.3.4
 
 # Kubernetes versions validated against: the pinned one and the oldest one the
 # README says is supported. Schemas come from the kubernetes-validate package.
@@ -23,3 +28,7 @@ APT_PACKAGES_BENCH := wrk
 KUBERNETES_E2E_VERSION := 1.34.2
 ETCD_VERSION := v3.6.4
 KWOK_VERSION := v0.7.0
+# Debian packages the local Argo CD stack uses (installed on demand by make e2e-tools):
+# Redis for Argo CD's cache, Chromium for the browser test of its web UI, git for the
+# local remote.
+APT_PACKAGES_E2E := redis-server chromium git

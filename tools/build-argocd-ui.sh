@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Build the web UI of the pinned Argo CD into CACHE_DIR/argocd/<version>/ui/app, once.
+#
+# The module zip holds only a placeholder ui/dist/app; the real UI is built from the
+# module's ui/ folder with the pnpm version its package.json names (from the npm
+# registry). Its one dependency that no registry serves, argo-ui, is a git tarball
+# upstream: when ARGO_UI_TARBALL names a file (the Makefile sets it to the offline copy
+# in ../shared/vendor/ when that exists) the build takes argo-ui from it instead.
+# The cache key is the Argo CD version plus the argo-ui source, so changing either
+# rebuilds. Source maps are dropped: they would add 24 MB to the binary.
+set -euo pipefail
+
+cache_dir=${1:?usage: tools/build-argocd-ui.sh CACHE_DIR}
+version=${ARGOCD_VERSION:?}
+pnpm_version=${PNPM_VERSION:?}
+tarball=${ARGO_UI_TARBALL:-}
+for tool in node npm; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "error: $tool is not installed; install Node.js 20 or newer and re-run 'make e2e-tools'" >&2
+    exit 1
+  }
+done
+
+out="$cache_dir/argocd/$version/ui"
+if [[ -n "$tarball" ]]; then
+  [[ -f "$tarball" ]] || { echo "error: ARGO_UI_TARBALL=$tarball: no such file" >&2; exit 1; }
+  tarball="$(cd "$(dirname "$tarball")" && pwd)/$(basename "$tarball")"
+  ui_id="argocd-$version argo-ui-sha256:$(sha256sum "$tarball" | cut -d' ' -f1)"
+else
+  ui_id="argocd-$version argo-ui-upstream"
+fi
+if [[ -f "$out/.complete" && "$(cat "$out/.complete")" == "$ui_id" ]]; then
+  echo "e2e-tools: Argo CD $version web UI already built in $out (nothing to do)"
+  exit 0
+fi
+
+started=$(date +%s)
+pnpm_dir="$cache_dir/pnpm/$pnpm_version"
+if [[ ! -x "$pnpm_dir/node_modules/.bin/pnpm" ]]; then
+  echo "e2e-tools: npm install pnpm@$pnpm_version"
+  npm install --silent --no-audit --no-fund --prefix "$pnpm_dir" "pnpm@$pnpm_version" >/dev/null
+fi
+pnpm="$pnpm_dir/node_modules/.bin/pnpm"
+
+src=$(GOTOOLCHAIN=${ARGOCD_GOTOOLCHAIN:?} go mod download -json "github.com/argoproj/argo-cd/v3@$version" |
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))')
+work="$cache_dir/argocd/$version/ui-build"
+rm -rf "$work" "$out"
+mkdir -p "$(dirname "$work")"
+trap 'rm -rf "$work"' EXIT
+cp -r "$src/ui" "$work"
+chmod -R u+w "$work"
+if [[ -n "$tarball" ]]; then
+  echo "e2e-tools: argo-ui from $tarball (offline copy)"
+  (cd "$work" && ARGO_UI="file:$tarball" node -e '
+    const fs = require("fs");
+    const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
+    pkg.dependencies["argo-ui"] = process.env.ARGO_UI;
+    fs.writeFileSync("package.json", JSON.stringify(pkg, null, 2) + "\n");
+  ')
+fi
+echo "e2e-tools: building the Argo CD $version web UI (first time: about 4 minutes)"
+(
+  cd "$work"
+  CI=true "$pnpm" install --no-frozen-lockfile --reporter=silent
+  NODE_ENV=production NODE_ONLINE_ENV=online "$pnpm" build >build.log 2>&1 || {
+    tail -40 build.log >&2
+    exit 1
+  }
+)
+find "$work/dist/app" -name '*.map' -delete
+mkdir -p "$out"
+mv "$work/dist/app" "$out/app"
+echo "$ui_id" >"$out/.complete"
+echo "e2e-tools: web UI built in $(($(date +%s) - started))s ($(du -sh "$out/app" | cut -f1))"
