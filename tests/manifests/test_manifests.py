@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,10 @@ ROOT = repo_root()
 APP = ROOT / "apps" / "flask-app"
 ENVS = Repo.load(ROOT).environments
 CLUSTERS = sorted(p.name for p in (ROOT / "clusters").iterdir() if p.is_dir())
+# The image admission policy (apps/flask-app/base): the app's only cluster-scoped objects.
+POLICY = "flask-app-images"
+ADMISSION_GROUP = "admissionregistration.k8s.io"
+ADMISSION = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 
 
 def docs(path: Path) -> list[dict]:
@@ -245,6 +252,62 @@ def test_pdb_and_service_account(rendered):
         assert one(items, "ServiceAccount")["automountServiceAccountToken"] is False
 
 
+# --- the image admission policy ---------------------------------------------------
+def _variables(policy: dict) -> dict[str, str]:
+    return {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+
+
+def test_admission_policy_guards_each_clusters_namespace(rendered):
+    """Images from gitops.yaml's repository only, by digest where gitops.yaml says so (tests/e2e proves it)."""
+    config = Repo.load(ROOT)
+    for name, items in rendered.items():
+        environment = yaml.safe_load((ROOT / "clusters" / name / "config.yaml").read_text())["environment"]
+        deployment = one(items, "Deployment")
+        policy = one(items, "ValidatingAdmissionPolicy", POLICY)
+        binding = one(items, "ValidatingAdmissionPolicyBinding", POLICY)
+        assert policy["apiVersion"] == binding["apiVersion"] == f"{ADMISSION_GROUP}/v1"
+        assert policy["spec"]["failurePolicy"] == "Fail"
+        variables = _variables(policy)
+        assert variables["repository"] == f"'{config.image}'", name
+        assert variables["digestRequired"] == ("true" if environment in config.digest_required else "false"), name
+        assert binding["spec"]["policyName"] == POLICY
+        assert binding["spec"]["validationActions"] == ["Deny"]
+        assert binding["spec"]["matchResources"] == {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": deployment["metadata"]["namespace"]}}
+        }
+        rules = {
+            (r["apiGroups"][0], res)
+            for r in policy["spec"]["matchConstraints"]["resourceRules"]
+            for res in r["resources"]
+        }
+        assert {("", "pods"), ("", "pods/ephemeralcontainers"), ("apps", "deployments")} <= rules
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["image"].startswith(config.image + ":"), "the rendered image passes its own policy"
+
+
+def test_configure_image_rewrites_the_admission_policy(tmp_path):
+    work = tmp_path / "fork"
+    work.mkdir()
+    for item in ("gitops.yaml", ".yamllint", "apps", "clusters", "argocd"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / item)
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "fork"], check=True)
+    image = Repo.load(ROOT).image.replace("example-org", "fork-org")
+    result = subprocess.run(
+        [sys.executable, "-m", "gitops", "-C", str(work), "configure", "--image", image, "--no-validate"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for name in CLUSTERS:
+        items = docs(work / "clusters" / name)
+        assert _variables(one(items, "ValidatingAdmissionPolicy", POLICY))["repository"] == f"'{image}'"
+
+
 # --- argocd/ -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def argocd() -> list[dict]:
@@ -276,10 +339,20 @@ def test_appproject_is_restricted(argocd):
     project = one(argocd, "AppProject")["spec"]
     repo = yaml.safe_load((ROOT / "gitops.yaml").read_text())["repoURL"]
     assert project["sourceRepos"] == [repo]
-    assert project["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    assert [i for i in project["clusterResourceWhitelist"] if i["kind"] == "Namespace"] == [
+        {"group": "", "kind": "Namespace"}
+    ]
+    # Cluster-scoped objects of the app: the image admission policy and its binding, by name.
+    rendered = [d for items in [docs(ROOT / "clusters" / c) for c in CLUSTERS] for d in items]
+    cluster_scoped = {
+        (d["apiVersion"].split("/")[0], d["kind"], d["metadata"]["name"]) for d in rendered if d["kind"] in ADMISSION
+    }
+    assert cluster_scoped == {(ADMISSION_GROUP, kind, POLICY) for kind in ADMISSION}
+    assert {
+        (i["group"], i["kind"], i.get("name")) for i in project["clusterResourceWhitelist"] if i["kind"] != "Namespace"
+    } == cluster_scoped
     kinds = {item["kind"] for item in project["namespaceResourceWhitelist"]}
-    used = {d["kind"] for items in [docs(ROOT / "clusters" / c) for c in CLUSTERS] for d in items}
-    assert kinds == used
+    assert kinds == {d["kind"] for d in rendered} - ADMISSION
     destinations = {(d["name"], d["namespace"]) for d in project["destinations"]}
     for cluster in CLUSTERS:
         config = yaml.safe_load((ROOT / "clusters" / cluster / "config.yaml").read_text())

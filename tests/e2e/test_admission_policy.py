@@ -1,0 +1,233 @@
+"""The image admission policy (apps/flask-app/base/validatingadmissionpolicy*.yaml) on a real API server.
+
+Each environment's rendered policy and binding are applied as Argo CD would apply them;
+then pods and deployments go through server-side dry runs, so admission runs in full
+(Pod Security, the policy) and nothing is stored. Every object sent satisfies the
+restricted Pod Security Standard, so a refusal can only come from the image policy.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import yaml
+
+from gitops.kustomize import build
+from gitops.repo import Repo
+from tests.e2e.cluster import ROOT
+
+pytestmark = pytest.mark.e2e
+
+POLICY = "flask-app-images"
+DENIED = f"ValidatingAdmissionPolicy '{POLICY}' with binding '{POLICY}' denied request"
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
+REPOSITORY = Repo.load(ROOT).image
+DIGEST = "sha256:" + "ab" * 32
+ELSEWHERE = "docker.invalid/library/busybox:1.37@" + DIGEST
+
+
+def rendered(cluster_folder: str) -> list[dict]:
+    return build(ROOT / "clusters" / cluster_folder).documents()
+
+
+def one(docs: list[dict], kind: str) -> dict:
+    (found,) = [d for d in docs if d["kind"] == kind]
+    return copy.deepcopy(found)
+
+
+def kubectl_apply(cluster, obj: dict, *extra: str):
+    return cluster.kubectl(
+        "apply", "--server-side", "--field-manager=e2e-admission", *extra, "-f", "-", input=json.dumps(obj), check=False
+    )
+
+
+def dry_run(cluster, obj: dict):
+    return kubectl_apply(cluster, obj, "--dry-run=server")
+
+
+def with_images(obj: dict, image: str, init: str | None = None) -> dict:
+    obj = copy.deepcopy(obj)
+    spec = obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
+    for container in spec["containers"]:
+        container["image"] = image
+    if init is not None:
+        spec["initContainers"] = [dict(spec["containers"][0], name="init", image=init)]
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            spec["initContainers"][0].pop(probe, None)
+        spec["initContainers"][0].pop("lifecycle", None)
+    return obj
+
+
+def pod_of(deployment: dict, name: str) -> dict:
+    template = copy.deepcopy(deployment["spec"]["template"])
+    metadata = {"name": name, "namespace": deployment["metadata"]["namespace"], "labels": {"e2e": "admission"}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
+
+
+def wait(what: str, check, timeout: float = 60, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}: {last!r}")
+
+
+@contextmanager
+def policy_of(cluster, cluster_folder: str) -> Iterator[list[dict]]:
+    """Apply CLUSTER_FOLDER's rendered policy and binding, wait until the API server enforces them."""
+    docs = rendered(cluster_folder)
+    deployment = one(docs, "Deployment")
+    namespace = deployment["metadata"]["namespace"]
+    cluster.apply_json({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": RESTRICTED}})
+    for kind in ("ServiceAccount", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        result = kubectl_apply(cluster, one(docs, kind), "--validate=strict")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "", f"{kind}: no warnings"
+    probe = pod_of(with_images(deployment, ELSEWHERE), "policy-active-probe")
+    # Policies and bindings reach the API server's admission through informers: poll.
+    wait("the policy to be enforced", lambda: DENIED in dry_run(cluster, probe).stderr)
+    try:
+        yield docs
+    finally:
+        for kind in ("validatingadmissionpolicybinding", "validatingadmissionpolicy"):
+            cluster.kubectl("delete", kind, POLICY, "--ignore-not-found", "--wait=false")
+
+
+def test_rendered_policy_type_checks_on_the_server(cluster):
+    with policy_of(cluster, "prod-eu"):
+
+        def checked():
+            stored = cluster.get("validatingadmissionpolicy", POLICY)
+            status = stored.get("status") or {}
+            return stored if status.get("observedGeneration") == stored["metadata"]["generation"] else False
+
+        stored = wait("type checking", checked)
+        assert stored["status"].get("typeChecking", {}).get("expressionWarnings") is None, stored["status"]
+        binding = cluster.get("validatingadmissionpolicybinding", POLICY)
+        assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+            "matchLabels": {"kubernetes.io/metadata.name": "flask-app-prod"}
+        }
+        # Cluster-scoped: kustomize's namespace on the rendered object is dropped.
+        assert "namespace" not in binding["metadata"]
+
+
+# (image, admitted in dev, admitted in prod): prod requires digests, dev does not.
+CASES = {
+    "the-rendered-image": (None, True, True),
+    "tag-and-digest": (f"{REPOSITORY}:sha-1a2b3c4@{DIGEST}", True, True),
+    "digest-only": (f"{REPOSITORY}@{DIGEST}", True, True),
+    "tag-only": (f"{REPOSITORY}:sha-1a2b3c4", True, False),
+    "no-tag-means-latest": (REPOSITORY, False, False),
+    "another-registry": (ELSEWHERE, False, False),
+    "same-prefix-other-repository": (f"{REPOSITORY}-debug:sha-1a2b3c4@{DIGEST}", False, False),
+    "repository-as-a-path-prefix": (f"{REPOSITORY}/sidecar:1.0@{DIGEST}", False, False),
+}
+
+
+@pytest.mark.parametrize("cluster_folder", ["dev", "prod-eu"])
+def test_images_admitted_and_refused(cluster, cluster_folder):
+    outcomes = {}
+    with policy_of(cluster, cluster_folder) as docs:
+        deployment = one(docs, "Deployment")
+        rendered_image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        prod = deployment["metadata"]["namespace"] == "flask-app-prod"
+        for case, (image, in_dev, in_prod) in CASES.items():
+            image = image or rendered_image
+            for obj in (with_images(deployment, image), pod_of(with_images(deployment, image), f"case-{case}")):
+                result = dry_run(cluster, obj)
+                admitted = result.returncode == 0
+                outcomes[(case, obj["kind"])] = admitted
+                expected = in_prod if prod else in_dev
+                assert admitted is expected, f"{cluster_folder}: {case} {obj['kind']} {image}: {result.stderr}"
+                if not admitted:
+                    assert DENIED in result.stderr, result.stderr
+                    assert image in result.stderr, "the message names the refused image"
+        # An init container counts like any other.
+        result = dry_run(cluster, with_images(deployment, rendered_image, init=ELSEWHERE))
+        assert result.returncode != 0
+        assert DENIED in result.stderr
+        assert ELSEWHERE in result.stderr
+    print(
+        f"\n{cluster_folder}: "
+        + ", ".join(f"{c}/{k}={'admitted' if a else 'refused'}" for (c, k), a in outcomes.items())
+    )
+
+
+def test_only_the_apps_namespace_is_bound(cluster):
+    with policy_of(cluster, "dev") as docs:
+        other = "flask-app-admission-unbound"
+        cluster.apply_json({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
+        deployment = with_images(one(docs, "Deployment"), ELSEWHERE)
+        deployment["metadata"]["namespace"] = other
+        result = dry_run(cluster, deployment)
+        assert result.returncode == 0, result.stderr
+
+
+def test_running_pods_cannot_switch_or_add_images(cluster):
+    with policy_of(cluster, "prod-eu") as docs:
+        deployment = one(docs, "Deployment")
+        pod = pod_of(deployment, "admission-running")
+        created = kubectl_apply(cluster, pod)
+        assert created.returncode == 0, created.stderr
+        namespace = pod["metadata"]["namespace"]
+        try:
+            # An update is admitted like a create: a pod's image can change in place.
+            result = dry_run(cluster, with_images(pod, ELSEWHERE))
+            assert result.returncode != 0
+            assert DENIED in result.stderr, result.stderr
+            # `kubectl debug` adds an ephemeral container (the restricted profile keeps Pod
+            # Security out of the way): refused from elsewhere, admitted from the repository.
+            for image, admitted in ((ELSEWHERE, False), (f"{REPOSITORY}@{DIGEST}", True)):
+                result = cluster.kubectl(
+                    "debug",
+                    "-n",
+                    namespace,
+                    "admission-running",
+                    f"--image={image}",
+                    "--profile=restricted",
+                    "--attach=false",
+                    "--quiet",
+                    check=False,
+                )
+                assert (result.returncode == 0) is admitted, result.stderr
+                if not admitted:
+                    assert DENIED in result.stderr, result.stderr
+            stored = cluster.get("pod", "admission-running", "-n", namespace)
+            assert [c["image"] for c in stored["spec"].get("ephemeralContainers", [])] == [f"{REPOSITORY}@{DIGEST}"]
+        finally:
+            cluster.kubectl("delete", "pod", "admission-running", "-n", namespace, "--grace-period=0", "--force")
+
+
+def test_every_cluster_render_with_its_policy_dry_runs_clean(cluster):
+    """The whole render, policy included, passes the API server strictly and without warnings."""
+    for name in sorted(p.name for p in (ROOT / "clusters").iterdir() if p.is_dir()):
+        docs = rendered(name)
+        namespace = one(docs, "Deployment")["metadata"]["namespace"]
+        cluster.apply_json(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": RESTRICTED}}
+        )
+        text = yaml.safe_dump_all(docs)
+        result = cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--validate=strict",
+            "--field-manager=e2e-admission",
+            "-f",
+            "-",
+            input=text,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "", f"{name}: no warnings"
