@@ -75,7 +75,7 @@ lint: $(DEV_STAMP) tools ## yamllint, ruff, hadolint, shellcheck, actionlint, zi
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck .ci/run tools/install.sh .github/scripts/*.sh
 	$(TOOLS_DIR)/bin/actionlint -no-color
-	$(BIN)/zizmor --offline --persona=pedantic --no-progress .github/workflows .github/actions
+	$(BIN)/zizmor --offline --persona=pedantic --no-progress .github
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml

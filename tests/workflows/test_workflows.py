@@ -157,17 +157,64 @@ def test_promote_choices_follow_the_order_in_gitops_yaml():
     assert [propose["from"], propose["to"]] == order[:2], "release proposes the first promotion"
 
 
-def test_dependabot_covers_actions_pip_docker_grouped():
+def test_dependabot_covers_actions_pip_docker_and_the_go_wrappers_grouped_with_a_cooldown():
     config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text())
     ecosystems = {u["package-ecosystem"]: u for u in config["updates"]}
-    assert set(ecosystems) == {"github-actions", "pip", "docker"}
+    assert set(ecosystems) == {"github-actions", "pip", "docker", "gomod"}
     assert all(u.get("groups") for u in ecosystems.values())
+    assert all(u.get("cooldown", {}).get("default-days", 0) >= 7 for u in ecosystems.values())
+    go_modules = {f"/{p.parent.relative_to(ROOT)}" for p in (ROOT / "tools").glob("*/go.mod")}
+    assert go_modules == {"/tools/k8s", "/tools/argocd"}
+    assert set(ecosystems["gomod"]["directories"]) == go_modules
 
 
-def test_codeowners_cover_the_deploy_paths():
-    owners = (ROOT / ".github" / "CODEOWNERS").read_text()
-    for path in ("/apps/", "/clusters/", "/argocd/", "/.github/"):
-        assert re.search(rf"^{re.escape(path)}\s+@", owners, re.M)
+def _owners(path: str) -> list[str]:
+    """The owners CODEOWNERS gives PATH (the last matching pattern wins; anchored patterns only)."""
+    owners: list[str] = []
+    for line in (ROOT / ".github" / "CODEOWNERS").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        pattern, *who = line.split()
+        assert pattern.startswith("/"), f"{pattern}: anchor every pattern"
+        if ("/" + path).startswith(pattern) if pattern.endswith("/") else "/" + path == pattern:
+            owners = who
+    return owners
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "apps/flask-app/base/deployment.yaml",
+        "apps/flask-app/base/validatingadmissionpolicy.yaml",
+        "clusters/prod-eu/kustomization.yaml",
+        "argocd/appproject.yaml",
+        ".github/workflows/release.yml",
+        ".github/CODEOWNERS",
+        "gitops.yaml",
+        "src/gitops/cli.py",
+        "Makefile",
+        "tools/versions.mk",
+        "tools/k8s/go.mod",
+        "tools/argocd/go.mod",
+        "requirements/dev.txt",
+        "pyproject.toml",
+    ],
+)
+def test_codeowners_cover_the_deploy_paths_and_what_the_pipeline_runs(path):
+    assert (ROOT / path).exists(), path
+    assert _owners(path), f"{path} has no code owner"
+
+
+def test_zizmor_lints_github_whole_and_finds_nothing_with_the_default_persona():
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^\t\$\(BIN\)/zizmor .*--persona=pedantic .* \.github$", makefile, re.M)
+    result = subprocess.run(
+        [str(BIN / "zizmor"), "--offline", "--format=json", "--no-progress", str(ROOT / ".github")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
 
 
 # --- the linters catch known-bad workflows -------------------------------------
@@ -188,6 +235,10 @@ def test_zizmor_catches_an_unpinned_action():
 
 def test_zizmor_catches_template_injection():
     assert "template-injection" in zizmor(FIXTURES / "injection.yml")
+
+
+def test_zizmor_catches_a_dependabot_update_without_cooldown():
+    assert "dependabot-cooldown" in zizmor(FIXTURES / "dependabot.yml")
 
 
 def test_zizmor_catches_excessive_permissions():
