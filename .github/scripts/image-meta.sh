@@ -9,6 +9,17 @@ if [[ -z "$image" ]]; then
   exit 1
 fi
 registry=${image%%/*}
+# The workflow token may reach one registry only: this repository's own package
+# registry, under the repository owner's namespace. Anything else is refused here, before
+# any login; pushing elsewhere takes that registry's own credentials (README).
+own_registry=ghcr.io
+owner=${GITHUB_REPOSITORY_OWNER:?GITHUB_REPOSITORY_OWNER is not set}
+if [[ "$image" != "$own_registry/${owner,,}/"* ]]; then
+  echo "image-meta: gitops.yaml: image $image is not in this repository's package registry" \
+    "($own_registry/${owner,,}/...); the workflow token is sent nowhere else." \
+    "Run: gitops configure --image $own_registry/${owner,,}/flask-app" >&2
+  exit 1
+fi
 short=${GITHUB_SHA:0:7}
 tag="sha-$short"
 tags="$image:$tag"

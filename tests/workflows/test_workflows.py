@@ -68,13 +68,15 @@ def test_expressions_reach_shell_only_through_env(name):
             assert "${{" not in step.get("run", ""), step
 
 
-def test_checkouts_do_not_persist_credentials_unless_the_job_pushes():
+def test_checkouts_persist_credentials_only_where_the_workflow_token_pushes():
+    # promote pushes its branch with the checkout's token; the dev bump sets its own push
+    # credentials (a GitHub App's token) after installing tools, never left on disk before.
     for name in ALL:
         for job_id, job in load(name)["jobs"].items():
-            pushes = (job.get("permissions") or {}).get("contents") == "write"
             for step in job.get("steps", []):
                 if step.get("uses", "").startswith("actions/checkout@"):
-                    assert step["with"]["persist-credentials"] is pushes, f"{name}:{job_id}"
+                    expected = (name, job_id) == ("promote.yml", "pull-request")
+                    assert step["with"]["persist-credentials"] is expected, f"{name}:{job_id}"
 
 
 def test_toolchains_are_set_up_in_one_place():
@@ -122,6 +124,267 @@ def test_release_bump_uses_the_digest_of_the_build_step():
     assert '--env dev --tag "$TAG" --digest "$DIGEST" --commit --push' in step["run"]
 
 
+def _step_index(steps: list[dict], predicate) -> int:
+    (index,) = [i for i, step in enumerate(steps) if predicate(step)]
+    return index
+
+
+def test_bump_verifies_the_signature_before_it_commits_the_digest():
+    release = load("release.yml")
+    build = release["jobs"]["build"]
+    assert build["outputs"]["image"] == "${{ steps.meta.outputs.image }}"
+    steps = release["jobs"]["bump"]["steps"]
+    verify = _step_index(steps, lambda s: "verify-image.sh" in s.get("run", ""))
+    installer = _step_index(steps, lambda s: s.get("uses", "").startswith("sigstore/cosign-installer@"))
+    commit = _step_index(steps, lambda s: "gitops set-image" in s.get("run", ""))
+    assert installer < verify < commit
+    step = steps[verify]
+    assert step["run"] == '.github/scripts/verify-image.sh "$IMAGE" "$DIGEST"'
+    assert step["env"] == {
+        "IMAGE": "${{ needs.build.outputs.image }}",
+        "DIGEST": "${{ needs.build.outputs.digest }}",
+    }
+    # The same installer pin signs in the build job: one cosign for both ends.
+    signer = next(s for s in build["steps"] if s.get("uses", "").startswith("sigstore/cosign-installer@"))
+    assert signer["uses"] == steps[installer]["uses"]
+
+
+def _fake_tool(folder: Path, name: str, script: str) -> None:
+    tool = folder / name
+    tool.write_text("#!/usr/bin/env bash\n" + script)
+    tool.chmod(0o755)
+
+
+def _verify(tmp_path: Path, digest: str, cosign_exit: int = 0) -> tuple[subprocess.CompletedProcess, list[str]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "calls"
+    _fake_tool(bin_dir, "cosign", f'printf "%s\\n" "$@" > {calls}\nexit {cosign_exit}\n')
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "example-org/flask-gitops",
+        "GITHUB_SHA": "1a2b3c4d" * 5,
+    }
+    result = subprocess.run(
+        [str(ROOT / ".github/scripts/verify-image.sh"), "registry.example.com/example-org/flask-app", digest],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    return result, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_verify_image_pins_the_signer_to_this_repositorys_release_workflow(tmp_path):
+    digest = "sha256:" + "ab" * 32
+    result, args = _verify(tmp_path, digest)
+    assert result.returncode == 0, result.stderr
+    assert args[0] == "verify"
+    options = dict(zip(args[1:-1:2], args[2:-1:2], strict=True))
+    assert options == {
+        "--certificate-identity": "https://github.com/example-org/flask-gitops/.github/workflows/release.yml@refs/heads/main",
+        "--certificate-oidc-issuer": "https://token.actions.githubusercontent.com",
+        "--certificate-github-workflow-repository": "example-org/flask-gitops",
+        "--certificate-github-workflow-ref": "refs/heads/main",
+        "--certificate-github-workflow-sha": "1a2b3c4d" * 5,
+        "--certificate-github-workflow-trigger": "push",
+    }
+    assert args[-1] == f"registry.example.com/example-org/flask-app@{digest}"
+    # The identity names the workflow that signs.
+    assert "cosign sign" in (WORKFLOWS / "release.yml").read_text()
+
+
+def test_verify_image_fails_when_cosign_does_or_the_digest_is_malformed(tmp_path):
+    result, _ = _verify(tmp_path, "sha256:" + "ab" * 32, cosign_exit=1)
+    assert result.returncode != 0
+    assert "is signed by" not in result.stdout
+    (tmp_path / "calls").unlink()
+    result, args = _verify(tmp_path, "sha256:ab; rm -rf /")
+    assert result.returncode == 2
+    assert args == [], "cosign is never called with a malformed digest"
+
+
+def _image_meta(tmp_path: Path, image: str, owner: str = "Example-Org") -> subprocess.CompletedProcess:
+    work = tmp_path / "repo"
+    work.mkdir(exist_ok=True)
+    (work / "gitops.yaml").write_text(f"image: {image}\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    if not (work / ".git").exists():
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    env = {"PATH": "/usr/bin:/bin", "GITHUB_SHA": "1a2b3c4d" * 5, "GITHUB_REPOSITORY_OWNER": owner}
+    return subprocess.run(
+        [str(ROOT / ".github/scripts/image-meta.sh")], capture_output=True, text=True, check=False, env=env, cwd=work
+    )
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "registry.example.com/example-org/flask-app",  # any other host: the token would leave GitHub
+        "ghcr.io/another-org/flask-app",  # GitHub's registry, but another owner's namespace
+        "ghcr.io.example.com/example-org/flask-app",  # a look-alike host
+        "ghcr.io/example-org",  # no repository under the namespace
+    ],
+)
+def test_release_refuses_an_image_outside_the_repositorys_own_registry(tmp_path, image):
+    result = _image_meta(tmp_path, image)
+    assert result.returncode == 1
+    assert result.stdout == "", "no outputs: the login and push steps never run"
+    assert "the workflow token is sent nowhere else" in result.stderr
+
+
+def test_release_accepts_the_repositorys_own_registry(tmp_path):
+    result = _image_meta(tmp_path, "ghcr.io/example-org/flask-app")
+    assert result.returncode == 0, result.stderr
+    outputs = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert outputs["image"] == "ghcr.io/example-org/flask-app"
+    assert outputs["tag"] == "sha-1a2b3c4"
+
+
+def test_the_workflow_token_logs_in_to_the_repositorys_own_registry_only():
+    logins = [
+        (name, step)
+        for name in ALL
+        for job in load(name)["jobs"].values()
+        for step in job.get("steps", [])
+        if step.get("uses", "").startswith("docker/login-action@")
+    ]
+    assert logins
+    for name, step in logins:
+        assert step["with"]["registry"] == "ghcr.io", name
+        assert step["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}", name  # noqa: S105 an expression
+    build = load("release.yml")["jobs"]["build"]["steps"]
+    meta = _step_index(build, lambda s: s.get("id") == "meta")
+    login = _step_index(build, lambda s: s.get("uses", "").startswith("docker/login-action@"))
+    assert meta < login, "image-meta.sh refuses a foreign image before any login"
+
+
+def test_bump_pushes_with_a_github_app_token_when_configured():
+    steps = load("release.yml")["jobs"]["bump"]["steps"]
+    credentials = _step_index(steps, lambda s: "push-credentials.sh" in s.get("run", ""))
+    install = _step_index(steps, lambda s: "make venv" in s.get("run", ""))
+    commit = _step_index(steps, lambda s: "gitops set-image" in s.get("run", ""))
+    assert install < credentials < commit, "no push credentials on disk while third-party code installs"
+    assert steps[credentials]["env"] == {
+        "APP_ID": "${{ vars.BUMP_APP_ID }}",
+        "APP_PRIVATE_KEY": "${{ secrets.BUMP_APP_PRIVATE_KEY }}",
+        "WORKFLOW_TOKEN": "${{ github.token }}",
+    }
+
+
+def _push_credentials(tmp_path: Path, app_id: str | None) -> tuple[subprocess.CompletedProcess, Path]:
+    work = tmp_path / "clone"
+    subprocess.run(["git", "init", "-q", str(work)], check=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "curl.log"
+    # A fake API: records every call (arguments, one per line) and answers like GitHub's.
+    _fake_tool(
+        bin_dir,
+        "curl",
+        f'printf "%s\\n" "$@" >> {log}; echo ---- >> {log}\n'
+        'case "$*" in *access_tokens*) echo \'{"token":"ghs_fake"}\' ;; *) echo \'{"id":42}\' ;; esac\n',
+    )
+    key = tmp_path / "app.pem"
+    subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_API_URL": "https://api.github.com",
+        "GITHUB_REPOSITORY": "example-org/flask-gitops",
+        "WORKFLOW_TOKEN": "workflow-token",
+        "APP_PRIVATE_KEY": key.read_text(),
+    }
+    if app_id is not None:
+        env["APP_ID"] = app_id
+    result = subprocess.run(
+        [str(ROOT / ".github/scripts/push-credentials.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=work,
+    )
+    return result, work
+
+
+def _extraheader(work: Path) -> str:
+    return subprocess.run(
+        ["git", "-C", str(work), "config", "--local", "http.https://github.com/.extraheader"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_push_credentials_mint_an_app_token_for_this_repository_only(tmp_path):
+    import base64
+
+    result, work = _push_credentials(tmp_path, "12345")
+    assert result.returncode == 0, result.stderr
+    assert "::add-mask::ghs_fake" in result.stdout
+    assert _extraheader(work) == "AUTHORIZATION: basic " + base64.b64encode(b"x-access-token:ghs_fake").decode()
+    calls = [c.strip("\n").splitlines() for c in (tmp_path / "curl.log").read_text().split("----") if c.strip()]
+    assert calls[0][-1] == "https://api.github.com/repos/example-org/flask-gitops/installation"
+    assert "https://api.github.com/app/installations/42/access_tokens" in calls[1]
+    body = json.loads(calls[1][calls[1].index("-d") + 1])
+    assert body == {"repositories": ["flask-gitops"], "permissions": {"contents": "write"}}
+    # The JWT: RS256 over header.payload with the App's key, issued by the App id, short-lived.
+    (auth,) = [arg for arg in calls[0] if arg.startswith("Authorization: Bearer ")]
+    header, payload, signature = auth.removeprefix("Authorization: Bearer ").split(".")
+
+    def decode(part: str) -> bytes:
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    assert json.loads(decode(header)) == {"alg": "RS256", "typ": "JWT"}
+    claims = json.loads(decode(payload))
+    assert claims["iss"] == "12345"
+    assert 0 < claims["exp"] - claims["iat"] <= 600
+    (tmp_path / "signed").write_text(f"{header}.{payload}")
+    (tmp_path / "sig").write_bytes(decode(signature))
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(tmp_path / "app.pem"), "-pubout"], capture_output=True, check=True
+    ).stdout
+    (tmp_path / "pub.pem").write_bytes(public)
+    verified = subprocess.run(
+        [
+            "openssl",
+            "dgst",
+            "-sha256",
+            "-verify",
+            str(tmp_path / "pub.pem"),
+            "-signature",
+            str(tmp_path / "sig"),
+            str(tmp_path / "signed"),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+
+
+def test_push_credentials_fall_back_to_the_workflow_token_and_refuse_a_bad_app_id(tmp_path):
+    import base64
+
+    result, work = _push_credentials(tmp_path, None)
+    assert result.returncode == 0, result.stderr
+    assert _extraheader(work) == "AUTHORIZATION: basic " + base64.b64encode(b"x-access-token:workflow-token").decode()
+    assert not (tmp_path / "curl.log").exists()
+    result, _ = _push_credentials(tmp_path / "bad", "12345; curl evil")
+    assert result.returncode == 1
+    assert "numeric id" in result.stderr
+
+
+def test_readme_describes_an_app_token_not_a_branch_protection_bypass_for_actions():
+    readme = (ROOT / "README.md").read_text()
+    assert not re.search(r"allow\s+the\s+Actions\s+bot\s+to\s+push", readme, re.I)
+    assert not re.search(r"Actions[^.]*bypass|bypass[^.]*Actions", readme, re.I)
+    assert "BUMP_APP_ID" in readme
+    assert "BUMP_APP_PRIVATE_KEY" in readme
+
+
 def test_bump_cannot_run_on_pull_requests_and_serializes():
     release = load("release.yml")
     assert set(release["on"]) == {"push"}
@@ -129,7 +392,7 @@ def test_bump_cannot_run_on_pull_requests_and_serializes():
     assert bump["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert bump["concurrency"] == {"group": "deploy-dev", "cancel-in-progress": False}
     assert release["concurrency"]["cancel-in-progress"] is False
-    assert bump["permissions"] == {"contents": "write"}
+    assert bump["permissions"] == {"contents": "write", "packages": "read"}
 
 
 def test_release_does_not_trigger_itself():
