@@ -8,16 +8,24 @@ if [[ -z "$image" ]]; then
   echo "image-meta: gitops.yaml: field image: missing" >&2
   exit 1
 fi
-registry=${image%%/*}
 # The workflow token may reach one registry only: this repository's own package
-# registry, under the repository owner's namespace. Anything else is refused here, before
-# any login; pushing elsewhere takes that registry's own credentials (README).
-own_registry=ghcr.io
+# registry (its host is the repository variable IMAGE_REGISTRY, set by an admin, out of
+# reach of a pull request), under the repository owner's namespace. Anything else is
+# refused here, before any login; pushing elsewhere takes that registry's own
+# credentials (README).
+registry=${IMAGE_REGISTRY:-}
+if [[ ! "$registry" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]]; then
+  echo "image-meta: the repository variable IMAGE_REGISTRY is not a registry host (\"$registry\");" \
+    "set it to this forge's container registry host (Settings, Actions variables);" \
+    "the workflow token is sent nowhere else." >&2
+  exit 1
+fi
 owner=${GITHUB_REPOSITORY_OWNER:?GITHUB_REPOSITORY_OWNER is not set}
-if [[ "$image" != "$own_registry/${owner,,}/"* ]]; then
+namespace="$registry/${owner,,}"
+if [[ "$image" != "$namespace/"?* ]]; then
   echo "image-meta: gitops.yaml: image $image is not in this repository's package registry" \
-    "($own_registry/${owner,,}/...); the workflow token is sent nowhere else." \
-    "Run: gitops configure --image $own_registry/${owner,,}/flask-app" >&2
+    "($namespace/...); the workflow token is sent nowhere else." \
+    "Run: gitops configure --image $namespace/flask-app" >&2
   exit 1
 fi
 short=${GITHUB_SHA:0:7}

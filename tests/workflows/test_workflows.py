@@ -205,7 +205,9 @@ def test_verify_image_fails_when_cosign_does_or_the_digest_is_malformed(tmp_path
     assert args == [], "cosign is never called with a malformed digest"
 
 
-def _image_meta(tmp_path: Path, image: str, owner: str = "Example-Org") -> subprocess.CompletedProcess:
+def _image_meta(
+    tmp_path: Path, image: str, owner: str = "Example-Org", registry: str | None = "registry.example.com"
+) -> subprocess.CompletedProcess:
     work = tmp_path / "repo"
     work.mkdir(exist_ok=True)
     (work / "gitops.yaml").write_text(f"image: {image}\n")
@@ -214,6 +216,8 @@ def _image_meta(tmp_path: Path, image: str, owner: str = "Example-Org") -> subpr
         subprocess.run([*git, "init", "-q"], check=True)
         subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
     env = {"PATH": "/usr/bin:/bin", "GITHUB_SHA": "1a2b3c4d" * 5, "GITHUB_REPOSITORY_OWNER": owner}
+    if registry is not None:
+        env["IMAGE_REGISTRY"] = registry
     return subprocess.run(
         [str(ROOT / ".github/scripts/image-meta.sh")], capture_output=True, text=True, check=False, env=env, cwd=work
     )
@@ -222,10 +226,13 @@ def _image_meta(tmp_path: Path, image: str, owner: str = "Example-Org") -> subpr
 @pytest.mark.parametrize(
     "image",
     [
-        "registry.example.com/example-org/flask-app",  # any other host: the token would leave GitHub
-        "ghcr.io/another-org/flask-app",  # GitHub's registry, but another owner's namespace
-        "ghcr.io.example.com/example-org/flask-app",  # a look-alike host
-        "ghcr.io/example-org",  # no repository under the namespace
+        "other-registry.example.com/example-org/flask-app",  # any other host: the token would leave
+        "registry.example.com/another-org/flask-app",  # the repository's registry, another owner's namespace
+        "registry.example.com.attacker.invalid/example-org/flask-app",  # a look-alike host
+        "registry.example.com:5000/example-org/flask-app",  # the same host name, another port
+        "registry.example.com/example-org-evil/flask-app",  # a look-alike owner
+        "registry.example.com/example-org",  # no repository under the namespace
+        "registry.example.com/example-org/",  # nor an empty one
     ],
 )
 def test_release_refuses_an_image_outside_the_repositorys_own_registry(tmp_path, image):
@@ -233,32 +240,63 @@ def test_release_refuses_an_image_outside_the_repositorys_own_registry(tmp_path,
     assert result.returncode == 1
     assert result.stdout == "", "no outputs: the login and push steps never run"
     assert "the workflow token is sent nowhere else" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "registry.example.com/example-org/flask-app" in result.stderr, "says what to configure"
 
 
-def test_release_accepts_the_repositorys_own_registry(tmp_path):
-    result = _image_meta(tmp_path, "ghcr.io/example-org/flask-app")
+@pytest.mark.parametrize(
+    "registry",
+    [
+        None,
+        "",
+        "registry.example.com/example-org",
+        "registry.example.com example.invalid",
+        "https://registry.example.com",
+    ],
+)
+def test_release_fails_when_the_registry_variable_is_unset_or_not_a_host(tmp_path, registry):
+    result = _image_meta(tmp_path, "registry.example.com/example-org/flask-app", registry=registry)
+    assert result.returncode == 1
+    assert result.stdout == "", "no outputs: the login and push steps never run"
+    assert "IMAGE_REGISTRY" in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("registry", ["registry.example.com", "registry.example.com:5000"])
+def test_release_accepts_the_repositorys_own_registry(tmp_path, registry):
+    image = f"{registry}/example-org/flask-app"
+    result = _image_meta(tmp_path, image, registry=registry)
     assert result.returncode == 0, result.stderr
     outputs = dict(line.split("=", 1) for line in result.stdout.splitlines())
-    assert outputs["image"] == "ghcr.io/example-org/flask-app"
+    assert outputs["image"] == image
+    assert outputs["registry"] == registry, "the login host is the variable, checked"
     assert outputs["tag"] == "sha-1a2b3c4"
 
 
 def test_the_workflow_token_logs_in_to_the_repositorys_own_registry_only():
+    release = load("release.yml")
     logins = [
-        (name, step)
+        (name, job_id, step)
         for name in ALL
-        for job in load(name)["jobs"].values()
+        for job_id, job in load(name)["jobs"].items()
         for step in job.get("steps", [])
         if step.get("uses", "").startswith("docker/login-action@")
     ]
-    assert logins
-    for name, step in logins:
-        assert step["with"]["registry"] == "ghcr.io", name
-        assert step["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}", name  # noqa: S105 an expression
-    build = load("release.yml")["jobs"]["build"]["steps"]
-    meta = _step_index(build, lambda s: s.get("id") == "meta")
-    login = _step_index(build, lambda s: s.get("uses", "").startswith("docker/login-action@"))
+    assert [(name, job_id) for name, job_id, _ in logins] == [("release.yml", "build"), ("release.yml", "bump")]
+    # The host is the repository variable (an admin's setting, never a pull request's),
+    # reaching the script through env only, and the login takes it from the script's
+    # outputs: set only after the variable and gitops.yaml's image were checked.
+    build = release["jobs"]["build"]
+    meta = _step_index(build["steps"], lambda s: s.get("id") == "meta")
+    assert build["steps"][meta]["env"] == {"IMAGE_REGISTRY": "${{ vars.IMAGE_REGISTRY }}"}
+    assert build["outputs"]["registry"] == "${{ steps.meta.outputs.registry }}"
+    expected = {"build": "${{ steps.meta.outputs.registry }}", "bump": "${{ needs.build.outputs.registry }}"}
+    for _, job_id, step in logins:
+        assert step["with"]["registry"] == expected[job_id], job_id
+        assert step["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}", job_id  # noqa: S105 an expression
+    login = _step_index(build["steps"], lambda s: s.get("uses", "").startswith("docker/login-action@"))
     assert meta < login, "image-meta.sh refuses a foreign image before any login"
+    assert release["jobs"]["bump"]["needs"] == "build"
 
 
 def test_bump_pushes_with_a_github_app_token_when_configured():
