@@ -7,12 +7,19 @@ SHELL := bash
 MAKEFLAGS += --no-builtin-rules --no-print-directory
 
 include tools/versions.mk
-export KUSTOMIZE_VERSION KUBECONFORM_VERSION ACTIONLINT_VERSION ARGOCD_VERSION \
-       KUBERNETES_VERSION KUBERNETES_OLDEST_VERSION KUBERNETES_E2E_VERSION ETCD_VERSION KWOK_VERSION
+export KUSTOMIZE_VERSION KUBECONFORM_VERSION ACTIONLINT_VERSION ARGOCD_VERSION ARGOCD_GOTOOLCHAIN \
+       PNPM_VERSION KUBERNETES_VERSION KUBERNETES_OLDEST_VERSION KUBERNETES_E2E_VERSION ETCD_VERSION KWOK_VERSION
 
 PYTHON ?= python3
 VENV := .venv
 TOOLS_DIR ?= $(CURDIR)/.tools
+# The long builds (Kubernetes, Argo CD and its web UI) are kept per user, by version,
+# so that every clone on this machine shares them.
+BUILD_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/flask-gitops
+# argo-ui (Argo CD's UI library) is a git tarball upstream; an offline copy is used
+# when the project's shared vendor folder holds one (see tools/build-argocd-ui.sh).
+ARGO_UI_TARBALL ?= $(firstword $(wildcard $(CURDIR)/../shared/vendor/argo-ui-*.tgz))
+export BUILD_CACHE ARGO_UI_TARBALL
 BIN := $(VENV)/bin
 export PATH := $(TOOLS_DIR)/bin:$(CURDIR)/$(BIN):$(PATH)
 export TOOLS_DIR
@@ -23,7 +30,7 @@ DEV_STAMP := $(VENV)/.stamp-dev
 CHECKOV_STAMP := $(TOOLS_DIR)/checkov/.stamp
 SCHEMAS_STAMP := $(TOOLS_DIR)/schemas/.stamp-$(KUBERNETES_VERSION)-$(KUBERNETES_OLDEST_VERSION)-$(ARGOCD_VERSION)
 
-TARGETS := help run test lint validate render bench tools clean e2e e2e-tools
+TARGETS := help run test lint validate render bench tools clean e2e e2e-tools up down
 .PHONY: $(TARGETS) pytest checkov schemas venv
 
 help: ## list the targets
@@ -73,7 +80,7 @@ lint: $(DEV_STAMP) tools ## yamllint, ruff, hadolint, shellcheck, actionlint, zi
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint Dockerfile
-	$(BIN)/shellcheck .ci/run tools/install.sh .github/scripts/*.sh
+	$(BIN)/shellcheck .ci/run tools/*.sh .github/scripts/*.sh
 	$(TOOLS_DIR)/bin/actionlint -no-color
 	$(BIN)/zizmor --offline --persona=pedantic --no-progress .github
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -89,11 +96,19 @@ render: tools $(DEV_STAMP) ## write every cluster's and overlay's rendered manif
 pytest: schemas
 	$(BIN)/pytest --ignore=tests/e2e
 
-e2e-tools: tools ## build the pinned control plane (etcd, kube-*, kubectl, kwok) once, cached by version
-	@tools/build-k8s.sh $(TOOLS_DIR)
+e2e-tools: tools ## build the pinned control plane and Argo CD (+ web UI) once, cached by version
+	@tools/apt-install.sh $(APT_PACKAGES_E2E)
+	@tools/build-k8s.sh $(BUILD_CACHE)
+	@tools/build-argocd.sh $(BUILD_CACHE)
 
 e2e: e2e-tools schemas ## a real control plane on 127.0.0.1 (no Docker): apply, roll out, admission
 	$(BIN)/pytest tests/e2e
+
+up: e2e-tools $(DEV_STAMP) ## the whole loop on this machine: clusters, Argo CD + UI, a git remote 'local'
+	$(BIN)/python -m gitops.stack up
+
+down: $(DEV_STAMP) ## stop what 'make up' started and remove its state and the 'local' remote
+	$(BIN)/python -m gitops.stack down
 
 # checkov reads the rendered manifests (what Argo CD applies); skips are annotated in place.
 CHECKOV := $(TOOLS_DIR)/checkov/bin/checkov --quiet --compact --skip-download

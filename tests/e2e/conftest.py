@@ -1,22 +1,74 @@
-"""One control plane for the whole e2e session, always stopped and cleaned up."""
+"""The e2e session: one control plane for the API-server tests, one whole stack for the Argo CD tests.
+
+Both are always stopped and their folders removed, whatever happened.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
 import pytest
 
+from gitops.settings import pins
+from gitops.stack.stack import Stack
 from tests.e2e.cluster import ControlPlane
 
+ROOT = Path(__file__).resolve().parents[2]
 TIMINGS: dict[str, float] = {}
+
+
+def pytest_configure(config):
+    """SIGTERM (a CI time-out, `kill`) ends the session like Ctrl-C, so every fixture tears down."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def build_cache() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flask-gitops"
+    return Path(os.environ.get("BUILD_CACHE") or default)
 
 
 @pytest.fixture(scope="session")
 def cluster():
-    plane = ControlPlane.start()
+    plane = ControlPlane.start(build_cache())
     TIMINGS["control plane start to ready (s)"] = plane.ready_seconds
     try:
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """Clusters, Argo CD and the local remote, bootstrapped from this checkout's HEAD."""
+    import time
+
+    state = Path(tempfile.mkdtemp(prefix="flask-gitops-stack-")) / "state"
+    tools_bin = Path(os.environ.get("TOOLS_DIR") or ROOT / ".tools") / "bin"
+    started = time.monotonic()
+    up = Stack.up(state, ROOT, build_cache(), tools_bin, pins(), log=lambda line: None, worktree=True, tied=True)
+    TIMINGS["stack up to every Application settled (s)"] = time.monotonic() - started
+    try:
+        yield up
+    finally:
+        up.down()
+        shutil.rmtree(state.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def work(stack):
+    """A clone of the local remote's main, as a developer has one (origin = the local remote)."""
+    folder = stack.state.parent / "work"
+    subprocess.run(["git", "clone", "-q", "--branch", "main", str(stack.bare), str(folder)], check=True)
+    return folder
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -62,9 +63,7 @@ def test_server_side_dry_run_is_clean(cluster, name):
 
 
 def test_argocd_objects_apply_against_the_pinned_crds(cluster):
-    crds = Path(cluster.bin).parents[1] / "argocd-crds"
-    if not crds.is_dir():
-        crds = ROOT / ".tools" / "argocd-crds"
+    crds = Path(os.environ.get("TOOLS_DIR") or ROOT / ".tools") / "argocd-crds"
     for crd in sorted(crds.glob("*-crd.yaml")):
         cluster.kubectl("apply", "--server-side", "--field-manager=e2e", "-f", str(crd))
     wait(

@@ -1,0 +1,117 @@
+"""`make up` / `make down`: the local GitOps loop, started in the background and stopped again.
+
+python -m gitops.stack up     # start (or say it is up), print the UI, login and next steps
+python -m gitops.stack down   # stop every process and remove the state folder and remote
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gitops.settings import pins, repo_root
+from gitops.stack import http
+from gitops.stack.stack import Stack
+
+REMOTE = "local"
+
+
+def _state(root: Path) -> Path:
+    return Path(os.environ.get("STACK_DIR") or root / "build" / "stack")
+
+
+def _cache() -> Path:
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flask-gitops"
+    return Path(os.environ.get("BUILD_CACHE") or default)
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+
+
+def _is_up(state: Path) -> dict | None:
+    try:
+        info = json.loads((state / "stack.json").read_text())
+        return info if http.answers(f"{info['ui']}/healthz") else None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def summary(info: dict) -> str:
+    return "\n".join(
+        [
+            "",
+            f"Argo CD UI   {info['ui']}   (user admin, password {info['password']})",
+            f"git remote   '{REMOTE}' -> {info['remote_path']}  (Argo CD reads it as {info['repo_url']})",
+            "next:",
+            f"  gitops set-image --env dev --tag 1.2.4 && git commit -am 'dev: 1.2.4' && git push {REMOTE} HEAD:main",
+            f"  gitops promote dev staging && git commit -am 'promote dev to staging' && git push {REMOTE} HEAD:main",
+            "  make down      # stop everything and remove the local state",
+        ]
+    )
+
+
+def up(root: Path) -> int:
+    state = _state(root)
+    info = _is_up(state)
+    if info:
+        print(f"up: already up (state in {state})")
+        print(summary(info))
+        return 0
+    if state.exists():
+        print(f"up: removing the state of a stack that is no longer running ({state})")
+        Stack.down_state(state)
+    if _git(root, "rev-parse", "--git-dir").returncode != 0:
+        print(f"error: {root} is not a git checkout: make up seeds its local remote from HEAD", file=sys.stderr)
+        return 1
+    remote = _git(root, "remote", "get-url", REMOTE)
+    if remote.returncode == 0 and Path(remote.stdout.strip()).resolve() != (state / "git" / "flask-gitops.git"):
+        print(f"error: this checkout already has a git remote '{REMOTE}' ({remote.stdout.strip()}); "
+              f"remove it (git remote remove {REMOTE}) and re-run", file=sys.stderr)  # fmt: skip
+        return 1
+    started = time.monotonic()
+    tools_bin = Path(os.environ.get("TOOLS_DIR") or root / ".tools") / "bin"
+    stack = Stack.up(state, root, _cache(), tools_bin, pins(), log=lambda line: print(line, flush=True))
+    if remote.returncode != 0:
+        _git(root, "remote", "add", REMOTE, str(stack.bare))
+    print(f"up: the loop is up in {time.monotonic() - started:.0f}s")
+    print(summary(stack.describe()))
+    return 0
+
+
+def down(root: Path) -> int:
+    state = _state(root)
+    remote = _git(root, "remote", "get-url", REMOTE)
+    if remote.returncode == 0 and Path(remote.stdout.strip()).resolve() == (state / "git" / "flask-gitops.git"):
+        _git(root, "remote", "remove", REMOTE)
+    if not state.exists():
+        print("down: nothing is up")
+        return 0
+    stopped = Stack.down_state(state)
+    print(f"down: stopped {stopped} processes, removed {state} and the git remote '{REMOTE}'")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gitops.stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down"])
+    args = parser.parse_args(argv)
+    root = repo_root()
+    try:
+        return up(root) if args.command == "up" else down(root)
+    except KeyboardInterrupt:
+        print("up: interrupted; stopped everything it had started", file=sys.stderr)
+        return 130
+    except (RuntimeError, TimeoutError, OSError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"error: {first} (logs were in {_state(root) / 'logs'}; everything started was stopped)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,234 @@
+"""Argo CD out of cluster, the way its own Procfile runs it for development and e2e tests.
+
+One multi-call binary (tools/build-argocd.sh) started under the component names
+argocd-repo-server, argocd-application-controller, argocd-applicationset-controller and
+argocd-server, with ``ARGOCD_FAKE_IN_CLUSTER=true`` and the host cluster's kubeconfig;
+Redis from Debian. Every listener is on 127.0.0.1 (the application controller's metrics
+port is the one that cannot be told so). The repo server finds ``git-verify-wrapper.sh``
+and ``gpg-wrapper.sh`` in the pinned module's ``hack/`` folder, in the Go module cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops.stack import http
+from gitops.stack.kube import Cluster
+from gitops.stack.procs import Supervisor, free_port
+
+NAMESPACE = "argocd"
+
+
+def module_dir(version: str, toolchain: str) -> Path:
+    """The pinned Argo CD module in the Go module cache (downloaded by `make e2e-tools`)."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", f"github.com/argoproj/argo-cd/v3@{version}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GOTOOLCHAIN": toolchain, "GOFLAGS": "-mod=mod"},
+        check=False,
+        timeout=300,
+    )
+    info = json.loads(result.stdout or "{}")
+    if not info.get("Dir"):
+        raise RuntimeError(f"argo-cd module {version}: {info.get('Error') or result.stderr.strip()}")
+    return Path(info["Dir"])
+
+
+def binary(cache: Path, version: str) -> Path:
+    folder = cache / "argocd" / version / "bin"
+    if not (folder / ".complete").is_file():
+        raise RuntimeError(f"{folder}: Argo CD {version} is not built: run 'make e2e-tools'")
+    return folder
+
+
+@dataclass
+class ArgoCD:
+    procs: Supervisor
+    bin: Path
+    module: Path
+    host: Cluster
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['server']}"
+
+    @property
+    def appset_webhook(self) -> str:
+        return f"http://127.0.0.1:{self.ports['appset-webhook']}/api/webhook"
+
+    def install(self, clusters: list[Cluster], tools_bin: Path) -> None:
+        """CRDs, the namespace, Argo CD's config maps and secret, and one cluster secret per cluster."""
+        self.tools_bin = tools_bin
+        host = self.host
+        host.kubectl("apply", "--server-side", "-k", str(self.module / "manifests" / "crds"))
+        host.apply_json({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        host.kubectl(
+            "apply", "--server-side", "-n", NAMESPACE, "-k", str(self.module / "manifests" / "base" / "config")
+        )
+        listeners = ("redis", "repo", "repo-metrics", "server", "server-metrics", "controller-metrics")
+        listeners += ("appset-metrics", "appset-probe", "appset-webhook")
+        self.ports = {name: free_port() for name in listeners}
+        host.apply_json(
+            *(self.cluster_secret(cluster.name, cluster.server) for cluster in clusters),
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "argocd-cm", "namespace": NAMESPACE},
+                # A local loop: compare with Git every minute (default 3), besides the push webhooks.
+                "data": {"url": self.url, "admin.enabled": "true", "timeout.reconciliation": "60s"},
+            },
+        )
+
+    def cluster_secret(self, name: str, server: str) -> dict:
+        """Argo CD's declarative cluster registration (what `argocd cluster add --name` writes)."""
+        pki = self.procs.state / "pki"
+        tls = {
+            "caData": base64.b64encode((pki / "ca.crt").read_bytes()).decode(),
+            "certData": base64.b64encode((pki / "admin.crt").read_bytes()).decode(),
+            "keyData": base64.b64encode((pki / "admin.key").read_bytes()).decode(),
+        }
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": f"cluster-{name}",
+                "namespace": NAMESPACE,
+                "labels": {"argocd.argoproj.io/secret-type": "cluster"},
+            },
+            "stringData": {"name": name, "server": server, "config": json.dumps({"tlsClientConfig": tls})},
+        }
+
+    def _env(self) -> dict[str, str]:
+        state = self.procs.state / "argocd"
+        for sub in ("tls", "ssh", "gpg/keys", "gpg/source", "tmp"):
+            (state / sub).mkdir(parents=True, exist_ok=True)
+        (state / "gitconfig").write_text("[safe]\n\tdirectory = *\n")
+        # The repo server runs these two on every manifest generation. The module cache
+        # keeps no execute bits, so each is run through sh from where it lies there.
+        wrappers = state / "bin"
+        wrappers.mkdir(exist_ok=True)
+        for name in ("git-verify-wrapper.sh", "gpg-wrapper.sh"):
+            script = self.module / "hack" / name
+            if not script.is_file():
+                raise RuntimeError(f"{script}: missing from the Argo CD module")
+            (wrappers / name).write_text(f'#!/bin/sh\nexec sh "{script}" "$@"\n')
+            (wrappers / name).chmod(0o755)
+        path = os.pathsep.join([str(self.bin), str(wrappers), str(self.tools_bin), os.environ["PATH"]])
+        return {
+            "KUBECONFIG": str(self.host.kubeconfig),
+            "ARGOCD_FAKE_IN_CLUSTER": "true",
+            "ARGOCD_TLS_DATA_PATH": str(state / "tls"),
+            "ARGOCD_SSH_DATA_PATH": str(state / "ssh"),
+            "ARGOCD_GNUPGHOME": str(state / "gpg" / "keys"),
+            "ARGOCD_GPG_DATA_PATH": str(state / "gpg" / "source"),
+            "ARGOCD_GPG_ENABLED": "false",
+            "GIT_CONFIG_GLOBAL": str(state / "gitconfig"),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "TMPDIR": str(state / "tmp"),
+            "PATH": path,
+            "HOSTNAME": "argocd-application-controller-0",
+        }
+
+    def start(self, timeout: float = 120) -> None:
+        if not shutil.which("redis-server"):
+            raise RuntimeError("redis-server is not installed: run 'make e2e-tools'")
+        env = self._env()
+        p = self.ports
+        redis = f"127.0.0.1:{p['redis']}"
+        repo = f"127.0.0.1:{p['repo']}"
+        self.procs.spawn(
+            "redis",
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(p["redis"]), "--save", "", "--appendonly", "no"],
+        )
+        common = ["--loglevel", "info", "--logformat", "json", "--redis", redis]
+        self.procs.spawn(
+            "argocd-repo-server",
+            [str(self.bin / "argocd-repo-server"), *common, "--address", "127.0.0.1", "--port", str(p["repo"]),
+             "--metrics-address", "127.0.0.1", "--metrics-port", str(p["repo-metrics"]),
+             "--disable-tls", "--client-ca-path", ""],
+            env=env,
+        )  # fmt: skip
+        self.procs.spawn(
+            "argocd-server",
+            [str(self.bin / "argocd-server"), *common, "--namespace", NAMESPACE, "--insecure",
+             "--address", "127.0.0.1", "--port", str(p["server"]), "--metrics-port", str(p["server-metrics"]),
+             "--repo-server", repo, "--repo-server-plaintext", "--dex-server", ""],
+            env=env,
+        )  # fmt: skip
+        self.procs.until("argocd-server answers", self._server_up, timeout, log="argocd-server")
+        # The server writes server.secretkey (and the initial admin password) on its first
+        # start; the controllers need that settings secret complete.
+        self.procs.until("argocd-secret initialised", self._secret_ready, timeout, log="argocd-server")
+        self.procs.spawn(
+            "argocd-application-controller",
+            [str(self.bin / "argocd-application-controller"), *common, "--namespace", NAMESPACE,
+             "--repo-server", repo, "--repo-server-plaintext", "--metrics-port", str(p["controller-metrics"]),
+             "--status-processors", "4", "--operation-processors", "2", "--self-heal-timeout-seconds", "2"],
+            env=env,
+        )  # fmt: skip
+        self.procs.spawn(
+            "argocd-applicationset-controller",
+            [str(self.bin / "argocd-applicationset-controller"), "--loglevel", "info", "--logformat", "json",
+             "--namespace", NAMESPACE, "--argocd-repo-server", repo, "--repo-server-plaintext",
+             "--metrics-addr", f"127.0.0.1:{p['appset-metrics']}", "--probe-addr", f"127.0.0.1:{p['appset-probe']}",
+             "--webhook-addr", f"127.0.0.1:{p['appset-webhook']}", "--enable-policy-override"],
+            env=env,
+        )  # fmt: skip
+
+    def _secret_ready(self) -> bool:
+        secret = self.host.maybe_get("secret", "argocd-secret", "-n", NAMESPACE) or {}
+        return "server.secretkey" in (secret.get("data") or {})
+
+    def _server_up(self) -> bool:
+        return http.answers(f"{self.url}/healthz")
+
+    def admin_password(self) -> str:
+        secret = self.host.maybe_get("secret", "argocd-initial-admin-secret", "-n", NAMESPACE)
+        if not secret:
+            raise RuntimeError("argocd-server did not create argocd-initial-admin-secret")
+        return base64.b64decode(secret["data"]["password"]).decode()
+
+
+class ArgoAPI:
+    """A few calls of Argo CD's REST API (the one its UI and CLI use), with a bearer token."""
+
+    def __init__(self, url: str, token: str):
+        self.url = url.rstrip("/")
+        self.token = token
+
+    @classmethod
+    def login(cls, url: str, username: str, password: str) -> ArgoAPI:
+        session = http.json_call(
+            "POST", f"{url.rstrip('/')}/api/v1/session", {"username": username, "password": password}
+        )
+        return cls(url, session["token"])
+
+    def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        try:
+            return http.json_call(
+                method, f"{self.url}{path}", body, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
+            )
+        except http.HTTPError as error:
+            detail = error.read().decode(errors="replace")[:300]
+            raise RuntimeError(f"{method} {path}: HTTP {error.code}: {detail}") from None
+
+    def applications(self) -> list[dict]:
+        return self.call("GET", "/api/v1/applications")["items"] or []
+
+    def application(self, name: str, refresh: str | None = None) -> dict:
+        query = f"?refresh={refresh}" if refresh else ""
+        return self.call("GET", f"/api/v1/applications/{name}{query}")
+
+    def sync(self, name: str, revision: str | None = None, prune: bool = True) -> dict:
+        body: dict = {"prune": prune}
+        if revision:
+            body["revision"] = revision
+        return self.call("POST", f"/api/v1/applications/{name}/sync", body)

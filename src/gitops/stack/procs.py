@@ -1,0 +1,153 @@
+"""Processes of the local stack: started detached, recorded in the state folder, always stoppable.
+
+Every process runs in a session of its own (so a stop reaches its children too) with its
+output in ``<state>/logs/<name>.log``. Their process ids are written to
+``<state>/pids.json`` as they start, so ``stop`` works from another invocation
+(``make down``) as well as from the one that started them (a test's ``finally``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ProcessDied(RuntimeError):
+    pass
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the process that started it dies (Linux)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class Supervisor:
+    """``tied``: the processes die with this one (tests, benchmarks); ``make up`` leaves them running."""
+
+    def __init__(self, state: Path, tied: bool = False):
+        self.state = state
+        self.tied = tied
+        self.logs = state / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def pidfile(self) -> Path:
+        return self.state / "pids.json"
+
+    def _record(self) -> None:
+        pids = self.recorded(self.state)
+        pids.update({name: p.pid for name, p in self.processes.items()})
+        tmp = self.pidfile.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pids, indent=1))
+        tmp.replace(self.pidfile)
+
+    @staticmethod
+    def recorded(state: Path) -> dict[str, int]:
+        try:
+            return json.loads((state / "pids.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None):
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd or self.state,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+                preexec_fn=_die_with_parent if self.tied else None,
+            )
+        finally:
+            log.close()
+        self.processes[name] = process
+        self._record()
+        return process
+
+    def log(self, name: str, tail: int = 2500) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise ProcessDied(f"{name} exited with {process.returncode}: {self.log(name)}")
+
+    def until(self, what: str, check, timeout: float, interval: float = 0.25, log: str | None = None):
+        """Poll ``check`` until it returns something true; fail early if a process died."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            self.check_alive()
+            last = check()
+            if last:
+                return last
+            time.sleep(interval)
+        detail = self.log(log) if log else repr(last)
+        raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}: {detail}")
+
+    @classmethod
+    def stop_recorded(cls, state: Path, grace: float = 10) -> int:
+        """Stop every process recorded in ``state`` (TERM, then KILL); returns how many ran."""
+        pids = cls.recorded(state)
+        alive = []
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
+                alive.append(pid)
+        deadline = time.monotonic() + grace
+        for pid in alive:
+            while time.monotonic() < deadline and _exists(pid):
+                time.sleep(0.05)
+            if _exists(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            (state / "pids.json").unlink()
+        return len(alive)
+
+    def stop(self) -> None:
+        self.stop_recorded(self.state)
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        if reaped:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return _state(pid) != "Z"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"

@@ -1,0 +1,234 @@
+"""The whole GitOps loop on one machine: clusters, Argo CD, a git remote, bootstrapped.
+
+Used by `make up` / `make down`, by the e2e tests and by the benchmarks alike:
+
+    stack = Stack.up(state_dir, root)      # progress lines while it starts
+    ...
+    stack.down()                           # or Stack.down_state(state_dir) from elsewhere
+
+One API server per folder in ``clusters/`` (prod-eu and prod-us hold the same namespace,
+so they cannot share one), Argo CD in its own namespace on the first environment's
+cluster, and the bootstrap exactly as the README says: ``kubectl apply -k argocd/`` in a
+checkout configured by ``gitops configure --repo``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gitops.stack import argocd, gitremote, kube
+from gitops.stack.procs import Supervisor, free_port
+
+REPO_NAME = "flask-gitops.git"
+
+
+def cluster_configs(root: Path) -> list[dict]:
+    configs = []
+    for path in sorted((root / "clusters").glob("*/config.yaml")):
+        data = yaml.safe_load(path.read_text())
+        configs.append({**data, "folder": path.parent.name})
+    return configs
+
+
+def app_state(app: dict) -> tuple[str, str, str]:
+    status = app.get("status") or {}
+    return (
+        (status.get("sync") or {}).get("status", "Unknown"),
+        (status.get("health") or {}).get("status", "Unknown"),
+        (status.get("sync") or {}).get("revision", ""),
+    )
+
+
+@dataclass
+class Stack:
+    state: Path
+    root: Path
+    procs: Supervisor
+    plane: kube.ControlPlane
+    argo: argocd.ArgoCD
+    bare: Path
+    repo_url: str
+    password: str
+    api: argocd.ArgoAPI
+
+    @property
+    def clusters(self) -> dict[str, kube.Cluster]:
+        return self.plane.clusters
+
+    @property
+    def host(self) -> kube.Cluster:
+        return self.argo.host
+
+    @classmethod
+    def up(cls, state: Path, root: Path, cache: Path, tools_bin: Path, pins: dict[str, str], log=print,
+           worktree: bool = False, tied: bool = False) -> Stack:  # fmt: skip
+        """Start everything; the remote's main is ``root``'s HEAD, or (``worktree``) its working tree.
+        ``tied``: every process dies with this one, even if it is killed (tests and benchmarks)."""
+        state.mkdir(parents=True)
+        procs = Supervisor(state, tied=tied)
+        try:
+            return cls._up(state, root, cache, tools_bin, pins, procs, log, worktree)
+        except BaseException:
+            procs.stop()
+            raise
+
+    @classmethod
+    def _up(cls, state, root, cache, tools_bin, pins, procs, log, worktree) -> Stack:
+        started = time.monotonic()
+
+        def step(what: str) -> None:
+            log(f"up: {what} ({time.monotonic() - started:.0f}s)")
+
+        configs = cluster_configs(root)
+        environments = yaml.safe_load((root / "gitops.yaml").read_text())["environments"]
+        order = sorted(configs, key=lambda c: (environments.index(c["environment"]), c["cluster"]["name"]))
+        names = [c["cluster"]["name"] for c in order]
+        step(f"starting {len(names)} Kubernetes API servers ({', '.join(names)}) on one etcd")
+        plane = kube.ControlPlane(procs, kube.binaries(cache, pins), names)
+        plane.start()
+        procs.spawn(
+            "podmetrics",
+            [
+                sys.executable,
+                "-m",
+                "gitops.stack.podmetrics",
+                *(f"--kubeconfig={c.kubeconfig}" for c in plane.clusters.values()),
+            ],
+        )
+        step("starting the git server and Argo CD " + pins["ARGOCD_VERSION"])
+        git_root = state / "git"
+        git_root.mkdir()
+        ready = state / "gitserver.port"
+        procs.spawn(
+            "gitserver",
+            [sys.executable, "-m", "gitops.stack.gitserver", "--root", str(git_root), "--port", "0",
+             "--ready-file", str(ready)],
+        )  # fmt: skip
+        host = plane.clusters[names[0]]
+        argo = argocd.ArgoCD(
+            procs,
+            argocd.binary(cache, pins["ARGOCD_VERSION"]),
+            argocd.module_dir(pins["ARGOCD_VERSION"], pins["ARGOCD_GOTOOLCHAIN"]),
+            host,
+        )
+        argo.install(list(plane.clusters.values()), tools_bin)
+        argo.start()
+        port = int(procs.until("git server port", lambda: ready.exists() and ready.read_text().strip(), 30))
+        repo_url = f"http://127.0.0.1:{port}/{REPO_NAME}"
+        bare = git_root / REPO_NAME
+        step(f"seeding the local git remote {repo_url} from {root}")
+        revision = gitremote.worktree_commit(root) if worktree else "HEAD"
+        gitremote.create(bare, root, repo_url, [f"{argo.url}/api/webhook", argo.appset_webhook], revision)
+        password = argo.admin_password()
+        api = argocd.ArgoAPI.login(argo.url, "admin", password)
+        stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api)
+        step("bootstrapping: gitops configure --repo, then kubectl apply -k argocd/")
+        stack.bootstrap()
+        (state / "stack.json").write_text(json.dumps(stack.describe(), indent=1))
+        step("waiting for every Application to settle")
+        stack.wait_settled()
+        step("ready")
+        return stack
+
+    def bootstrap(self) -> None:
+        checkout = self.state / "bootstrap"
+        if checkout.exists():
+            shutil.rmtree(checkout)
+        gitremote._git("clone", "--quiet", str(self.bare), str(checkout))
+        self.host.kubectl("apply", "-k", str(checkout / "argocd"))
+
+    def describe(self) -> dict:
+        return {
+            "ui": self.argo.url,
+            "username": "admin",
+            "password": self.password,
+            "repo_url": self.repo_url,
+            "remote_path": str(self.bare),
+            "clusters": {
+                name: {"server": c.server, "kubeconfig": str(c.kubeconfig)} for name, c in self.clusters.items()
+            },
+            "argocd_host": self.host.name,
+        }
+
+    def register_cluster(self, name: str, on: str) -> None:
+        """Register one more Argo CD cluster ``name``, served by the API server of cluster ``on``
+        (reached as https://localhost:PORT, so Argo CD sees a cluster of its own)."""
+        server = f"https://localhost:{self.clusters[on].port}"
+        self.host.apply_json(self.argo.cluster_secret(name, server))
+
+    # --- reading Argo CD -----------------------------------------------------------
+    def apps(self) -> dict[str, dict]:
+        return {a["metadata"]["name"]: a for a in self.api.applications()}
+
+    def expected_apps(self) -> dict[str, dict]:
+        return {f"flask-app-{c['cluster']['name']}": c for c in cluster_configs(self.root)}
+
+    def wait_settled(self, timeout: float = 300) -> dict[str, dict]:
+        """Until root is Synced+Healthy, every cluster has its Application, auto-sync ones are
+        Synced+Healthy and the others have been compared (OutOfSync until someone syncs)."""
+        expected = self.expected_apps()
+        seen: list[str] = []
+
+        def settled():
+            apps = self.apps()
+            seen[:] = [f"{name} {'/'.join(app_state(a)[:2])}" for name, a in sorted(apps.items())]
+            root = apps.get("flask-gitops-root")
+            if not root or app_state(root)[:2] != ("Synced", "Healthy"):
+                return False
+            for name, config in expected.items():
+                app = apps.get(name)
+                if not app:
+                    return False
+                sync, health, _ = app_state(app)
+                if config.get("autoSync") is True and (sync, health) != ("Synced", "Healthy"):
+                    return False
+                if sync == "Unknown":
+                    return False
+            return apps
+
+        try:
+            return self.procs.until("every Application settled", settled, timeout, interval=1)
+        except TimeoutError:
+            raise TimeoutError(f"Applications not settled after {timeout:.0f}s: {', '.join(seen) or 'none'}") from None
+
+    def wait_app(self, name: str, want, timeout: float = 180) -> dict:
+        """Until ``want(app)`` holds for Application ``name`` (read through Argo CD's API)."""
+
+        def check():
+            try:
+                app = self.api.application(name)
+            except RuntimeError:
+                return False
+            return app if want(app) else False
+
+        return self.procs.until(f"Application {name}", check, timeout, interval=0.5)
+
+    # --- stopping -------------------------------------------------------------------
+    def down(self) -> None:
+        self.down_state(self.state)
+
+    @staticmethod
+    def down_state(state: Path) -> int:
+        stopped = Supervisor.stop_recorded(state)
+        shutil.rmtree(state, ignore_errors=True)
+        return stopped
+
+
+def push(workdir: Path, bare: Path, message: str) -> str:
+    """Commit everything in ``workdir`` (a clone of main) and push it to the remote's main."""
+    gitremote._git("add", "-A", cwd=workdir)
+    gitremote._git("-c", "user.name=e2e", "-c", "user.email=e2e@flask-gitops.invalid",
+                   "commit", "--quiet", "-m", message, cwd=workdir)  # fmt: skip
+    subprocess.run(["git", "push", "--quiet", str(bare), "HEAD:main"], cwd=workdir, check=True, capture_output=True)
+    return gitremote._git("rev-parse", "HEAD", cwd=workdir)
+
+
+__all__ = ["Stack", "app_state", "cluster_configs", "free_port", "push"]

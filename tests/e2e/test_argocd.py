@@ -1,0 +1,417 @@
+"""The real reconcile loop: Argo CD (pinned, built from source) against one API server per cluster.
+
+The stack is bootstrapped as the README says and every assertion reads Argo CD's own
+Application status (through its API) or the live objects on the cluster it synced to.
+The tests run in file order on one stack: later ones build on what earlier ones pushed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitops.stack.stack import app_state, cluster_configs
+from tests.e2e.conftest import ROOT, TIMINGS
+
+pytestmark = pytest.mark.e2e
+CONFIGS = {c["cluster"]["name"]: c for c in cluster_configs(ROOT)}
+AUTO = sorted(name for name, c in CONFIGS.items() if c["autoSync"] is True)
+MANUAL = sorted(name for name, c in CONFIGS.items() if c["autoSync"] is not True)
+
+
+def app(name: str) -> str:
+    return f"flask-app-{name}"
+
+
+def synced_healthy(revision: str | None = None):
+    def want(application: dict) -> bool:
+        sync, health, rev = app_state(application)
+        operation = (application.get("status") or {}).get("operationState") or {}
+        running = operation.get("phase") == "Running"
+        return sync == "Synced" and health == "Healthy" and not running and (revision is None or rev == revision)
+
+    return want
+
+
+def deployment_image(stack, cluster: str) -> str:
+    ns = CONFIGS[cluster]["namespace"]
+    deployment = stack.clusters[cluster].get("deployment", "flask-app", "-n", ns)
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_one_application_per_cluster_folder_as_the_readme_promises(stack):
+    apps = stack.apps()
+    assert set(apps) == {app(name) for name in CONFIGS} | {"flask-gitops-root"}
+    assert app_state(apps["flask-gitops-root"])[:2] == ("Synced", "Healthy")
+    for name, config in CONFIGS.items():
+        application = apps[app(name)]
+        spec = application["spec"]
+        assert spec["project"] == "flask-app"
+        assert spec["destination"] == {"name": name, "namespace": config["namespace"]}
+        assert spec["source"]["repoURL"] == stack.repo_url
+        assert spec["source"]["path"] == f"clusters/{config['folder']}"
+        labels = application["metadata"]["labels"]
+        assert labels["flask-gitops/environment"] == config["environment"]
+        assert labels["flask-gitops/cluster"] == name
+        info = {item["name"]: item["value"] for item in spec["info"]}
+        assert info["environment"] == config["environment"]
+        assert info["cluster"] == name
+        assert info["running version"] == f"{config['url']}/version"
+        automated = (spec.get("syncPolicy") or {}).get("automated")
+        assert (automated is not None) == config["autoSync"], name
+        if automated:
+            assert automated.get("prune") is True
+            assert automated.get("selfHeal") is True
+
+
+@pytest.mark.parametrize("name", AUTO)
+def test_auto_sync_clusters_are_synced_and_healthy_with_everything_live(stack, name):
+    stack.wait_app(app(name), synced_healthy())
+    cluster, ns = stack.clusters[name], CONFIGS[name]["namespace"]
+    deployment = cluster.get("deployment", "flask-app", "-n", ns)
+    conditions = {c["type"]: c["status"] for c in deployment["status"]["conditions"]}
+    assert conditions["Available"] == "True"
+    assert deployment["status"]["readyReplicas"] >= 1
+    hpa = cluster.get("hpa", "flask-app", "-n", ns)
+    hpa_conditions = {c["type"]: c for c in hpa["status"]["conditions"]}
+    assert hpa_conditions["ScalingActive"]["status"] == "True", hpa_conditions
+    assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 50
+    assert cluster.get("pdb", "flask-app", "-n", ns)["status"]["expectedPods"] >= 1
+    slices = cluster.get("endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=flask-app")["items"]
+    assert any(e["conditions"].get("ready") for s in slices for e in s.get("endpoints") or [])
+    policies = {p["metadata"]["name"] for p in cluster.get("networkpolicy", "-n", ns)["items"]}
+    assert len(policies) == 2, policies
+    labels = cluster.get("namespace", ns)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+@pytest.mark.parametrize("name", MANUAL)
+def test_manual_sync_clusters_wait_for_a_person(stack, name):
+    application = stack.api.application(app(name))
+    sync, _, _ = app_state(application)
+    assert sync == "OutOfSync"
+    assert not (application.get("status") or {}).get("operationState")
+    ns = CONFIGS[name]["namespace"]
+    assert stack.clusters[name].maybe_get("deployment", "flask-app", "-n", ns) is None
+
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "build" / "screenshots"
+
+
+def test_the_argocd_ui_shows_one_tile_per_cluster_with_argocds_own_status(stack):
+    """A real browser (Debian's Chromium through Playwright) logs in and reads the Applications page."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(30_000)
+            page.goto(f"{stack.argo.url}/login")
+            page.locator("input:not([type=password])").first.fill("admin")
+            page.locator("input[type=password]").fill(stack.password)
+            page.locator("button[type=submit]").click()
+            tiles = page.locator(".applications-list__entry")
+            expected = {app(name) for name in CONFIGS} | {"flask-gitops-root"}
+            page.wait_for_function(f"document.querySelectorAll('.applications-list__entry').length === {len(expected)}")
+            api = stack.apps()
+            for name in sorted(expected):
+                tile = page.locator(f".qe-applications-list-argocd_{name}")
+                sync, health, _ = app_state(api[name])
+                text = tile.inner_text()
+                assert health in text, (name, health, text)
+                assert sync in text, (name, sync, text)
+            for name in MANUAL:
+                assert "OutOfSync" in page.locator(f".qe-applications-list-argocd_{app(name)}").inner_text()
+            assert tiles.count() == len(expected)
+            assert page.locator(".applications-list__external-links-icon-container").count() == len(expected)
+            page.screenshot(path=str(SCREENSHOTS / "argocd-applications.png"))
+            page.goto(f"{stack.argo.url}/applications/argocd/{app('dev')}")
+            page.get_by_text("Details", exact=True).first.click()
+            panel = page.locator(".sliding-panel")
+            for text in (
+                "INFO",
+                "environment",
+                "running version",
+                f"{CONFIGS['dev']['url']}/version",
+                "how to promote",
+            ):
+                panel.get_by_text(text, exact=False).first.wait_for()
+            page.screenshot(path=str(SCREENSHOTS / "argocd-dev-details.png"))
+        finally:
+            browser.close()
+
+
+def commit_and_push(work: Path, message: str) -> str:
+    subprocess.run(["git", "add", "-A"], cwd=work, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=e2e", "-c", "user.email=e2e@flask-gitops.invalid", "commit", "-qm", message],
+        cwd=work,
+        check=True,
+    )
+    subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work, check=True, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True, capture_output=True, text=True).stdout
+
+
+def deploy_revision(stack) -> str:
+    out = subprocess.run(
+        ["git", "rev-parse", "refs/heads/deploy/local"], cwd=stack.bare, check=True, capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+def test_git_push_deploys_dev(stack, work):
+    tag = f"e2e-{int(time.time())}"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "gitops", "set-image", "--env", "dev", "--tag", tag, "--commit", "--push"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    revision = deploy_revision(stack)
+    stack.wait_app(app("dev"), synced_healthy(revision), timeout=120)
+    TIMINGS["git push -> dev Synced + Healthy at the new revision (s)"] = time.monotonic() - started
+    assert deployment_image(stack, "dev").endswith(f":{tag}")
+    for name in CONFIGS:
+        if name != "dev":
+            assert not deployment_image_or_none(stack, name, tag)
+
+
+def deployment_image_or_none(stack, cluster: str, tag: str) -> bool:
+    ns = CONFIGS[cluster]["namespace"]
+    deployment = stack.clusters[cluster].maybe_get("deployment", "flask-app", "-n", ns)
+    if deployment is None:
+        return False
+    return deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f":{tag}")
+
+
+def test_the_hpa_owns_replicas(stack):
+    ns = CONFIGS["dev"]["namespace"]
+    cluster = stack.clusters["dev"]
+    before = cluster.get("deployment", "flask-app", "-n", ns)["spec"]["replicas"]
+    cluster.kubectl("scale", "deployment/flask-app", "-n", ns, f"--replicas={before + 1}")
+    stack.api.application(app("dev"), refresh="normal")
+    time.sleep(3)  # a refresh is asynchronous: give it a moment, then it must still be Synced
+    application = stack.wait_app(app("dev"), lambda a: app_state(a)[0] != "Unknown")
+    assert app_state(application)[0] == "Synced"
+    assert not [r for r in application["status"]["resources"] if r.get("status") == "OutOfSync"]
+
+
+def test_self_heal_reverts_a_hand_edit(stack):
+    ns = CONFIGS["dev"]["namespace"]
+    cluster = stack.clusters["dev"]
+    image = deployment_image(stack, "dev")
+    repository = yaml.safe_load((ROOT / "gitops.yaml").read_text())["image"]
+    cluster.kubectl("set", "image", "deployment/flask-app", "-n", ns, f"flask-app={repository}:hand-edit")
+    assert deployment_image(stack, "dev") == f"{repository}:hand-edit"
+    stack.procs.until("self-heal", lambda: deployment_image(stack, "dev") == image, 60)
+    stack.wait_app(app("dev"), synced_healthy())
+
+
+def test_a_resource_removed_from_git_is_pruned(stack, work):
+    ns = CONFIGS["dev"]["namespace"]
+    cluster = stack.clusters["dev"]
+    kustomization = work / "apps" / "flask-app" / "base" / "kustomization.yaml"
+    original = kustomization.read_text()
+    kustomization.write_text(original.replace("  - pdb.yaml\n", ""))
+    assert kustomization.read_text() != original
+    commit_and_push(work, "e2e: drop the PDB")
+    stack.wait_app(app("dev"), synced_healthy(deploy_revision(stack)))
+    stack.procs.until("PDB pruned", lambda: cluster.maybe_get("pdb", "flask-app", "-n", ns) is None, 60)
+    kustomization.write_text(original)
+    commit_and_push(work, "e2e: restore the PDB")
+    stack.wait_app(app("dev"), synced_healthy(deploy_revision(stack)))
+    assert cluster.maybe_get("pdb", "flask-app", "-n", ns) is not None
+
+
+def _working_hours(now: datetime) -> bool:
+    return now.weekday() < 5 and 8 <= now.hour < 18
+
+
+@pytest.mark.parametrize("name", MANUAL)
+def test_prod_sync_windows_match_working_hours(stack, name):
+    windows = stack.api.call("GET", f"/api/v1/applications/{app(name)}/syncwindows")
+    now = datetime.now(UTC)
+    # Read at (nearly) the same moment as Argo CD: skip the minute around a boundary.
+    assert windows["canSync"] is _working_hours(now), (now.isoformat(), windows)
+
+
+def test_a_deny_window_blocks_automated_sync_and_lifting_it_syncs(stack, work):
+    project = work / "argocd" / "appproject.yaml"
+    original = project.read_text()
+    doc = yaml.safe_load(original)
+    deny = {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "clusters": ["staging"], "timeZone": "UTC"}
+    doc["spec"]["syncWindows"] = [*doc["spec"].get("syncWindows", []), deny]
+    project.write_text(yaml.safe_dump(doc, sort_keys=False))
+    commit_and_push(work, "e2e: freeze staging")
+    stack.wait_app("flask-gitops-root", synced_healthy(deploy_revision(stack)))
+    stack.procs.until(
+        "staging frozen",
+        lambda: stack.api.call("GET", f"/api/v1/applications/{app('staging')}/syncwindows")["canSync"] is False,
+        60,
+    )
+    tag = f"frozen-{int(time.time())}"
+    result = subprocess.run(
+        [sys.executable, "-m", "gitops", "set-image", "--env", "staging", "--tag", tag, "--commit", "--push"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    frozen = deploy_revision(stack)
+    # Argo CD has compared staging with the new revision, found it OutOfSync, and not synced.
+    stack.wait_app(app("staging"), lambda a: app_state(a)[0] == "OutOfSync" and app_state(a)[2] == frozen)
+    time.sleep(5)
+    assert not deployment_image(stack, "staging").endswith(f":{tag}"), "the deny window let an automated sync through"
+    project.write_text(original)
+    commit_and_push(work, "e2e: thaw staging")
+    stack.wait_app("flask-gitops-root", synced_healthy(deploy_revision(stack)))
+    # The push refreshed staging while the window was still there (the root Application
+    # syncs the AppProject a moment later); a refresh now, like pressing Refresh, retries.
+    stack.api.application(app("staging"), refresh="normal")
+    stack.wait_app(app("staging"), synced_healthy(deploy_revision(stack)), timeout=240)
+    assert deployment_image(stack, "staging").endswith(f":{tag}")
+
+
+@pytest.mark.parametrize("name", MANUAL)
+def test_prod_syncs_when_a_person_syncs_inside_an_allowed_window(stack, work, name):
+    project = work / "argocd" / "appproject.yaml"
+    doc = yaml.safe_load(project.read_text())
+    names = {w.get("kind") for w in doc["spec"]["syncWindows"]}
+    if not any(w.get("schedule") == "* * * * *" for w in doc["spec"]["syncWindows"]):
+        # An emergency change window, through Git like any change: allow now, for an hour.
+        emergency = {"kind": "allow", "schedule": "* * * * *", "duration": "1h", "clusters": MANUAL, "timeZone": "UTC"}
+        doc["spec"]["syncWindows"].append(emergency)
+        project.write_text(yaml.safe_dump(doc, sort_keys=False))
+        commit_and_push(work, "e2e: emergency window for prod")
+        stack.wait_app("flask-gitops-root", synced_healthy(deploy_revision(stack)))
+    assert names
+    stack.procs.until(
+        "prod window open",
+        lambda: stack.api.call("GET", f"/api/v1/applications/{app(name)}/syncwindows")["canSync"] is True,
+        60,
+    )
+    stack.api.sync(app(name))
+    stack.wait_app(app(name), synced_healthy(), timeout=240)
+    ns = CONFIGS[name]["namespace"]
+    deployment = stack.clusters[name].get("deployment", "flask-app", "-n", ns)
+    assert re.search(r"@sha256:[0-9a-f]{64}$", deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def appset_conditions(stack) -> dict[str, dict]:
+    appset = stack.host.get("applicationset", "flask-app", "-n", "argocd")
+    return {c["type"]: c for c in (appset.get("status") or {}).get("conditions") or []}
+
+
+def test_a_removed_cluster_folder_deletes_the_application_but_not_the_workloads(stack, work):
+    ns = CONFIGS["staging"]["namespace"]
+    folder = work / "clusters" / "staging"
+    saved = {p.name: p.read_bytes() for p in folder.iterdir()}
+    shutil.rmtree(folder)
+    commit_and_push(work, "e2e: remove the staging cluster folder")
+    stack.procs.until("flask-app-staging deleted", lambda: app("staging") not in stack.apps(), 120)
+    time.sleep(5)
+    # preserveResourcesOnDeletion and no resources finalizer: the workloads keep running.
+    assert stack.clusters["staging"].maybe_get("deployment", "flask-app", "-n", ns) is not None
+    assert stack.clusters["staging"].maybe_get("service", "flask-app", "-n", ns) is not None
+    folder.mkdir()
+    for name, data in saved.items():
+        (folder / name).write_bytes(data)
+    commit_and_push(work, "e2e: restore the staging cluster folder")
+    stack.wait_app(app("staging"), synced_healthy(deploy_revision(stack)), timeout=240)
+
+
+def add_probe_cluster(stack, work, config_text: str, folder: str = "probe") -> Path:
+    """A cluster folder like dev's, for a cluster 'probe' that Argo CD knows (served by prod-us's API server)."""
+    stack.register_cluster("probe", on="prod-us")
+    target = work / "clusters" / folder
+    shutil.copytree(work / "clusters" / "dev", target)
+    (target / "config.yaml").write_text(config_text)
+    kustomization = target / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("cluster: dev", "cluster: probe"))
+    return target
+
+
+def gitops_validate(work: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gitops", "validate"], cwd=work, capture_output=True, text=True, check=False
+    )
+
+
+def test_broken_cluster_configs_what_the_controller_does_and_what_validate_says(stack, work):
+    dev_config = (work / "clusters" / "dev" / "config.yaml").read_text()
+    project = work / "argocd" / "appproject.yaml"
+    original_project = project.read_text()
+    doc = yaml.safe_load(original_project)
+    doc["spec"]["destinations"].append({"name": "probe", "namespace": CONFIGS["dev"]["namespace"]})
+    project.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    # 1. autoSync: "false" (a string): Go templates call a non-empty string true, so the
+    #    controller makes the Application automated. validate must refuse it.
+    config = dev_config.replace("name: dev", "name: probe").replace("autoSync: true", 'autoSync: "false"')
+    folder = add_probe_cluster(stack, work, config)
+    assert gitops_validate(work).returncode != 0
+    commit_and_push(work, "e2e: a cluster whose autoSync is the string 'false'")
+    probe = stack.wait_app(app("probe"), lambda a: True, timeout=120)
+    assert (probe["spec"].get("syncPolicy") or {}).get("automated") is not None
+
+    # 2. A misspelt key (autosync): missingkey=error fails the whole template, and the
+    #    ApplicationSet stops updating every Application of the set, not only this one.
+    (folder / "config.yaml").write_text(config.replace('autoSync: "false"', "autosync: false"))
+    dev_path = work / "clusters" / "dev" / "config.yaml"
+    dev_path.write_text(dev_config.replace("https://flask-app.dev.example.com", "https://changed.dev.example.com"))
+    assert gitops_validate(work).returncode != 0
+    commit_and_push(work, "e2e: a misspelt autoSync key, and a change to dev's url")
+    stack.procs.until(
+        "ApplicationSet error condition",
+        lambda: appset_conditions(stack).get("ErrorOccurred", {}).get("status") == "True",
+        120,
+    )
+    assert "autoSync" in appset_conditions(stack)["ErrorOccurred"]["message"]
+    time.sleep(5)
+    info = {i["name"]: i["value"] for i in stack.api.application(app("dev"))["spec"]["info"]}
+    assert info["running version"] == f"{CONFIGS['dev']['url']}/version", "dev's Application was not updated"
+
+    # 3. Two folders with one cluster name: two Applications of the same name.
+    (folder / "config.yaml").write_text(dev_config)
+    dev_path.write_text(dev_config)
+    assert gitops_validate(work).returncode != 0
+    commit_and_push(work, "e2e: a second folder for cluster dev")
+    stack.procs.until(
+        "ApplicationSet duplicate-name error",
+        lambda: "duplicate" in appset_conditions(stack).get("ErrorOccurred", {}).get("message", "").lower(),
+        120,
+    )
+
+    # Clean up: the folder and the destination go, the ApplicationSet recovers.
+    shutil.rmtree(folder)
+    project.write_text(original_project)
+    commit_and_push(work, "e2e: remove the probe cluster")
+    stack.procs.until(
+        "ApplicationSet healthy again",
+        lambda: appset_conditions(stack).get("ErrorOccurred", {}).get("status") != "True",
+        120,
+    )
+    assert gitops_validate(work).returncode == 0
