@@ -324,7 +324,9 @@ def test_appset_go_template_strict_and_project_fixed(argocd):
     sync = appset["template"]["spec"]["syncPolicy"]
     assert {"CreateNamespace=true", "ServerSideApply=true"} <= set(sync["syncOptions"])
     assert sync["managedNamespaceMetadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert appset["template"]["metadata"]["finalizers"] == ["resources-finalizer.argocd.argoproj.io/foreground"]
+    # Deleting an Application (a removed cluster folder) must not cascade to its workloads.
+    assert "finalizers" not in appset["template"]["metadata"]
+    assert one(argocd, "ApplicationSet")["spec"]["syncPolicy"] == {"preserveResourcesOnDeletion": True}
     assert "automated" not in sync, "automation is opted in per cluster by templatePatch"
     assert "{{- if .autoSync }}" in appset["templatePatch"]
 
@@ -339,9 +341,13 @@ def test_appproject_is_restricted(argocd):
     project = one(argocd, "AppProject")["spec"]
     repo = yaml.safe_load((ROOT / "gitops.yaml").read_text())["repoURL"]
     assert project["sourceRepos"] == [repo]
-    assert [i for i in project["clusterResourceWhitelist"] if i["kind"] == "Namespace"] == [
-        {"group": "", "kind": "Namespace"}
-    ]
+    # Namespaces by name: exactly the app's own, one per environment that a cluster uses.
+    app_namespaces = {
+        yaml.safe_load((ROOT / "clusters" / c / "config.yaml").read_text())["namespace"] for c in CLUSTERS
+    }
+    namespaces = [i for i in project["clusterResourceWhitelist"] if i["kind"] == "Namespace"]
+    assert {(i["group"], i.get("name")) for i in namespaces} == {("", ns) for ns in app_namespaces}
+    assert all("*" not in i["name"] for i in namespaces)
     # Cluster-scoped objects of the app: the image admission policy and its binding, by name.
     rendered = [d for items in [docs(ROOT / "clusters" / c) for c in CLUSTERS] for d in items]
     cluster_scoped = {
@@ -357,9 +363,17 @@ def test_appproject_is_restricted(argocd):
     for cluster in CLUSTERS:
         config = yaml.safe_load((ROOT / "clusters" / cluster / "config.yaml").read_text())
         assert (config["cluster"]["name"], config["namespace"]) in destinations
+    # prod: one allow window (working hours), matched by cluster, closed to manual syncs too.
+    prod = sorted(
+        c
+        for c in CLUSTERS
+        if yaml.safe_load((ROOT / "clusters" / c / "config.yaml").read_text())["environment"] == "prod"
+    )
     windows = project["syncWindows"]
-    assert all(w["kind"] == "deny" and w["manualSync"] is True for w in windows)
-    assert all(w["applications"] == ["flask-app-prod-*"] for w in windows)
+    assert [(w["kind"], w["schedule"], w["duration"], w["clusters"]) for w in windows] == [
+        ("allow", "0 8 * * 1-5", "10h", prod)
+    ]
+    assert not any(w.get("manualSync") or w.get("applications") for w in windows)
     assert {r["name"] for r in project["roles"]} == {"read-only", "deployer"}
 
 
