@@ -119,7 +119,7 @@ checkov: $(CHECKOV_STAMP) tools $(DEV_STAMP) ## second opinion: checkov over man
 	$(CHECKOV) --framework dockerfile -f Dockerfile
 	$(CHECKOV) --framework github_actions -d .github
 
-bench: schemas ## benchmarks: service, shutdown, repository operations (prints a table)
+bench: schemas e2e-tools ## benchmarks: service, shutdown, repository operations (prints a table)
 	@command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; \
 	  apt-get install -y -qq $(APT_PACKAGES_BENCH) >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq $(APT_PACKAGES_BENCH) >/dev/null; }; }

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import argocd
 from gitops import settings
 from gitops.testing import server as srv
 from gitops.testing.repo import copy_repo
@@ -27,6 +28,7 @@ from gitops.testing.repo import copy_repo
 ROOT = settings.repo_root()
 DURATION = int(os.environ.get("BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+LOOP_PUSHES = int(os.environ.get("BENCH_PUSHES", "5"))
 CONNECTIONS = (16, 64)
 PATHS = ("/livez", "/")
 BIN = Path(sys.executable).parent
@@ -329,7 +331,9 @@ def main() -> int:
         log("graceful shutdown under load")
         shutdown = graceful_shutdown(tmp_path / "s")
         tput = throughput(tmp_path / "t")
-    text = report(tput, ready, shutdown, ops, time.monotonic() - t0)
+    log("the GitOps loop on the local stack (real Argo CD)")
+    loop = argocd.run(settings.build_cache(), settings.tools_dir() / "bin", pushes=LOOP_PUSHES, log=log)
+    text = report(tput, ready, shutdown, ops, time.monotonic() - t0) + "\n" + argocd.table(loop) + "\n"
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
     (results / "latest.md").write_text(text)

@@ -70,6 +70,13 @@ def tools_dir() -> Path:
     return repo_root() / ".tools"
 
 
+def build_cache() -> Path:
+    """Where `make e2e-tools` keeps the long builds (Kubernetes, Argo CD, its UI), per user, by version."""
+    if os.environ.get("BUILD_CACHE"):
+        return Path(os.environ["BUILD_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flask-gitops"
+
+
 def tool(name: str) -> str:
     """A pinned tool from $TOOLS_DIR/bin or the checkout's .tools/bin, else the one on PATH."""
     folders = [Path(os.environ["TOOLS_DIR"])] if os.environ.get("TOOLS_DIR") else []

@@ -5,7 +5,6 @@ Both are always stopped and their folders removed, whatever happened.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops.settings import pins
+from gitops.settings import build_cache, pins, tools_dir
 from gitops.stack.stack import Stack
 from tests.e2e.cluster import ControlPlane
 
@@ -29,11 +28,6 @@ def pytest_configure(config):
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupt)
-
-
-def build_cache() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flask-gitops"
-    return Path(os.environ.get("BUILD_CACHE") or default)
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +46,10 @@ def stack():
     import time
 
     state = Path(tempfile.mkdtemp(prefix="flask-gitops-stack-")) / "state"
-    tools_bin = Path(os.environ.get("TOOLS_DIR") or ROOT / ".tools") / "bin"
     started = time.monotonic()
-    up = Stack.up(state, ROOT, build_cache(), tools_bin, pins(), log=lambda line: None, worktree=True, tied=True)
+    up = Stack.up(
+        state, ROOT, build_cache(), tools_dir() / "bin", pins(), log=lambda line: None, worktree=True, tied=True
+    )
     TIMINGS["stack up to every Application settled (s)"] = time.monotonic() - started
     try:
         yield up

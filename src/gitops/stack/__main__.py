@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from gitops.settings import pins, repo_root
+from gitops.settings import build_cache, pins, repo_root, tools_dir
 from gitops.stack import http
 from gitops.stack.stack import Stack
 
@@ -23,11 +23,6 @@ REMOTE = "local"
 
 def _state(root: Path) -> Path:
     return Path(os.environ.get("STACK_DIR") or root / "build" / "stack")
-
-
-def _cache() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flask-gitops"
-    return Path(os.environ.get("BUILD_CACHE") or default)
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -75,8 +70,7 @@ def up(root: Path) -> int:
               f"remove it (git remote remove {REMOTE}) and re-run", file=sys.stderr)  # fmt: skip
         return 1
     started = time.monotonic()
-    tools_bin = Path(os.environ.get("TOOLS_DIR") or root / ".tools") / "bin"
-    stack = Stack.up(state, root, _cache(), tools_bin, pins(), log=lambda line: print(line, flush=True))
+    stack = Stack.up(state, root, build_cache(), tools_dir() / "bin", pins(), log=lambda line: print(line, flush=True))
     if remote.returncode != 0:
         _git(root, "remote", "add", REMOTE, str(stack.bare))
     print(f"up: the loop is up in {time.monotonic() - started:.0f}s")

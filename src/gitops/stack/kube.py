@@ -5,8 +5,8 @@ kube-apiserver with its own kube-controller-manager, kube-scheduler and kwok (wh
 the nodes, so pods are scheduled and become Ready). The binaries are the pinned ones
 that tools/build-k8s.sh builds. All clusters trust one CA and one admin certificate.
 
-There is no metrics-server: ``podmetrics`` serves the resource metrics the HPA reads
-(see there), so an HorizontalPodAutoscaler is as healthy here as on a real cluster.
+There is no metrics-server and no cloud: ``cloud`` serves the resource metrics the HPA
+reads and gives LoadBalancer Services an address (see there).
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from gitops.argocd import ArgoAPI
+from gitops.errors import GitopsError
 from gitops.stack import argocd, gitremote, kube
 from gitops.stack.procs import Supervisor, free_port
 
@@ -57,7 +59,7 @@ class Stack:
     bare: Path
     repo_url: str
     password: str
-    api: argocd.ArgoAPI
+    api: ArgoAPI
 
     @property
     def clusters(self) -> dict[str, kube.Cluster]:
@@ -95,11 +97,11 @@ class Stack:
         plane = kube.ControlPlane(procs, kube.binaries(cache, pins), names)
         plane.start()
         procs.spawn(
-            "podmetrics",
+            "cloud",
             [
                 sys.executable,
                 "-m",
-                "gitops.stack.podmetrics",
+                "gitops.stack.cloud",
                 *(f"--kubeconfig={c.kubeconfig}" for c in plane.clusters.values()),
             ],
         )
@@ -128,7 +130,7 @@ class Stack:
         revision = gitremote.worktree_commit(root) if worktree else "HEAD"
         gitremote.create(bare, root, repo_url, [f"{argo.url}/api/webhook", argo.appset_webhook], revision)
         password = argo.admin_password()
-        api = argocd.ArgoAPI.login(argo.url, "admin", password)
+        api = ArgoAPI.login(argo.url, "admin", password)
         stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api)
         step("bootstrapping: gitops configure --repo, then kubectl apply -k argocd/")
         stack.bootstrap()
@@ -205,7 +207,7 @@ class Stack:
         def check():
             try:
                 app = self.api.application(name)
-            except RuntimeError:
+            except GitopsError:
                 return False
             return app if want(app) else False
 

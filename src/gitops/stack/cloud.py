@@ -1,4 +1,6 @@
-"""Resource metrics for the local clusters, where metrics-server cannot run (no kubelets).
+"""What a cloud provides that the local clusters lack: resource metrics and load balancers.
+
+**Resource metrics**, where metrics-server cannot run (there are no kubelets).
 
 An HorizontalPodAutoscaler reads ``metrics.k8s.io/v1beta1`` PodMetrics; without them its
 ``ScalingActive`` condition turns ``FailedGetResourceMetric`` and Argo CD (rightly) calls
@@ -6,9 +8,15 @@ it Degraded. Here that API is a CustomResourceDefinition (the group is a protect
 ``*.k8s.io`` one, hence the approval annotation), and this loop keeps one PodMetrics per
 running pod, with the pod's labels and a CPU use of ``UTILIZATION`` of each container's
 request, so the HPA computes, holds its replicas, and reports ``ValidMetricFound``: the
-same state as on a real, quiet cluster. Test-only scaffolding, like kwok's nodes.
+same state as on a real, quiet cluster.
 
-    python -m gitops.stack.podmetrics --kubeconfig FILE [--kubeconfig FILE ...]
+**Load balancers**: a Service of type LoadBalancer gets an address in its status, as a
+cloud controller would give it (a hostname under ``.invalid``: nothing is ever sent
+there), so Argo CD can call it Healthy instead of Progressing for ever.
+
+Scaffolding for the local stack only, like kwok's nodes.
+
+    python -m gitops.stack.cloud --kubeconfig FILE [--kubeconfig FILE ...]
 """
 
 from __future__ import annotations
@@ -111,13 +119,25 @@ def sync_once(api: Api) -> None:
             api.call("DELETE", f"/apis/{GROUP}/v1beta1/namespaces/{namespace}/pods/{name}")
 
 
+def load_balancers(api: Api) -> None:
+    for service in api.call("GET", "/api/v1/services")["items"]:
+        if service["spec"].get("type") != "LoadBalancer":
+            continue
+        if ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+            continue
+        meta = service["metadata"]
+        hostname = f"{meta['name']}.{meta['namespace']}.lb.invalid"
+        service["status"] = {"loadBalancer": {"ingress": [{"hostname": hostname}]}}
+        api.call("PUT", f"/api/v1/namespaces/{meta['namespace']}/services/{meta['name']}/status", service)
+
+
 def install(api: Api) -> None:
     with contextlib.suppress(http.HTTPError):
         api.call("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", CRD)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gitops.stack.podmetrics", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="gitops.stack.cloud", description=__doc__.split("\n\n")[0])
     parser.add_argument("--kubeconfig", action="append", type=Path, required=True)
     parser.add_argument("--interval", type=float, default=2.0)
     args = parser.parse_args(argv)
@@ -129,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         for api in apis:
             try:
                 sync_once(api)
+                load_balancers(api)
             except (OSError, http.HTTPError, KeyError, ValueError) as error:
-                print(f"podmetrics: {api.server}: {error}", file=sys.stderr, flush=True)
+                print(f"cloud: {api.server}: {error}", file=sys.stderr, flush=True)
         time.sleep(args.interval)
 
 
