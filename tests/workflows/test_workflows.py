@@ -441,9 +441,12 @@ def test_release_does_not_trigger_itself():
 
 def test_promote_inputs_reach_gitops_through_env():
     promote = load("promote.yml")
-    assert set(promote["on"]) == {"workflow_dispatch", "workflow_call"}
-    step = next(s for s in promote["jobs"]["pull-request"]["steps"] if "promote-pr.sh" in s.get("run", ""))
-    assert step["env"]["FROM"] == "${{ inputs.from }}"
+    assert set(promote["on"]) == {"repository_dispatch", "workflow_dispatch", "workflow_call"}
+    job = promote["jobs"]["pull-request"]
+    step = next(s for s in job["steps"] if "promote-pr.sh" in s.get("run", ""))
+    # FROM and TO are the resolve job's, whatever started the run.
+    assert step["env"]["FROM"] == "${{ needs.resolve.outputs.from }}"
+    assert step["env"]["TO"] == "${{ needs.resolve.outputs.to }}"
     assert step["run"] == '.github/scripts/promote-pr.sh "$FROM" "$TO"'
     script = (ROOT / ".github/scripts/promote-pr.sh").read_text()
     assert '.venv/bin/gitops promote "$from" "$to" --pr-body' in script
@@ -454,8 +457,173 @@ def test_promote_choices_follow_the_order_in_gitops_yaml():
     inputs = load("promote.yml")["on"]["workflow_dispatch"]["inputs"]
     assert inputs["from"]["options"] == order[:-1]
     assert inputs["to"]["options"] == order[1:]
-    propose = load("release.yml")["jobs"]["propose"]["with"]
-    assert [propose["from"], propose["to"]] == order[:2], "release proposes the first promotion"
+
+
+def test_release_no_longer_proposes_a_promotion():
+    # Promotion follows a healthy deploy (Argo CD's event), not the push of the bump.
+    release = load("release.yml")
+    assert set(release["jobs"]) == {"build", "bump"}
+    assert "promote.yml" not in (WORKFLOWS / "release.yml").read_text().split("\njobs:")[1]
+
+
+def test_promote_starts_from_the_event_argo_cd_notifications_send():
+    promote = load("promote.yml")
+    assert promote["on"]["repository_dispatch"] == {"types": ["flask-gitops-deployed"]}
+    # The event type is the one the notifications template sends, on the deployed trigger.
+    cm = yaml.safe_load((ROOT / "argocd/notifications/argocd-notifications-cm.yaml").read_text())["data"]
+    template = yaml.safe_load(cm["template.app-deployed-dispatch"])["webhook"]["github-dispatch"]
+    assert '"event_type": "flask-gitops-deployed"' in template["body"]
+    assert '"environment": ' in template["body"]
+    (trigger,) = yaml.safe_load(cm["trigger.on-deployed"])
+    assert "app-deployed-dispatch" in trigger["send"]
+    assert "/dispatches" in yaml.safe_load(cm["service.webhook.github-dispatch"])["url"]
+
+
+def test_promote_resolves_from_and_to_in_a_small_job_first():
+    promote = load("promote.yml")
+    resolve = promote["jobs"]["resolve"]
+    assert resolve["permissions"] == {"contents": "read"}
+    assert resolve["outputs"] == {
+        "from": "${{ steps.resolve.outputs.from }}",
+        "to": "${{ steps.resolve.outputs.to }}",
+    }
+    step = next(s for s in resolve["steps"] if s.get("id") == "resolve")
+    assert step["run"] == ".venv/bin/python .github/scripts/promote-target.py"
+    # The event's payload (untrusted) and the inputs reach the script through env only.
+    assert step["env"] == {
+        "EVENT_NAME": "${{ github.event_name }}",
+        "ENVIRONMENT": "${{ github.event.client_payload.environment }}",
+        "FROM": "${{ inputs.from }}",
+        "TO": "${{ inputs.to }}",
+    }
+    text = (WORKFLOWS / "promote.yml").read_text()
+    payload_uses = [line.strip() for line in text.splitlines() if "client_payload" in line and "${{" in line]
+    assert payload_uses == [
+        "group: promote-run-${{ github.event_name }}-${{ github.event.client_payload.application || inputs.to }}",
+        "ENVIRONMENT: ${{ github.event.client_payload.environment }}",
+    ]
+    pull_request = promote["jobs"]["pull-request"]
+    assert pull_request["needs"] == "resolve"
+    assert pull_request["if"] == "needs.resolve.outputs.to != ''", "the last or an unknown environment: no PR"
+
+
+def test_promote_serializes_per_resolved_target_without_deadlock():
+    promote = load("promote.yml")
+    job = promote["jobs"]["pull-request"]
+    assert job["concurrency"] == {"group": "promote-${{ needs.resolve.outputs.to }}", "cancel-in-progress": False}
+    # A job whose group equals its run's group deadlocks: the run's group is another name.
+    assert promote["concurrency"]["group"].startswith("promote-run-")
+    assert promote["concurrency"]["cancel-in-progress"] is False
+
+
+def test_promote_passes_the_argo_cd_health_gate_credentials_to_gitops():
+    job = load("promote.yml")["jobs"]["pull-request"]
+    step = next(s for s in job["steps"] if "promote-pr.sh" in s.get("run", ""))
+    assert step["env"]["ARGOCD_SERVER"] == "${{ vars.ARGOCD_SERVER }}"
+    assert step["env"]["ARGOCD_AUTH_TOKEN"] == "${{ secrets.ARGOCD_AUTH_TOKEN }}"  # noqa: S105 an expression
+    # Only that step sees the token: not the tool installation before it.
+    text = (WORKFLOWS / "promote.yml").read_text()
+    assert text.count("secrets.ARGOCD_AUTH_TOKEN") == 1
+
+
+def _resolve(
+    tmp_path: Path,
+    event: str,
+    *,
+    environment: str = "",
+    source: str = "",
+    target: str = "",
+    order: list[str] | None = None,
+) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    work = tmp_path / "repo"
+    work.mkdir(parents=True, exist_ok=True)
+    settings = yaml.safe_load((ROOT / "gitops.yaml").read_text())
+    if order is not None:
+        settings["environments"] = order
+        settings["digestRequired"] = order[-1:]
+        settings.pop("manualSync", None)
+    (work / "gitops.yaml").write_text(yaml.safe_dump(settings))
+    outputs = tmp_path / "outputs"
+    outputs.write_text("")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "GITHUB_OUTPUT": str(outputs),
+        "EVENT_NAME": event,
+        "ENVIRONMENT": environment,
+        "FROM": source,
+        "TO": target,
+    }
+    result = subprocess.run(
+        [sys.executable, str(ROOT / ".github/scripts/promote-target.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=work,
+    )
+    return result, dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+
+
+@pytest.mark.parametrize(("deployed", "target"), [("dev", "staging"), ("staging", "prod")])
+def test_resolver_promotes_a_deployed_environment_to_the_next(tmp_path, deployed, target):
+    result, outputs = _resolve(tmp_path, "repository_dispatch", environment=deployed, source="x", target="y")
+    assert result.returncode == 0, result.stdout
+    assert outputs == {"from": deployed, "to": target}, "the inputs play no part in a deploy event"
+    assert result.stdout == f"::notice title=promote::{deployed} -> {target}\n"
+
+
+def test_resolver_proposes_nothing_after_the_last_environment(tmp_path):
+    result, outputs = _resolve(tmp_path, "repository_dispatch", environment="prod")
+    assert result.returncode == 0, result.stdout
+    assert outputs == {}
+    assert result.stdout.startswith("::notice title=promote::prod is the last environment")
+
+
+@pytest.mark.parametrize("environment", ["", "qa", "Dev", "dev ", "dev\n::warning::injected", "staging%0A::error::x"])
+def test_resolver_ignores_an_unknown_environment_with_a_notice(tmp_path, environment):
+    result, outputs = _resolve(tmp_path, "repository_dispatch", environment=environment)
+    assert result.returncode == 0, result.stdout
+    assert outputs == {}, "no outputs: no pull request"
+    # One notice line; the payload cannot start another workflow command, nor turn into
+    # a line break when the runner decodes the message (% is escaped as %25).
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("::notice title=promote::the deploy event names environment ")
+    if "\n" in environment:
+        assert "\\n::warning::" in line
+    if "%" in environment:
+        assert "staging%250A::error::x" in line
+
+
+def test_resolver_follows_the_order_in_gitops_yaml(tmp_path):
+    order = ["dev", "qa", "staging", "prod"]
+    expected = {"dev": "qa", "qa": "staging", "staging": "prod"}
+    for deployed, target in expected.items():
+        result, outputs = _resolve(tmp_path / deployed, "repository_dispatch", environment=deployed, order=order)
+        assert result.returncode == 0, result.stdout
+        assert outputs == {"from": deployed, "to": target}
+    result, outputs = _resolve(tmp_path / "last", "repository_dispatch", environment="prod", order=order)
+    assert outputs == {}
+    assert "last environment" in result.stdout
+
+
+@pytest.mark.parametrize("event", ["workflow_dispatch", "push"])
+def test_resolver_passes_the_inputs_of_a_manual_or_called_run(tmp_path, event):
+    # workflow_call runs carry the caller's event name: anything but the deploy event.
+    result, outputs = _resolve(tmp_path, event, environment="prod", source="dev", target="staging")
+    assert result.returncode == 0, result.stdout
+    assert outputs == {"from": "dev", "to": "staging"}
+    # Their order is gitops promote's to check (it refuses dev -> prod without --force).
+    result, outputs = _resolve(tmp_path / "skip", event, source="dev", target="prod")
+    assert outputs == {"from": "dev", "to": "prod"}
+
+
+@pytest.mark.parametrize(("source", "target"), [("dev", "qa"), ("", "staging"), ("dev\nto=prod", "staging")])
+def test_resolver_fails_on_inputs_that_are_not_environments(tmp_path, source, target):
+    result, outputs = _resolve(tmp_path, "workflow_dispatch", source=source, target=target)
+    assert result.returncode == 2
+    assert outputs == {}
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("::error title=promote::input ")
 
 
 def test_dependabot_covers_actions_pip_docker_and_the_go_wrappers_grouped_with_a_cooldown():
