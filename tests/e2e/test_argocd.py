@@ -415,3 +415,116 @@ def test_broken_cluster_configs_what_the_controller_does_and_what_validate_says(
         120,
     )
     assert gitops_validate(work).returncode == 0
+
+
+def test_a_healthy_dev_deploy_sends_the_promotion_dispatch_through_argocd_notifications(stack, work):
+    """The sample notifications config, run by Argo CD's own notifications controller: on-deployed
+    fires once dev is Synced + Healthy at the pushed revision, with what the promotion needs."""
+    import http.server
+    import json
+    import threading
+
+    received: list[tuple[float, dict, dict]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            received.append((time.monotonic(), dict(self.headers), json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/repos/example-org/flask-gitops/dispatches"
+        stack.argo.start_notifications(ROOT / "argocd" / "notifications" / "argocd-notifications-cm.yaml", url)
+        time.sleep(10)  # the controller's first pass: earlier deploys may notify once each
+        received.clear()
+        tag = f"notify-{int(time.time())}"
+        result = subprocess.run(
+            [sys.executable, "-m", "gitops", "set-image", "--env", "dev", "--tag", tag, "--commit", "--push"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        revision = deploy_revision(stack)
+        stack.wait_app(app("dev"), synced_healthy(revision))
+        healthy_at = time.monotonic()
+
+        def dispatched():
+            return [r for r in received if r[2]["client_payload"]["revision"] == revision]
+
+        stack.procs.until("the on-deployed dispatch for dev", dispatched, 90)
+        when, headers, payload = dispatched()[0]
+        assert payload["event_type"] == "flask-gitops-deployed"
+        assert payload["client_payload"]["environment"] == "dev"
+        assert payload["client_payload"]["cluster"] == "dev"
+        assert payload["client_payload"]["health"] == "Healthy"
+        assert headers["Authorization"] == "Bearer local-stack-token"
+        assert when >= healthy_at - 5, "sent only once Argo CD saw the deploy healthy"
+        time.sleep(5)
+        assert len(dispatched()) == 1, "oncePer the synced revision"
+    finally:
+        server.shutdown()
+
+
+def gitops(work: Path, stack, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ARGOCD_SERVER": stack.argo.url, "ARGOCD_AUTH_TOKEN": stack.api.token}
+    return subprocess.run(
+        [sys.executable, "-m", "gitops", *args], cwd=work, capture_output=True, text=True, check=False, env=env
+    )
+
+
+def test_promotion_is_gated_on_what_argocd_reports_live(stack, work):
+    """Refused while dev is Progressing (its new pods cannot be scheduled), accepted once Healthy."""
+    patch = work / "apps" / "flask-app" / "overlays" / "dev" / "kustomization.yaml"
+    original = patch.read_text()
+    unschedulable = (
+        "patches:\n"
+        "  - target: {kind: Deployment, name: flask-app}\n"
+        "    patch: |\n"
+        "      - op: add\n"
+        "        path: /spec/template/spec/nodeSelector\n"
+        '        value: {"flask-gitops/e2e": "no-such-node"}\n'
+    )
+    assert original.count("patches:\n") == 1
+    patch.write_text(original.replace("patches:\n", unschedulable))
+    commit_and_push(work, "e2e: dev pods that cannot be scheduled")
+    revision = deploy_revision(stack)
+    stack.wait_app(app("dev"), lambda a: app_state(a) == ("Synced", "Progressing", revision), timeout=120)
+    refused = gitops(work, stack, "promote", "dev", "staging", "--pr-body")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert "cluster dev is Synced/Progressing" in refused.stderr
+    assert subprocess.run(["git", "status", "--porcelain"], cwd=work, capture_output=True, text=True).stdout == ""
+
+    patch.write_text(original)
+    commit_and_push(work, "e2e: dev schedulable again")
+    stack.wait_app(app("dev"), synced_healthy(deploy_revision(stack)), timeout=180)
+    accepted = gitops(work, stack, "promote", "dev", "staging", "--pr-body")
+    assert accepted.returncode == 0, accepted.stderr
+    assert "Argo CD gate: every `dev` cluster is Synced + Healthy and runs this image." in accepted.stdout
+    assert "| dev | Synced | Healthy |" in accepted.stdout
+    subprocess.run(["git", "checkout", "--quiet", "--", "."], cwd=work, check=True)
+
+
+def test_a_rollback_is_synced_by_argocd_and_an_image_never_run_is_refused(stack, work):
+    before = deployment_image(stack, "dev")
+    tag = f"rollback-me-{int(time.time())}"
+    assert gitops(work, stack, "set-image", "--env", "dev", "--tag", tag, "--commit", "--push").returncode == 0
+    stack.wait_app(app("dev"), synced_healthy(deploy_revision(stack)))
+    assert deployment_image(stack, "dev").endswith(f":{tag}")
+
+    never = gitops(work, stack, "rollback", "dev", "--to", "never-ran-here")
+    assert never.returncode == 1
+    assert "dev never ran flask-app:never-ran-here" in never.stderr
+
+    back = gitops(work, stack, "rollback", "dev", "--steps", "1", "--commit", "--push")
+    assert back.returncode == 0, back.stderr
+    stack.wait_app(app("dev"), synced_healthy(deploy_revision(stack)))
+    assert deployment_image(stack, "dev") == before

@@ -183,6 +183,33 @@ class ArgoCD:
             env=env,
         )  # fmt: skip
 
+    def start_notifications(self, sample: Path, receiver: str, timeout: float = 60) -> None:
+        """The notifications controller with the repository's sample configuration, its one
+        outside address (the GitHub dispatch URL) pointed at ``receiver``, a local listener."""
+        import yaml
+
+        config = yaml.safe_load(sample.read_text())
+        data = config["data"]
+        service = yaml.safe_load(data["service.webhook.github-dispatch"])
+        service["url"] = receiver
+        data["service.webhook.github-dispatch"] = yaml.safe_dump(service, sort_keys=False)
+        data.pop("service.slack", None)  # nowhere to send it here
+        config["metadata"]["namespace"] = NAMESPACE
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "argocd-notifications-secret", "namespace": NAMESPACE},
+            "stringData": {"github-dispatch-token": "local-stack-token"},
+        }
+        self.host.apply_json(config, secret)
+        self.procs.spawn(
+            "argocd-notifications",
+            [str(self.bin / "argocd-notifications"), "--loglevel", "info", "--logformat", "json",
+             "--namespace", NAMESPACE, "--argocd-repo-server", f"127.0.0.1:{self.ports['repo']}",
+             "--argocd-repo-server-plaintext", "--metrics-port", str(free_port())],
+            env=self._env(),
+        )  # fmt: skip
+
     def _secret_ready(self) -> bool:
         secret = self.host.maybe_get("secret", "argocd-secret", "-n", NAMESPACE) or {}
         return "server.secretkey" in (secret.get("data") or {})
