@@ -7,6 +7,7 @@ The tests run in file order on one stack: later ones build on what earlier ones 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
