@@ -7,6 +7,7 @@ The tests run in file order on one stack: later ones build on what earlier ones 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -259,14 +260,14 @@ def test_prod_sync_windows_match_working_hours(stack, name):
 
 
 def test_a_deny_window_blocks_automated_sync_and_lifting_it_syncs(stack, work):
-    project = work / "argocd" / "appproject.yaml"
+    project = work / "argocd" / "projects" / "appproject.yaml"
     original = project.read_text()
     doc = yaml.safe_load(original)
     deny = {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "clusters": ["staging"], "timeZone": "UTC"}
     doc["spec"]["syncWindows"] = [*doc["spec"].get("syncWindows", []), deny]
     project.write_text(yaml.safe_dump(doc, sort_keys=False))
     commit_and_push(work, "e2e: freeze staging")
-    stack.wait_app("flask-gitops-root", synced_healthy(deploy_revision(stack)))
+    stack.apply_projects()  # reviewed and merged; an admin applies the projects
     stack.procs.until(
         "staging frozen",
         lambda: stack.api.call("GET", f"/api/v1/applications/{app('staging')}/syncwindows")["canSync"] is False,
@@ -288,9 +289,9 @@ def test_a_deny_window_blocks_automated_sync_and_lifting_it_syncs(stack, work):
     assert not deployment_image(stack, "staging").endswith(f":{tag}"), "the deny window let an automated sync through"
     project.write_text(original)
     commit_and_push(work, "e2e: thaw staging")
-    stack.wait_app("flask-gitops-root", synced_healthy(deploy_revision(stack)))
-    # The push refreshed staging while the window was still there (the root Application
-    # syncs the AppProject a moment later); a refresh now, like pressing Refresh, retries.
+    stack.apply_projects()
+    # The push refreshed staging while the window was still there (the admin applied the
+    # AppProject a moment later); a refresh now, like pressing Refresh, retries the sync.
     stack.api.application(app("staging"), refresh="normal")
     stack.wait_app(app("staging"), synced_healthy(deploy_revision(stack)), timeout=240)
     assert deployment_image(stack, "staging").endswith(f":{tag}")
@@ -298,7 +299,7 @@ def test_a_deny_window_blocks_automated_sync_and_lifting_it_syncs(stack, work):
 
 @pytest.mark.parametrize("name", MANUAL)
 def test_prod_syncs_when_a_person_syncs_inside_an_allowed_window(stack, work, name):
-    project = work / "argocd" / "appproject.yaml"
+    project = work / "argocd" / "projects" / "appproject.yaml"
     doc = yaml.safe_load(project.read_text())
     names = {w.get("kind") for w in doc["spec"]["syncWindows"]}
     if not any(w.get("schedule") == "* * * * *" for w in doc["spec"]["syncWindows"]):
@@ -307,7 +308,7 @@ def test_prod_syncs_when_a_person_syncs_inside_an_allowed_window(stack, work, na
         doc["spec"]["syncWindows"].append(emergency)
         project.write_text(yaml.safe_dump(doc, sort_keys=False))
         commit_and_push(work, "e2e: emergency window for prod")
-        stack.wait_app("flask-gitops-root", synced_healthy(deploy_revision(stack)))
+        stack.apply_projects()
     assert names
     stack.procs.until(
         "prod window open",
@@ -363,11 +364,13 @@ def gitops_validate(work: Path) -> subprocess.CompletedProcess:
 
 def test_broken_cluster_configs_what_the_controller_does_and_what_validate_says(stack, work):
     dev_config = (work / "clusters" / "dev" / "config.yaml").read_text()
-    project = work / "argocd" / "appproject.yaml"
+    project = work / "argocd" / "projects" / "appproject.yaml"
     original_project = project.read_text()
     doc = yaml.safe_load(original_project)
     doc["spec"]["destinations"].append({"name": "probe", "namespace": CONFIGS["dev"]["namespace"]})
     project.write_text(yaml.safe_dump(doc, sort_keys=False))
+    commit_and_push(work, "e2e: a destination for cluster probe")
+    stack.apply_projects()
 
     # 1. autoSync: "false" (a string): Go templates call a non-empty string true, so the
     #    controller makes the Application automated. validate must refuse it.
@@ -410,6 +413,7 @@ def test_broken_cluster_configs_what_the_controller_does_and_what_validate_says(
     shutil.rmtree(folder)
     project.write_text(original_project)
     commit_and_push(work, "e2e: remove the probe cluster")
+    stack.apply_projects()
     stack.procs.until(
         "ApplicationSet healthy again",
         lambda: appset_conditions(stack).get("ErrorOccurred", {}).get("status") != "True",
@@ -529,3 +533,76 @@ def test_a_rollback_is_synced_by_argocd_and_an_image_never_run_is_refused(stack,
     assert back.returncode == 0, back.stderr
     stack.wait_app(app("dev"), synced_healthy(deploy_revision(stack)))
     assert deployment_image(stack, "dev") == before
+
+
+WIDE_PROJECT = """apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata:
+  name: everything
+spec:
+  sourceRepos: ["*"]
+  destinations: [{server: "*", namespace: "*"}]
+  clusterResourceWhitelist: [{group: "*", kind: "*"}]
+"""
+SYSTEM_APP = """apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: {name}
+spec:
+  project: {project}
+  source: {{repoURL: {repo}, targetRevision: HEAD, path: clusters/dev}}
+  destination: {{name: in-cluster, namespace: kube-system}}
+  syncPolicy: {{automated: {{}}}}
+"""
+
+
+def test_a_merged_escalation_is_refused_by_argocd_itself(stack, work):
+    """A pull request adding an AppProject with `*` everywhere and an Application into kube-system
+    through it gains nothing; nor does an Application through Argo CD's default project."""
+    folder = work / "argocd"
+    kustomization = folder / "kustomization.yaml"
+    original = kustomization.read_text()
+
+    def merge(files: dict[str, str], message: str) -> str:
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        kustomization.write_text(original.rstrip("\n") + "\n" + "".join(f"  - {n}\n" for n in files))
+        commit_and_push(work, message)
+        return deploy_revision(stack)
+
+    def revert(files: dict[str, str], message: str) -> None:
+        for name in files:
+            (folder / name).unlink()
+        kustomization.write_text(original)
+        commit_and_push(work, message)
+        stack.wait_app("flask-gitops-root", synced_healthy(deploy_revision(stack)), timeout=180)
+
+    wide = {
+        "appproject-everything.yaml": WIDE_PROJECT,
+        "application-system-everything.yaml": SYSTEM_APP.format(
+            name="system-everything", project="everything", repo=stack.repo_url
+        ),
+    }
+    revision = merge(wide, "e2e: an AppProject with * everywhere, merged")
+    root = stack.wait_app(
+        "flask-gitops-root",
+        lambda a: app_state(a)[2] == revision and "not permitted" in json.dumps(a.get("status")),
+        120,
+    )
+    assert "AppProject" in json.dumps(root["status"])
+    assert stack.host.maybe_get("appproject", "everything", "-n", "argocd") is None
+    assert "system-everything" not in stack.apps()
+    revert(wide, "e2e: revert the AppProject")
+
+    default = {
+        "application-system-default.yaml": SYSTEM_APP.format(
+            name="system-default", project="default", repo=stack.repo_url
+        )
+    }
+    merge(default, "e2e: an Application through the default project, merged")
+    stack.procs.until("system-default created", lambda: "system-default" in stack.apps(), 120)
+    system = stack.wait_app("system-default", lambda a: "not permitted" in json.dumps(a.get("status")), 120)
+    assert app_state(system)[0] != "Synced"
+    assert stack.host.maybe_get("deployment", "flask-app", "-n", "kube-system") is None
+    revert(default, "e2e: revert the default-project Application")
+    stack.procs.until("system-default pruned", lambda: "system-default" not in stack.apps(), 120)

@@ -311,7 +311,24 @@ def test_configure_image_rewrites_the_admission_policy(tmp_path):
 # --- argocd/ -----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def argocd() -> list[dict]:
-    return docs(ROOT / "argocd")
+    """Everything the bootstrap applies: the AppProjects (argocd/projects/) and the root objects."""
+    return docs(ROOT / "argocd" / "projects") + docs(ROOT / "argocd")
+
+
+def test_the_root_application_cannot_touch_appprojects():
+    """The projects are applied by an admin; Argo CD refuses any AppProject the root syncs."""
+    root_synced = docs(ROOT / "argocd")
+    assert {d["kind"] for d in root_synced} == {"ApplicationSet", "Application"}
+    projects = {d["metadata"]["name"]: d["spec"] for d in docs(ROOT / "argocd" / "projects")}
+    bootstrap = projects["flask-gitops-bootstrap"]
+    assert {(i["group"], i["kind"]) for i in bootstrap["namespaceResourceWhitelist"]} == {
+        ("argoproj.io", "ApplicationSet"),
+        ("argoproj.io", "Application"),
+    }
+    assert bootstrap["clusterResourceWhitelist"] == []
+    # Argo CD's built-in default project, emptied: an Application naming it can deploy nothing.
+    default = projects["default"]
+    assert default["sourceRepos"] == default["destinations"] == default["clusterResourceWhitelist"] == []
 
 
 def test_appset_go_template_strict_and_project_fixed(argocd):

@@ -132,7 +132,7 @@ class Stack:
         password = argo.admin_password()
         api = ArgoAPI.login(argo.url, "admin", password)
         stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api)
-        step("bootstrapping: gitops configure --repo, then kubectl apply -k argocd/")
+        step("bootstrapping: gitops configure --repo, kubectl apply -k argocd/projects/, then -k argocd/")
         stack.bootstrap()
         (state / "stack.json").write_text(json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
@@ -140,12 +140,23 @@ class Stack:
         step("ready")
         return stack
 
-    def bootstrap(self) -> None:
+    def _checkout(self) -> Path:
+        """A fresh checkout of what Argo CD reads (deploy/local: main, configured for this remote)."""
         checkout = self.state / "bootstrap"
         if checkout.exists():
             shutil.rmtree(checkout)
         gitremote._git("clone", "--quiet", str(self.bare), str(checkout))
+        return checkout
+
+    def bootstrap(self) -> None:
+        """The README's bootstrap: the AppProjects (an admin's step), then the root objects."""
+        checkout = self._checkout()
+        self.host.kubectl("apply", "-k", str(checkout / "argocd" / "projects"))
         self.host.kubectl("apply", "-k", str(checkout / "argocd"))
+
+    def apply_projects(self) -> None:
+        """What an admin does after a reviewed change to argocd/projects/: apply it (Argo CD never does)."""
+        self.host.kubectl("apply", "-k", str(self._checkout() / "argocd" / "projects"))
 
     def describe(self) -> dict:
         return {
