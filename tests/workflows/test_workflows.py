@@ -656,7 +656,7 @@ def _owners(path: str) -> list[str]:
         "apps/flask-app/base/deployment.yaml",
         "apps/flask-app/base/validatingadmissionpolicy.yaml",
         "clusters/prod-eu/kustomization.yaml",
-        "argocd/appproject.yaml",
+        "argocd/projects/appproject.yaml",
         ".github/workflows/release.yml",
         ".github/CODEOWNERS",
         "gitops.yaml",
