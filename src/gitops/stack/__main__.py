@@ -19,6 +19,8 @@ from gitops.stack import http
 from gitops.stack.stack import Stack
 
 REMOTE = "local"
+GITOPS = ".venv/bin/gitops"
+PUSH = f"git push {REMOTE} HEAD:main"
 
 
 def _state(root: Path) -> Path:
@@ -43,9 +45,11 @@ def summary(info: dict) -> str:
             "",
             f"Argo CD UI   {info['ui']}   (user admin, password {info['password']})",
             f"git remote   '{REMOTE}' -> {info['remote_path']}  (Argo CD reads it as {info['repo_url']})",
+            f"Argo CD API  export ARGOCD_SERVER={info['ui']} ARGOCD_AUTH_TOKEN={info['token']}",
             "next:",
-            f"  gitops set-image --env dev --tag 1.2.4 && git commit -am 'dev: 1.2.4' && git push {REMOTE} HEAD:main",
-            f"  gitops promote dev staging && git commit -am 'promote dev to staging' && git push {REMOTE} HEAD:main",
+            f"  {GITOPS} set-image --env dev --tag 1.2.4 && git commit -qam 'dev: 1.2.4' && {PUSH}",
+            f"  {GITOPS} status --live   # what Argo CD reports for every cluster (after the export above)",
+            f"  {GITOPS} promote dev staging && git commit -qam 'staging: 1.2.4' && {PUSH}",
             "  make down      # stop everything and remove the local state",
         ]
     )

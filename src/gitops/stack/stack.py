@@ -163,6 +163,7 @@ class Stack:
             "ui": self.argo.url,
             "username": "admin",
             "password": self.password,
+            "token": self.api.token,
             "repo_url": self.repo_url,
             "remote_path": str(self.bare),
             "clusters": {
