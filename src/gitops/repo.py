@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import GitopsError
+from . import config
+from .errors import GitopsError, one_line
 from .files import load_yaml
 
 CONFIG_FILE = "gitops.yaml"
@@ -14,12 +15,17 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The nearest directory at or above ``start`` holding gitops.yaml."""
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / CONFIG_FILE).is_file():
-            return candidate
-    raise GitopsError(f"{CONFIG_FILE} not found in {here} or any parent (run inside the repository)")
+    """The nearest directory at or above ``start`` (a folder) holding gitops.yaml."""
+    try:
+        if start is not None and not start.is_dir():
+            raise GitopsError(f"-C {one_line(str(start))}: not a folder")
+        here = (start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / CONFIG_FILE).is_file():
+                return candidate
+    except (OSError, RuntimeError, ValueError) as exc:  # a vanished cwd, a symlink loop, a NUL byte
+        raise GitopsError(f"{one_line(str(start or '.'))}: cannot use this folder: {exc}") from None
+    raise GitopsError(f"{CONFIG_FILE} not found in {one_line(str(here))} or any parent (run inside the repository)")
 
 
 @dataclass
@@ -47,28 +53,23 @@ class Repo:
     @classmethod
     def load(cls, root: Path | None = None) -> Repo:
         root = find_root(root)
-        path = root / CONFIG_FILE
-        data = load_yaml(path)
-        if not isinstance(data, dict):
-            raise GitopsError(f"{path}: expected a mapping at the top level")
-        try:
-            envs = list(data["environments"])
-            repo = cls(
-                root=root,
-                repo_url=str(data["repoURL"]),
-                image=str(data["image"]),
-                app=str(data.get("app", "flask-app")),
-                overlays_dir=root / data.get("overlays", "apps/flask-app/overlays"),
-                clusters_dir=root / data.get("clusters", "clusters"),
-                environments=envs,
-                digest_required=set(data.get("digestRequired") or []),
-                skip_policies=[str(pid) for pid in data.get("skipPolicies") or []],
-            )
-        except (KeyError, TypeError) as exc:
-            raise GitopsError(f"{path}: missing or malformed field {exc}") from None
-        if len(set(envs)) != len(envs) or not envs:
-            raise GitopsError(f"{path}: field environments must list distinct names")
-        return repo
+        data = config.check(load_yaml(root / CONFIG_FILE, CONFIG_FILE), config.GITOPS_YAML, CONFIG_FILE)
+        envs = list(data["environments"])
+        for key in ("digestRequired", "manualSync"):
+            unknown = [env for env in data.get(key, []) if env not in envs]
+            if unknown:
+                raise GitopsError(f"{CONFIG_FILE}: {key}: {', '.join(unknown)} not in environments")
+        return cls(
+            root=root,
+            repo_url=data["repoURL"],
+            image=data["image"],
+            app=data.get("app", "flask-app"),
+            overlays_dir=root / data.get("overlays", "apps/flask-app/overlays"),
+            clusters_dir=root / data.get("clusters", "clusters"),
+            environments=envs,
+            digest_required=set(data.get("digestRequired", [])),
+            skip_policies=list(data.get("skipPolicies", [])),
+        )
 
     def rel(self, path: Path) -> str:
         try:
@@ -86,30 +87,30 @@ class Repo:
     def kustomization(self, env: str) -> Path:
         path = self.overlay(env) / "kustomization.yaml"
         if not path.is_file():
-            raise GitopsError(f"{self.rel(path)}: missing (environment {env!r} has no overlay)")
+            what = "not a regular file" if os.path.lexists(path) else f"missing (environment {env!r} has no overlay)"
+            raise GitopsError(f"{self.rel(path)}: {what}")
         return path
 
     def clusters(self) -> list[Cluster]:
-        out = []
-        for folder in sorted(p for p in self.clusters_dir.iterdir() if p.is_dir()):
-            config_path = folder / "config.yaml"
-            if not config_path.is_file():
-                raise GitopsError(f"{self.rel(config_path)}: missing (every cluster folder needs one)")
-            data = load_yaml(config_path)
-            try:
-                out.append(
-                    Cluster(
-                        name=str(data["cluster"]["name"]),
-                        path=folder,
-                        environment=str(data["environment"]),
-                        namespace=str(data["namespace"]),
-                        auto_sync=bool(data.get("autoSync", False)),
-                        url=str(data.get("url", "")),
-                    )
-                )
-            except (KeyError, TypeError) as exc:
-                raise GitopsError(f"{self.rel(config_path)}: missing field {exc}") from None
-        return out
+        where = self.rel(self.clusters_dir)
+        try:
+            folders = sorted(p for p in self.clusters_dir.iterdir() if p.is_dir())
+        except OSError as exc:
+            raise GitopsError(f"{where}: cannot list the cluster folders: {exc.strerror}") from None
+        return [self.cluster(folder) for folder in folders]
+
+    def cluster(self, folder: Path) -> Cluster:
+        """The cluster of a folder, from its config.yaml (typed by config.CLUSTER_CONFIG)."""
+        where = self.rel(folder / "config.yaml")
+        data = config.check(load_yaml(folder / "config.yaml", where), config.CLUSTER_CONFIG, where)
+        return Cluster(
+            name=data["cluster"]["name"],
+            path=folder,
+            environment=data["environment"],
+            namespace=data["namespace"],
+            auto_sync=data.get("autoSync", False),
+            url=data.get("url", ""),
+        )
 
     def default_targets(self) -> list[Path]:
         """What `gitops validate` checks with no arguments: clusters, overlays, argocd/."""
@@ -126,9 +127,7 @@ class Repo:
             if (self.overlays_dir / env).resolve() == target:
                 return env
         if target.parent == self.clusters_dir.resolve() and (target / "config.yaml").is_file():
-            data = load_yaml(target / "config.yaml")
-            if isinstance(data, dict):
-                return str(data.get("environment"))
+            return self.cluster(target).environment
         return None
 
 

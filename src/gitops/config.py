@@ -1,0 +1,131 @@
+"""The types of gitops.yaml and of each cluster's config.yaml, as JSON schemas.
+
+A file that does not match is a one-line error naming the file and the field; nothing
+downstream ever sees a value of the wrong type. The repository URL and image name
+patterns are the ones `gitops configure` accepts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from . import oci
+from .errors import GitopsError, one_line
+
+# https anywhere, plain http only on this machine (the local remote of `make up`), or ssh.
+REPO_URL = (
+    r"https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._/-]+"
+    r"|http://(127\.0\.0\.1|localhost)(:[0-9]+)?/[A-Za-z0-9._/-]+"
+    r"|git@[A-Za-z0-9.-]+:[A-Za-z0-9._/-]+"
+)
+REPO_URL_RE = re.compile(REPO_URL)
+NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z"  # a DNS label: environments, the app, cluster names
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
+# A folder inside the repository: relative, no `..`, no empty or hidden components.
+FOLDER = r"^(?!/)(?!.*(^|/)\.)(?!.*//)[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z"
+
+
+def _string(pattern: str, description: str, max_length: int = 255) -> dict:
+    return {"type": "string", "pattern": pattern, "maxLength": max_length, "description": description}
+
+
+GITOPS_YAML = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "gitops.yaml",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["repoURL", "image", "environments"],
+    "properties": {
+        "repoURL": _string(f"^(?:{REPO_URL})\\Z", "a Git URL: https://host/owner/name(.git) or git@host:owner/name"),
+        "image": _string(f"^(?:{oci.NAME_RE.pattern})\\Z", "an image name without tag (OCI reference grammar)"),
+        "app": _string(NAME, "a DNS label, the images: entry name", 63),
+        "overlays": _string(FOLDER, "a folder inside the repository", 200),
+        "clusters": _string(FOLDER, "a folder inside the repository", 200),
+        "environments": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 50,
+            "uniqueItems": True,
+            "items": _string(NAME, "an environment name, a DNS label", 63),
+        },
+        "digestRequired": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": _string(NAME, "an environment name", 63),
+        },
+        "skipPolicies": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": _string(r"^[A-Z]{2}[0-9]{3}\Z", "a policy id such as GO116", 5),
+        },
+        # Read by the policies (policy/clusters.py settings_schema has their full rules).
+        "manualSync": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": _string(NAME, "an environment name", 63),
+        },
+        "reviewedAppProjects": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": _string(DNS_SUBDOMAIN, "an AppProject name (a DNS subdomain)", 253),
+        },
+    },
+}
+
+# Only the types of what the commands read: the full rules of this file (known keys,
+# DNS labels, https URLs) are the `gitops validate` policy in policy/clusters.py.
+_TEXT = {"type": "string", "maxLength": 2048}
+CLUSTER_CONFIG = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "clusters/<cluster>/config.yaml",
+    "type": "object",
+    "required": ["cluster", "environment", "namespace"],
+    "properties": {
+        "cluster": {"type": "object", "required": ["name"], "properties": {"name": _TEXT}},
+        "environment": _TEXT,
+        "namespace": _TEXT,
+        "autoSync": {"type": "boolean"},
+        "url": _TEXT,
+    },
+}
+
+_VALIDATORS = {id(schema): Draft202012Validator(schema) for schema in (GITOPS_YAML, CLUSTER_CONFIG)}
+
+
+def check(data: object, schema: dict, where: str) -> dict:
+    """``data`` when it matches ``schema``; else a one-line GitopsError naming the field."""
+    error = best_match(_VALIDATORS[id(schema)].iter_errors(data))
+    if error is None:
+        return data  # type: ignore[return-value]
+    raise GitopsError(one_line(f"{where}: {_field(error)}: {_message(error)}"))
+
+
+def _field(error: ValidationError) -> str:
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
+    return path or "(top level)"
+
+
+def _message(error: ValidationError) -> str:
+    if error.validator == "pattern":
+        return f"{_short(error.instance)} is not {error.schema.get('description', 'allowed here')}"
+    if error.validator == "type":
+        return f"expected {error.validator_value}, found {_type_name(error.instance)}"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
+        return f"unknown field(s) {', '.join(_short(k) for k in extra)}"
+    if error.validator == "uniqueItems":
+        return "lists a value twice"
+    return error.message
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _type_name(value: object) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
