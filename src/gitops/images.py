@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .errors import GitopsError
+from .errors import GitopsError, one_line
+from .files import parse_yaml
+from .files import read_text as read_file
 
 FIELDS = ("newName", "newTag", "digest")
 
@@ -30,10 +32,12 @@ class ImageRef:
 
 
 def _parse(text: str, where: str):
+    """The round-trip document, after the strict parse (duplicate keys, alias bombs, depth) accepted it."""
+    parse_yaml(text, where)
     try:
         return YAML(typ="rt").load(text)
     except Exception as exc:  # ruamel raises several unrelated types
-        raise GitopsError(f"{where}: invalid YAML: {str(exc).splitlines()[0]}") from None
+        raise GitopsError(one_line(f"{where}: invalid YAML: {(str(exc).splitlines() or ['?'])[0]}")) from None
 
 
 def _entry(doc, app: str, where: str) -> CommentedMap:
@@ -50,12 +54,21 @@ def _entry(doc, app: str, where: str) -> CommentedMap:
 
 def read(path: Path, app: str, where: str | None = None) -> ImageRef:
     where = where or str(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise GitopsError(f"{where}: cannot read: {exc.strerror}") from None
+    return read_text(read_file(path, where), app, where)
+
+
+def read_text(text: str, app: str, where: str) -> ImageRef:
+    """The app's image in a kustomization's text; each field a string (quoted when YAML would read a number)."""
     entry = _entry(_parse(text, where), app, where)
-    return ImageRef(*(None if entry.get(f) is None else str(entry.get(f)) for f in FIELDS))
+    values = []
+    for key in FIELDS:
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str):
+            what = "a number" if isinstance(value, int | float) else "no text"
+            what = "a boolean" if isinstance(value, bool) else what
+            raise GitopsError(f"{where}: images[name={app}].{key}: YAML reads this as {what}, not text; quote it")
+        values.append(value)
+    return ImageRef(*values)
 
 
 def _value_span(line: str, col: int) -> tuple[int, int]:
@@ -79,18 +92,25 @@ def _value_span(line: str, col: int) -> tuple[int, int]:
     return col, len(line[col:end].rstrip()) + col
 
 
+# Plain (unquoted) only what every YAML reader takes as a string: starts with a letter and
+# is none of YAML 1.1's booleans and nulls. Everything else is quoted: `1.10`, `1e3`
+# (a float in YAML 1.2, which kustomize reads), `0o17`, `0x1F`, `20240101`, `on`, `.inf`.
+_PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/:@+-]*")
+_YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def needs_quotes(value: str) -> bool:
+    return not _PLAIN.fullmatch(value) or value.lower() in _YAML11_WORDS
+
+
 def _render(value: str, old_token: str | None) -> str:
-    """Keep the old quoting style; quote a plain value YAML would read as a non-string.
+    """Keep the old quoting style; quote a value any YAML reader would take as a non-string.
 
     Values are validated first (no quotes, no newlines), so quoting needs no escaping.
     """
     if old_token and old_token[0] in "'\"":
         return f"{old_token[0]}{value}{old_token[0]}"
-    try:
-        plain_ok = yaml.safe_load(value) == value
-    except yaml.YAMLError:
-        plain_ok = False
-    return value if plain_ok else f'"{value}"'
+    return f'"{value}"' if needs_quotes(value) else value
 
 
 def edit_text(text: str, app: str, want: dict[str, str | None], where: str) -> str:
@@ -139,18 +159,31 @@ def edit_text(text: str, app: str, want: dict[str, str | None], where: str) -> s
 
 
 def _verify(before: str, after: str, app: str, want: dict[str, str | None], where: str) -> None:
-    """The edit must change exactly the intended fields and nothing else, semantically."""
-    old, new = yaml.safe_load(before), yaml.safe_load(after)
-    expected = dict(next(i for i in old["images"] if i.get("name") == app))
+    """The edit changes exactly the intended fields, as YAML 1.1 (PyYAML) and YAML 1.2 (kustomize) read it."""
+    for load in (lambda text: parse_yaml(text, where), YAML(typ="safe", pure=True).load):
+        try:
+            same = _same_but(load(before), load(after), app, want)
+        except Exception:  # any failure to read it back means the edit is not safe
+            same = False
+        if not same:
+            raise GitopsError(f"{where}: images[name={app}]: edit could not be made safely; file left as it was")
+
+
+def _same_but(old: object, new: object, app: str, want: dict[str, str | None]) -> bool:
+    def split(doc: object) -> tuple[dict, list, dict]:
+        items = doc.get("images") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise ValueError("no images list")
+        mine = [i for i in items if isinstance(i, dict) and i.get("name") == app]
+        if len(mine) != 1:
+            raise ValueError("not exactly one entry")
+        rest = [i for i in items if i is not mine[0]]
+        return dict(mine[0]), rest, {k: v for k, v in doc.items() if k != "images"}
+
+    (entry_old, rest_old, others_old), (entry_new, rest_new, others_new) = split(old), split(new)
     for key, value in want.items():
         if value is None:
-            expected.pop(key, None)
+            entry_old.pop(key, None)
         else:
-            expected[key] = value
-    got = next(i for i in new["images"] if i.get("name") == app)
-    others_old = {k: v for k, v in old.items() if k != "images"}
-    others_new = {k: v for k, v in new.items() if k != "images"}
-    rest_old = [i for i in old["images"] if i.get("name") != app]
-    rest_new = [i for i in new["images"] if i.get("name") != app]
-    if got != expected or others_old != others_new or rest_old != rest_new:
-        raise GitopsError(f"{where}: images[name={app}]: edit could not be made safely; file left as it was")
+            entry_old[key] = value
+    return entry_new == entry_old and rest_new == rest_old and others_new == others_old
