@@ -1,84 +1,229 @@
-"""Git plumbing for commit and push: safe under races, never rewriting others' work."""
+"""Git plumbing for commit and push: checked before anything is written, undone on failure.
+
+``preflight`` checks everything a commit (and push) needs before a file is touched:
+git on PATH, a work tree on a branch with a commit, no operation in progress, an
+identity, the files to write tracked and unmodified, and for ``--push`` a clean tree
+and the remote. ``commit`` commits exactly the files the command wrote. ``push``
+retries only a real race (the remote moved), and ``rollback`` puts the branch and the
+index back where ``preflight`` found them.
+"""
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GitopsError
+from .errors import FAILED, GitopsError, one_line
 
-REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to push some refs")
+# `git push --porcelain` summaries that mean "the remote moved, or another push holds the
+# ref right now": worth a fetch, rebase and retry. Anything else (a hook or a permission
+# refusing the push) fails at once.
+RACED = ("[rejected] (fetch first)", "[rejected] (non-fast-forward)", "(failed to update ref)", "(cannot lock ref")
+OPERATIONS = {
+    "MERGE_HEAD": "a merge",
+    "CHERRY_PICK_HEAD": "a cherry-pick",
+    "REVERT_HEAD": "a revert",
+    "rebase-merge": "a rebase",
+    "rebase-apply": "a rebase or am",
+    "BISECT_LOG": "a bisect",
+}
+
+
+def _env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "LC_ALL": "C",  # messages parsed below are the English ones
+        "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
+        "GIT_OPTIONAL_LOCKS": "0",
+    }
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    """Run git in ``root``; with ``check``, a failure is a one-line GitopsError (exit 1)."""
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            check=False,
+            env=_env(),
+        )
+    except FileNotFoundError:
+        raise GitopsError("git: not found on PATH", FAILED) from None
+    except (OSError, ValueError) as exc:
+        raise GitopsError(f"git: cannot run: {getattr(exc, 'strerror', None) or exc}", FAILED) from None
     if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()
-        raise GitopsError(f"git {args[0]} failed: {detail[-1] if detail else result.returncode}", 1)
+        raise GitopsError(f"git {args[0]} failed: {last_line(result)}", FAILED)
     return result
 
 
-def current_branch(root: Path) -> str:
-    branch = git(root, "rev-parse", "--abbrev-ref", "HEAD").stdout.strip()
-    if branch == "HEAD":
-        raise GitopsError("git: HEAD is detached; check out the branch to push to", 1)
-    return branch
+def git_bytes(root: Path, *args: str) -> bytes:
+    """Run git and return its raw stdout (``git archive``)."""
+    git(root, "--version")  # a one-line error when git is missing
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False, env=_env())
+    if result.returncode != 0:
+        detail = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitopsError(f"git {args[0]} failed: {one_line(detail[-1] if detail else str(result.returncode))}", FAILED)
+    return result.stdout
+
+
+def last_line(result: subprocess.CompletedProcess) -> str:
+    """The line that says why git failed: its first ``fatal:`` or ``error:`` line, else its last line."""
+    lines = [line.strip() for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
+    reasons = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return one_line((reasons or lines or [f"exit {result.returncode}"])[0 if reasons else -1])
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """Where the branch was before a command wrote anything: what ``rollback`` returns to."""
+
+    root: Path
+    branch: str
+    head: str
+    remote: str | None = None
+
+
+def preflight(root: Path, paths: list[Path], push: bool, remote: str = "origin") -> Checkout:
+    """Everything ``commit`` (and ``push``) will need, checked before any file is written."""
+    inside = git(root, "rev-parse", "--is-inside-work-tree", check=False)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        raise GitopsError(f"{root}: not a git work tree (--commit and --push need one)", FAILED)
+    git_dir = Path(git(root, "rev-parse", "--absolute-git-dir").stdout.strip())
+    for name, what in OPERATIONS.items():
+        if (git_dir / name).exists():
+            raise GitopsError(f"git: {what} is in progress; finish or abort it first", FAILED)
+    if (git_dir / "index.lock").exists():
+        raise GitopsError(f"git: {git_dir / 'index.lock'} exists (another git command is running)", FAILED)
+    branch = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    if branch.returncode != 0:
+        raise GitopsError("git: HEAD is detached; check out the branch to commit to", FAILED)
+    head = git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    if head.returncode != 0:
+        raise GitopsError(f"git: branch {branch.stdout.strip()} has no commit yet", FAILED)
+    for var in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+        if git(root, "var", var, check=False).returncode != 0:
+            raise GitopsError("git: no identity to commit with (set user.name and user.email)", FAILED)
+    rel = [os.path.relpath(p, root) for p in paths]
+    untracked = git(root, "ls-files", "--error-unmatch", "--", *rel, check=False)
+    if untracked.returncode != 0:
+        raise GitopsError(f"git: {' '.join(rel)}: not tracked (gitops commits only files git knows)", FAILED)
+    dirty = git(root, "status", "--porcelain", "--untracked-files=no", "--", *rel).stdout.strip()
+    if dirty:
+        raise GitopsError(
+            f"{' '.join(rel)}: has uncommitted changes; commit or stash them first (gitops commits only its own edit)",
+            FAILED,
+        )
+    if push:
+        if git(root, "remote", "get-url", remote, check=False).returncode != 0:
+            raise GitopsError(f"git: no remote {remote!r} to push to", FAILED)
+        reach = git(root, "ls-remote", "--quiet", remote, f"refs/heads/{branch.stdout.strip()}", check=False)
+        if reach.returncode != 0:
+            raise GitopsError(f"git: cannot reach remote {remote!r}: {last_line(reach)}", FAILED)
+        if git(root, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+            raise GitopsError("git: the work tree has uncommitted changes (--push may rebase); commit or stash", FAILED)
+    return Checkout(root, branch.stdout.strip(), head.stdout.strip(), remote if push else None)
 
 
 def commit(root: Path, paths: list[Path], message: str) -> bool:
     """Commit exactly ``paths``; False when there was nothing to commit."""
-    rel = [str(p.relative_to(root)) for p in paths]
+    rel = [os.path.relpath(p, root) for p in paths]
     git(root, "add", "--", *rel)
     if git(root, "diff", "--cached", "--quiet", "--", *rel, check=False).returncode == 0:
         return False
-    git(root, "commit", "--quiet", "-m", message, "--", *rel)
+    git(root, "commit", "--quiet", "-m", message, "--only", "--", *rel)
     return True
 
 
+def rollback(checkout: Checkout, paths: list[Path]) -> None:
+    """Undo a half-done commit and push: the branch back at its old commit, ``paths`` unstaged.
+
+    Best effort, and it raises nothing: the caller is already reporting the error.
+    """
+    root = checkout.root
+    try:
+        git_dir = Path(git(root, "rev-parse", "--absolute-git-dir").stdout.strip())
+        if (git_dir / "rebase-merge").exists() or (git_dir / "rebase-apply").exists():
+            git(root, "rebase", "--abort", check=False)
+        branch = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False).stdout.strip()
+        if branch != checkout.branch:
+            git(root, "checkout", "--quiet", checkout.branch, check=False)
+        if git(root, "rev-parse", "HEAD", check=False).stdout.strip() != checkout.head:
+            # --keep: files that differ between the two commits go back; local edits elsewhere stay.
+            git(root, "reset", "--quiet", "--keep", checkout.head, check=False)
+        rel = [os.path.relpath(p, root) for p in paths]
+        git(root, "reset", "--quiet", "--", *rel, check=False)
+    except GitopsError:
+        pass
+
+
+def _push_outcome(result: subprocess.CompletedProcess) -> tuple[bool, str]:
+    """(the remote moved, reason) from ``git push --porcelain``."""
+    for line in result.stdout.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 3 and fields[0] == "!":
+            summary = fields[2]
+            return any(marker in summary for marker in RACED), one_line(summary)
+    return False, last_line(result)
+
+
 def push(
-    root: Path,
+    checkout: Checkout,
     reapply: Callable[[], bool],
-    remote: str = "origin",
     attempts: int = 6,
     base_delay: float = 0.2,
     log: Callable[[str], None] = print,
 ) -> None:
-    """Push HEAD; when the remote moved, fetch, rebase and retry with backoff.
+    """Push the branch; when the remote moved (and only then), fetch, rebase and retry with backoff.
 
-    If the rebase conflicts (the file changed underneath), our commit is dropped
-    from the rebase, the edit is re-applied on top of the new tip and committed
-    again. Other commits are never dropped: any other conflict aborts the rebase,
-    restores the branch and fails.
+    If the rebase conflicts on our own commit (the file changed underneath), that commit
+    is dropped, ``reapply`` redoes the edit on top of the new tip and commits it again.
+    Other commits are never dropped: any other conflict aborts the rebase and fails.
     """
-    branch = current_branch(root)
+    root, branch, remote = checkout.root, checkout.branch, checkout.remote or "origin"
     for attempt in range(1, attempts + 1):
         result = git(root, "push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", check=False)
         if result.returncode == 0:
             return
-        output = result.stdout + result.stderr
-        if not any(marker in output for marker in REJECTED):
-            raise GitopsError(f"git push failed: {output.strip().splitlines()[-1]}", 1)
+        raced, reason = _push_outcome(result)
+        if not raced:
+            raise GitopsError(f"git push to {remote} refused: {reason}", FAILED)
         if attempt == attempts:
             break
         delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())  # noqa: S311 - jitter
         log(f"push rejected (remote moved); fetch, rebase, retry {attempt}/{attempts - 1} in {delay:.1f}s")
         time.sleep(delay)
-        git(root, "fetch", "--quiet", remote, branch)
+        git(root, "fetch", "--quiet", remote, f"refs/heads/{branch}")
         own = git(root, "rev-parse", "HEAD").stdout.strip()
-        rebase = git(root, "rebase", "--quiet", f"{remote}/{branch}", check=False)
+        rebase = git(root, "rebase", "--quiet", "FETCH_HEAD", check=False)
         if rebase.returncode != 0:
             conflicted_own = git(root, "rev-parse", "REBASE_HEAD", check=False).stdout.strip() == own
             if not conflicted_own:
                 git(root, "rebase", "--abort", check=False)
-                raise GitopsError("git rebase: a commit other than ours conflicts; resolve by hand", 1)
+                raise GitopsError("git rebase: a commit other than ours conflicts; resolve by hand", FAILED)
             # Our own bump conflicts: drop it from the rebase, then redo the edit on top.
             skip = git(root, "rebase", "--skip", check=False)
             if skip.returncode != 0:
                 git(root, "rebase", "--abort", check=False)
-                raise GitopsError("git rebase --skip failed; branch restored", 1)
+                raise GitopsError("git rebase --skip failed; branch restored", FAILED)
             if reapply():
                 log("re-applied the edit on top of the new remote tip")
-    raise GitopsError(f"git push: still rejected after {attempts} attempts", 1)
+    raise GitopsError(f"git push: still rejected after {attempts} attempts", FAILED)
+
+
+def last_change(root: Path, path: Path) -> tuple[str | None, str | None]:
+    """(short commit, date) of the last commit that touched ``path``; (None, None) without git or history."""
+    try:
+        result = git(root, "log", "-1", "--format=%h %cs", "--", os.path.relpath(path, root), check=False)
+    except GitopsError:
+        return None, None
+    commit, _, date = result.stdout.strip().partition(" ")
+    return commit or None, date or None

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from .. import gitutil, images
+from .. import console, gitutil, images, oci
 from ..errors import GitopsError
 from ..repo import Repo
 from .diff import rendered_diffs
-from .set_image import Log, commit_and_push, set_image
+from .set_image import ImageChange, Log, deploy, plan_image, write
 
 
 def check_order(repo: Repo, source: str, target: str, force: bool) -> None:
     for env in (source, target):
         repo.overlay(env)
+    if source == target:
+        raise GitopsError(f"promote: {source} -> {target}: the same environment")
     order = repo.environments
     if order.index(target) != order.index(source) + 1 and not force:
         raise GitopsError(
@@ -23,12 +24,37 @@ def check_order(repo: Repo, source: str, target: str, force: bool) -> None:
         )
 
 
-def promote(repo: Repo, source: str, target: str, force: bool = False, log: Log = print) -> bool:
+def plan_promote(repo: Repo, source: str, target: str, force: bool = False) -> ImageChange:
+    """The change that gives ``target`` the image ``source`` runs; nothing is written."""
     check_order(repo, source, target, force)
-    ref = images.read(repo.kustomization(source), repo.app, repo.rel(repo.kustomization(source)))
+    path = repo.kustomization(source)
+    where = repo.rel(path)
+    ref = images.read(path, repo.app, where)
+    field = f"{where}: images[name={repo.app}]"
     if not ref.tag:
-        raise GitopsError(f"{repo.rel(repo.kustomization(source))}: images[name={repo.app}].newTag: missing")
-    return set_image(repo, target, ref.tag, ref.digest, ref.name, log=log)
+        raise GitopsError(f"{field}.newTag: missing")
+    for value, check, key in ((ref.tag, oci.tag, "newTag"), (ref.digest, oci.digest, "digest")):
+        if value is not None:
+            try:
+                check(value)
+            except GitopsError:
+                raise GitopsError(f"{field}.{key}: {value!r} is not valid; fix {source} first") from None
+    if ref.name is not None:
+        try:
+            oci.image_name(ref.name)
+        except GitopsError:
+            raise GitopsError(f"{field}.newName: {ref.name!r} is not a valid image name") from None
+    return plan_image(repo, target, ref.tag, ref.digest, ref.name)
+
+
+def promote(repo: Repo, source: str, target: str, force: bool = False, log: Log = console.say) -> bool:
+    """Give ``target`` the image of ``source`` (no git); True when the file changed."""
+    from .. import files
+
+    change = plan_promote(repo, source, target, force)
+    with files.repo_lock(repo.root):
+        write(repo, change, log)
+    return change.changed
 
 
 def _commit_of(repo: Repo, tag: str | None) -> str | None:
@@ -95,20 +121,28 @@ def pr_body(
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
-    check_order(repo, args.source, args.target, args.force)
-    before = images.read(repo.kustomization(args.target), repo.app)
-    # With --pr-body, stdout is the body alone: progress goes to stderr.
-    log: Log = (lambda msg: print(msg, file=sys.stderr)) if args.pr_body else print
+    def plan() -> ImageChange:
+        return plan_promote(repo, args.source, args.target, args.force)
 
-    def apply() -> bool:
-        return promote(repo, args.source, args.target, args.force, log=log)
+    plan()  # bad input fails here, before any git check or lock
+    body: list[str] = []
 
-    apply()
-    if args.pr_body:
-        after = images.read(repo.kustomization(args.target), repo.app)
+    def make_body(change: ImageChange) -> None:
         affected = [c.path.name for c in repo.clusters() if c.environment == args.target]
         diffs = rendered_diffs(repo, "HEAD", affected)
-        print(pr_body(repo, args.source, args.target, before, after, diffs), end="")
-    if args.commit or args.push:
-        commit_and_push(repo, args.target, apply, args.push, log)
+        body.append(pr_body(repo, args.source, args.target, change.before, change.after, diffs))
+
+    # With --pr-body, stdout is the body alone and progress is not printed.
+    log: Log = console.quiet if args.pr_body else console.say
+    deploy(
+        repo,
+        args.target,
+        plan,
+        commit=args.commit,
+        push=args.push,
+        log=log,
+        after_write=make_body if args.pr_body else None,
+    )
+    if body:
+        console.say(body[0], end="")
     return 0

@@ -1,27 +1,77 @@
-"""`gitops set-image`: point an environment at an image, then optionally commit and push."""
+"""`gitops set-image`: point an environment at an image, then optionally commit and push.
+
+Pure functions underneath, one transaction on top:
+
+- ``plan_image`` checks the input (grammar, digest rule, the image policies) and
+  computes the new kustomization text without writing anything;
+- ``deploy`` takes the repository lock, checks git (``--commit``/``--push``) before a
+  byte is written, writes, validates the affected clusters (``--push``), commits only
+  the file it wrote and pushes; any failure puts the file, the index and the branch
+  back as they were.
+
+`promote` (and later commands that move an environment's image) reuse both.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from .. import gitutil, images, oci
-from ..errors import GitopsError
-from ..files import write_atomic
+from .. import console, files, gitutil, images, oci
+from ..errors import FAILED, GitopsError
 from ..repo import Repo
 
 Log = Callable[[str], None]
 
 
-def set_image(
+@dataclass(frozen=True)
+class ImageChange:
+    """What pointing ``env`` at ``after`` does to its kustomization (nothing written yet)."""
+
+    env: str
+    path: Path
+    where: str  # the path relative to the repository, for messages
+    before: images.ImageRef
+    after: images.ImageRef
+    old: bytes
+    new: bytes
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    def file_change(self) -> files.Change:
+        return files.Change(self.path, self.old, self.new, self.where)
+
+
+def check_image_policies(repo: Repo, env: str, ref: images.ImageRef) -> None:
+    """Refuse an image that `gitops validate` would fail: every policy that looks at a container's image runs on it."""
+    from .. import policy
+
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": repo.app},
+        "spec": {"containers": [{"name": repo.app, "image": str(ref)}]},
+    }
+    ctx = policy.Context(root=repo.root, digest_required=frozenset(repo.digest_required))
+    result = policy.run([policy.Doc(f"--env {env}", pod, env)], ctx, skip=repo.skip_policies)
+    refused = [f for f in result.findings if f.field.endswith(".image")]
+    if refused:
+        finding = refused[0]
+        raise GitopsError(f"{finding.id} {repo.rel(repo.kustomization(env))}: {finding.message}")
+
+
+def plan_image(
     repo: Repo,
     env: str,
     tag: str,
     digest: str | None = None,
     image: str | None = None,
-    log: Log = print,
-) -> bool:
-    """Point ``env`` at an image; True when the file changed. Validates before touching anything."""
+) -> ImageChange:
+    """The change that points ``env`` at an image; every check runs here, nothing is written."""
     oci.tag(tag)
     if digest is not None:
         oci.digest(digest)
@@ -31,47 +81,119 @@ def set_image(
     where = repo.rel(path)
     if env in repo.digest_required and digest is None:
         raise GitopsError(f"{where}: images[name={repo.app}].digest: {env} must be pinned by digest (--digest)")
-    current = images.read(path, repo.app, where)
+    old = files.read_bytes(path, where)
+    text = files.decode(old, where)  # no newline translation: CRLF stays CRLF
+    current = images.read_text(text, repo.app, where)
+    target = images.ImageRef(image or current.name, tag, digest)
+    check_image_policies(repo, env, target)
+    if current == target:
+        return ImageChange(env, path, where, current, target, old, old)
     want = {"newTag": tag, "digest": digest}
     if image is not None:
         want["newName"] = image
-    target = images.ImageRef(image or current.name, tag, digest)
-    if current == target:
-        log(f"{env}: already at {target}")
-        return False
-    text = path.read_bytes().decode("utf-8")  # no newline translation: CRLF stays CRLF
-    new_text = images.edit_text(text, repo.app, want, where)
-    write_atomic(path, new_text)
-    log(f"{env}: {current} -> {target}")
-    return True
+    new = images.edit_text(text, repo.app, want, where).encode("utf-8")
+    return ImageChange(env, path, where, current, target, old, new)
+
+
+def set_image(
+    repo: Repo,
+    env: str,
+    tag: str,
+    digest: str | None = None,
+    image: str | None = None,
+    log: Log = console.say,
+) -> bool:
+    """Point ``env`` at an image (no git); True when the file changed."""
+    change = plan_image(repo, env, tag, digest, image)
+    with files.repo_lock(repo.root):
+        write(repo, change, log)
+    return change.changed
+
+
+def write(repo: Repo, change: ImageChange, log: Log) -> None:
+    if not change.changed:
+        log(f"{change.env}: already at {change.after}")
+        return
+    files.apply([change.file_change()], repo.root)
+    log(f"{change.env}: {change.before} -> {change.after}")
 
 
 def deploy_message(env: str, app: str, ref: images.ImageRef) -> str:
     return f"deploy({env}): {app} {ref.tag}" + (f" ({ref.digest[:19]})" if ref.digest else "")
 
 
-def commit_and_push(repo: Repo, env: str, apply: Callable[[], bool], push: bool, log: Log) -> None:
-    """Commit the environment's kustomization; with ``push``, push it, re-applying the edit after a race."""
-    path = repo.kustomization(env)
-    ref = images.read(path, repo.app)
-    message = deploy_message(env, repo.app, ref)
-    if gitutil.commit(repo.root, [path], message):
-        log(f"committed: {message}")
-    if push:
+def affected_targets(repo: Repo, env: str) -> list[Path]:
+    """What ``env`` renders: its cluster folders, or its overlay when no cluster uses it."""
+    return [c.path for c in repo.clusters() if c.environment == env] or [repo.overlay(env)]
 
-        def reapply() -> bool:
-            apply()
-            return gitutil.commit(repo.root, [path], message)
 
-        gitutil.push(repo.root, reapply, log=log)
-        log("pushed")
+def validate_targets(repo: Repo, targets: list[Path], log: Log) -> None:
+    """`gitops validate` over ``targets``; any finding stops the deploy (the findings go to stdout)."""
+    from .validate import validate
+
+    report = validate(repo, targets)
+    if report.errors:
+        for line in report.errors:
+            log(line)
+        names = ", ".join(repo.rel(t) for t in targets)
+        raise GitopsError(f"validate {names}: {len(report.errors)} failure(s); nothing committed or pushed", FAILED)
+
+
+def deploy(
+    repo: Repo,
+    env: str,
+    plan: Callable[[], ImageChange],
+    commit: bool = False,
+    push: bool = False,
+    log: Log = console.say,
+    after_write: Callable[[ImageChange], None] | None = None,
+) -> ImageChange:
+    """Plan, write, (validate,) commit and push one environment's image as one transaction.
+
+    ``plan`` is called under the lock (and again after a push race that conflicts on
+    the file). ``after_write`` runs once the file is written, inside the transaction: if
+    it fails, the write is undone too. Nothing is left changed when this raises.
+    """
+    commit = commit or push
+    with files.repo_lock(repo.root):
+        path = repo.kustomization(env)
+        checkout = gitutil.preflight(repo.root, [path], push) if commit else None
+        change = plan()
+        written: list[files.Change] = []
+        try:
+            write(repo, change, log)
+            written.append(change.file_change())
+            if push and change.changed:
+                validate_targets(repo, affected_targets(repo, env), log)
+            if after_write is not None:
+                after_write(change)
+            if checkout is not None:
+                message = deploy_message(env, repo.app, change.after)
+                if gitutil.commit(repo.root, [path], message):
+                    log(f"committed: {message}")
+            if push and checkout is not None:
+
+                def reapply() -> bool:
+                    again = plan()
+                    write(repo, again, log)
+                    if again.changed:
+                        validate_targets(repo, affected_targets(repo, env), log)
+                    return gitutil.commit(repo.root, [path], deploy_message(env, repo.app, again.after))
+
+                gitutil.push(checkout, reapply, log=log)
+                log("pushed")
+        except BaseException:
+            if checkout is not None:
+                gitutil.rollback(checkout, [path])
+            files.revert(written)
+            raise
+    return change
 
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
-    def apply() -> bool:
-        return set_image(repo, args.env, args.tag, args.digest, args.image)
+    def plan() -> ImageChange:
+        return plan_image(repo, args.env, args.tag, args.digest, args.image)
 
-    apply()
-    if args.commit or args.push:
-        commit_and_push(repo, args.env, apply, args.push, print)
+    plan()  # bad input fails here, before any git check or lock
+    deploy(repo, args.env, plan, commit=args.commit, push=args.push)
     return 0
