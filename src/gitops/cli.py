@@ -1,9 +1,11 @@
 """`gitops`: the repository's own tooling. This module parses the arguments and dispatches.
 
-Each command lives in gitops/commands/<command>.py.
+Each command lives in gitops/commands/<command>.py. ``main`` is the one error
+boundary: whatever a command raises becomes one line on stderr and an exit code.
 
 Exit codes: 0 success (or nothing to do), 1 a check or step failed (validation
-errors, a diff found, git refused), 2 bad input (nothing was changed).
+errors, a diff found, git refused), 2 bad input. After a non-zero exit nothing in
+the repository was changed.
 """
 
 from __future__ import annotations
@@ -12,14 +14,29 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
+from typing import NoReturn
 
+from . import console
 from .commands import module_name
-from .errors import GitopsError
+from .errors import BAD_INPUT, FAILED, GitopsError, one_line
 from .repo import Repo
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are a GitopsError (one line, exit 2) instead of usage text and SystemExit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise GitopsError(f"{self.prog}: {message} (see '{self.prog} --help')", BAD_INPUT)
+
+
+def _path(value: str) -> Path:
+    if not value or "\0" in value:
+        raise argparse.ArgumentTypeError(f"not a path: {value!r}")
+    return Path(value)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gitops",
         description="Deploy and promote flask-app by editing this repository; Argo CD does the rest.",
         epilog="Run 'gitops COMMAND --help' for a command's options. The README has the daily flows.",
@@ -27,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-C",
         "--root",
-        type=Path,
+        type=_path,
         default=None,
         help="repository root (default: the nearest folder with gitops.yaml)",
     )
@@ -42,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "paths",
         nargs="*",
-        type=Path,
+        type=_path,
         metavar="PATH",
         help="kustomization folders, folders of manifests, or files (default: every cluster, overlay and argocd/)",
     )
@@ -66,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         help="write every cluster's and overlay's rendered manifests",
         description="kustomize build every cluster, overlay and argocd/ folder into DIR.",
     )
-    p.add_argument("--out", type=Path, default=Path("build/rendered"), metavar="DIR")
+    p.add_argument("--out", type=_path, default=Path("build/rendered"), metavar="DIR")
 
     p = sub.add_parser(
         "set-image",
@@ -117,6 +134,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_single_values(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """argparse turns ``--opt=--`` into an empty list: an option that takes one value must hold one."""
+    actions = list(parser._actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and args.command in action.choices:
+            actions += action.choices[args.command]._actions
+    for action in actions:
+        if action.nargs is not None:
+            continue
+        value = getattr(args, action.dest, None)
+        values = value if isinstance(action, argparse._AppendAction) and isinstance(value, list) else [value]
+        if any(isinstance(v, list) for v in values):
+            raise GitopsError(f"argument {'/'.join(action.option_strings) or action.dest}: expected one value")
+
+
 def _git_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--commit", action="store_true", help="commit the change (conventional message)")
     p.add_argument(
@@ -127,16 +159,30 @@ def _git_flags(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run one command; every failure is one line on stderr and exit 1 or 2."""
     try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        _check_single_values(parser, args)
         repo = Repo.load(args.root)
         command = importlib.import_module(module_name(args.command))  # only the one that runs is imported
-        return command.run(repo, args)
+        code = command.run(repo, args)
     except GitopsError as exc:
-        print(f"gitops: error: {exc}", file=sys.stderr)
+        console.error(f"gitops: error: {one_line(str(exc))}")
         return exc.code
+    except SystemExit as exc:  # --help, --version: argparse prints and exits 0
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else FAILED)
+    except BrokenPipeError:  # the reader went away in the middle of a command's own print
+        console.silence_stdout()
+        return FAILED
     except KeyboardInterrupt:
+        console.error("gitops: error: interrupted; nothing was left changed")
         return 130
+    except Exception as exc:  # the last resort: still one line, never a traceback
+        console.error(f"gitops: error: internal error: {type(exc).__name__}: {one_line(str(exc))} (please report it)")
+        return FAILED
+    console.flush()
+    return code
 
 
 def run() -> None:

@@ -4,29 +4,48 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import subprocess
+import re
 import tarfile
 import tempfile
 from pathlib import Path
 
-from .. import gitutil
+from .. import console, gitutil
 from ..errors import GitopsError
 from ..kustomize import Rendered, build_many
 from ..repo import Repo
 
+# A revision as git reads it (HEAD, HEAD~2, origin/main, a commit id), never an option.
+REF_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._/@{}~^-]{0,254}")
+
+
+def check_ref(ref: str) -> str:
+    if not REF_RE.fullmatch(ref) or ".." in ref:
+        raise GitopsError(f"--base {ref!r}: not a git revision (e.g. HEAD, HEAD~1, origin/main, a commit id)")
+    return ref
+
 
 def _tree_at(repo: Repo, ref: str, dest: Path) -> Path:
     """Extract the repository at ``ref`` into ``dest`` (read-only use, no worktree state)."""
-    gitutil.git(repo.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    archive = subprocess.run(["git", "archive", "--format=tar", ref], cwd=repo.root, capture_output=True, check=False)
-    if archive.returncode != 0:
-        raise GitopsError(f"git archive {ref} failed: {archive.stderr.decode().strip()}", 1)
+    check_ref(ref)
+    commit = gitutil.git(repo.root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
     tar_path = dest / "tree.tar"
-    tar_path.write_bytes(archive.stdout)
-    tree = dest / "tree"
-    with tarfile.open(tar_path) as tar:
-        tar.extractall(tree, filter="data")
-    return tree
+    # Run in the repository root: git archives that folder (the whole tree when it is the top).
+    tar_path.write_bytes(gitutil.git_bytes(repo.root, "archive", "--format=tar", commit.stdout.strip()))
+    out = dest / "tree"
+    try:
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(out, filter=_data_or_skip)  # noqa: S202 - git's own archive, data filter
+    except (tarfile.TarError, OSError) as exc:
+        raise GitopsError(f"git archive {ref}: cannot extract: {exc}", 1) from None
+    return out
+
+
+def _data_or_skip(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter, skipping (not failing on) links that point outside the tree."""
+    try:
+        return tarfile.data_filter(member, path)
+    except tarfile.FilterError:
+        return None
 
 
 def rendered_diffs(repo: Repo, base: str, clusters: list[str] | None = None) -> dict[str, str]:
@@ -67,9 +86,9 @@ def rendered_diffs(repo: Repo, base: str, clusters: list[str] | None = None) -> 
 def run(repo: Repo, args: argparse.Namespace) -> int:
     diffs = rendered_diffs(repo, args.base)
     if not diffs:
-        print(f"No rendered changes against {args.base}.")
+        console.say(f"No rendered changes against {args.base}.")
         return 0
     for cluster, diff in diffs.items():
-        print(f"### clusters/{cluster}")
-        print(diff, end="" if diff.endswith("\n") else "\n")
+        console.say(f"### clusters/{cluster}")
+        console.say(diff, end="" if diff.endswith("\n") else "\n")
     return 1

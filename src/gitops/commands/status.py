@@ -6,7 +6,8 @@ import argparse
 import json
 from dataclasses import asdict, dataclass
 
-from .. import gitutil, images
+from .. import console, gitutil, images
+from ..errors import one_line
 from ..repo import Repo
 
 
@@ -27,8 +28,7 @@ def status(repo: Repo) -> list[EnvStatus]:
     for env in repo.environments:
         path = repo.kustomization(env)
         ref = images.read(path, repo.app, repo.rel(path))
-        last = gitutil.git(repo.root, "log", "-1", "--format=%h %cs", "--", repo.rel(path), check=False)
-        commit, _, date = last.stdout.strip().partition(" ")
+        commit, date = gitutil.last_change(repo.root, path)
         rows.append(
             EnvStatus(
                 env,
@@ -36,8 +36,8 @@ def status(repo: Repo) -> list[EnvStatus]:
                 ref.name,
                 ref.tag,
                 ref.digest,
-                commit or None,
-                date or None,
+                commit,
+                date,
             )
         )
     return rows
@@ -56,6 +56,7 @@ def status_table(rows: list[EnvStatus]) -> str:
         )
         for r in rows
     ]
+    table = [tuple(one_line(cell, 200) for cell in row) for row in table]  # a hand-edited file cannot break the table
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
 
@@ -66,5 +67,5 @@ def status_json(rows: list[EnvStatus]) -> str:
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
     rows = status(repo)
-    print(status_json(rows) if args.output == "json" else status_table(rows))
+    console.say(status_json(rows) if args.output == "json" else status_table(rows))
     return 0
