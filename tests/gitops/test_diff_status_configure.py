@@ -72,14 +72,25 @@ def test_configure_rewrites_url_and_image_everywhere(repo, capsys):
     assert run(repo, "configure", "--repo", url, "--image", image) == 0
     out = capsys.readouterr().out
     assert out.strip().splitlines()[-1].startswith("validate: ")
+    # The notifications' GitHub API URL has no equivalent on another forge: named, not guessed.
+    notifications = "argocd/notifications/argocd-notifications-cm.yaml"
+    assert f"configure: note: {notifications} still names the old repository" in out
     texts = {p: p.read_text() for p in repo.rglob("*.yaml") if ".git" not in p.parts}
-    joined = "".join(texts.values())
+    joined = "".join(t for p, t in texts.items() if not str(p).endswith(notifications))
     assert "example-org" not in joined
     assert joined.count(url) == 6  # gitops.yaml, two AppProjects, ApplicationSet (x2), root app
     assert "https://git.example.org/acme/platform/tree/main/" in joined
     assert joined.count(f"newName: {image}\n") == 3
     assert run(repo, "configure", "--repo", url, "--image", image) == 0
     assert "already configured" in capsys.readouterr().out
+
+
+def test_configure_rewrites_the_github_api_url_for_a_github_fork(repo, capsys):
+    assert run(repo, "configure", "--repo", "https://github.com/acme/platform.git", "--no-validate") == 0
+    assert "note:" not in capsys.readouterr().out
+    texts = "".join(p.read_text() for p in repo.rglob("*.yaml") if ".git" not in p.parts)
+    assert "example-org/flask-gitops" not in texts
+    assert "https://api.github.com/repos/acme/platform/dispatches" in texts
 
 
 def test_configure_rejects_bad_input_and_touches_nothing(repo, capsys):

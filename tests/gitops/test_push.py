@@ -95,7 +95,10 @@ def test_local_unpushed_commit_is_kept(origin, tmp_path):
 def test_push_failure_that_is_not_a_race_is_reported(origin, tmp_path):
     work = clone(origin, tmp_path / "a")
     git(work, "remote", "set-url", "origin", str(tmp_path / "missing.git"))
+    head = git(work, "rev-parse", "HEAD")
     result = gitops(work, "set-image", "--env", "dev", "--tag", "sha-ccccccc", "--push")
     assert result.returncode == 1
-    assert result.stderr.startswith("gitops: error: git push failed")
+    assert result.stderr.startswith("gitops: error: git: cannot reach remote 'origin': fatal: ")
     assert result.stderr.count("\n") == 1
+    assert git(work, "rev-parse", "HEAD") == head  # checked before anything was written or committed
+    assert git(work, "status", "--porcelain") == ""

@@ -147,7 +147,7 @@ def test_invalid_yaml_is_a_clear_error(repo, capsys):
     (repo / DEV).write_text("images: [\n")
     assert run(repo, "set-image", "--env", "dev", "--tag", "v1") == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"gitops: error: {DEV}: invalid YAML")
+    assert err.startswith(f"gitops: error: {DEV}:2: invalid YAML")
     assert err.count("\n") == 1
 
 
