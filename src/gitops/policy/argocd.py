@@ -164,3 +164,8 @@ def argocd_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
                 exists = (scope.context.root / str(path)).is_dir()
                 problem = f"{path!r} does not exist in the repository{label}"
                 yield Outcome(f"{where}.source[{i}].path", None if exists else problem)
+
+
+def applications(doc: Doc, scope: Scope) -> list[tuple[dict, str, str, dict | None]]:
+    """``_apps``, computed once per document and scope (several checks read the same Applications)."""
+    return scope.memo(("applications", id(doc)), lambda: list(_apps(doc, scope)))

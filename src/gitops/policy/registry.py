@@ -1,19 +1,26 @@
 """The policy registry: every check with its id, name and reason, and the runner.
 
 A check is a function registered with ``@check(id, name)``; its docstring is the reason
-(what `--list-policies` and the README print). It is called once per rendered document
-and yields one ``Outcome`` per thing it examined: the field, and ``None`` when it is
-fine or a one-line problem when it is not. The runner counts the outcomes, turns the
-problems into findings, and skips the ids it is told to skip.
+(what `--list-policies` and the README print). It is called once per document and yields
+one ``Outcome`` per thing it examined: the field, and ``None`` when it is fine or a
+one-line problem when it is not. The runner counts the outcomes, turns the problems into
+findings, and skips the ids it is told to skip.
+
+Checks run at one or both of two stages: ``document`` (every rendered document, after
+kustomize) and ``input`` (the files kustomize and Argo CD read, before kustomize runs:
+each kustomization file reached from a target, each cluster's config.yaml). A
+``mandatory`` check guards kustomize itself and cannot be switched off.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,9 +37,10 @@ class Finding:
 
 @dataclass
 class Doc:
-    source: str  # the target (kustomization folder or file) it was rendered from
+    source: str  # the target (kustomization folder or file) it was rendered from; for an input, the file
     body: dict
     environment: str | None = None
+    label: str | None = None  # how findings name an input file that is not a Kubernetes object
 
     @property
     def kind(self) -> str:
@@ -48,15 +56,26 @@ class Doc:
 
     @property
     def ref(self) -> str:
-        return f"{self.kind}/{self.name}"
+        return self.label or f"{self.kind}/{self.name}"
+
+
+# The AppProjects of this repository (and Argo CD's built-in `default`, which always
+# exists) when no reviewed list says otherwise (gitops.yaml reviewedAppProjects): a new one
+# can widen what Argo CD may do, so it is a reviewed change.
+DEFAULT_REVIEWED_APPPROJECTS = frozenset({"default", "flask-app", "flask-gitops-bootstrap"})
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the repository-level checks need to know."""
+    """What the repository-level checks need to know (gitops.yaml, where things are)."""
 
     root: Path
     digest_required: frozenset[str] = frozenset()
+    environments: tuple[str, ...] = ()  # in promotion order
+    overlays: Path | None = None  # the folder of the environment overlays
+    clusters: Path | None = None  # the folder of the cluster folders
+    reviewed_projects: frozenset[str] = DEFAULT_REVIEWED_APPPROJECTS
+    manual_sync: frozenset[str] = frozenset()  # environments never synced automatically
 
 
 @dataclass(frozen=True)
@@ -66,9 +85,16 @@ class Scope:
     context: Context
     render: tuple[Doc, ...]  # every document rendered from the same target
     projects: Mapping[str, dict]  # AppProject specs of the whole run, by name
+    cache: dict = field(default_factory=dict, compare=False, repr=False)  # see memo()
 
     def same_namespace(self, doc: Doc, kinds: set[str]) -> list[Doc]:
         return [d for d in self.render if d.kind in kinds and d.namespace == doc.namespace]
+
+    def memo(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per scope and key: what several checks read (files, rendered Applications)."""
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
 
 
 class Outcome(NamedTuple):
@@ -78,6 +104,7 @@ class Outcome(NamedTuple):
 
 
 CheckFunction = Callable[[Doc, Scope], Iterable[Outcome | tuple]]
+DOCUMENT, INPUT = "document", "input"
 
 
 @dataclass(frozen=True)
@@ -86,12 +113,16 @@ class Policy:
     name: str
     reason: str
     function: CheckFunction
+    stages: frozenset[str] = frozenset({DOCUMENT})
+    mandatory: bool = False  # guards kustomize itself: cannot be skipped
 
 
 POLICIES: dict[str, Policy] = {}
 
 
-def check(pid: str, name: str) -> Callable[[CheckFunction], CheckFunction]:
+def check(
+    pid: str, name: str, stages: Iterable[str] = (DOCUMENT,), mandatory: bool = False
+) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check under its stable id and short name; the function's docstring is its reason."""
 
     def register(function: CheckFunction) -> CheckFunction:
@@ -100,7 +131,10 @@ def check(pid: str, name: str) -> Callable[[CheckFunction], CheckFunction]:
         reason = " ".join(inspect.cleandoc(function.__doc__ or "").split())
         if not reason:
             raise ValueError(f"policy {pid} has no reason: give {function.__name__} a docstring")
-        POLICIES[pid] = Policy(pid, name, reason, function)
+        wanted = frozenset(stages)
+        if not wanted or wanted - {DOCUMENT, INPUT}:
+            raise ValueError(f"policy {pid}: stages must be {DOCUMENT!r} and/or {INPUT!r}")
+        POLICIES[pid] = Policy(pid, name, reason, function, wanted, mandatory)
         return function
 
     return register
@@ -112,21 +146,31 @@ class Result:
     checks: int = 0
 
 
-def run(docs: Iterable[Doc], ctx: Context, skip: Iterable[str] = ()) -> Result:
-    """Run every registered check but the skipped ids; cross-resource checks look only within one render.
-
-    Neither ``docs`` nor ``ctx`` is changed.
-    """
-    docs = tuple(docs)
+def check_skippable(skip: Iterable[str]) -> None:
+    """Refuse unknown ids and the mandatory checks (ValueError)."""
     skipped = set(skip)
     unknown = skipped - POLICIES.keys()
     if unknown:
         raise ValueError(f"unknown policy id(s): {', '.join(sorted(unknown))}")
-    policies = [p for pid, p in sorted(POLICIES.items()) if pid not in skipped]
+    mandatory = sorted(pid for pid in skipped if POLICIES[pid].mandatory)
+    if mandatory:
+        raise ValueError(f"policy id(s) {', '.join(mandatory)} cannot be switched off (they keep kustomize offline)")
+
+
+def run(docs: Iterable[Doc], ctx: Context, skip: Iterable[str] = (), stage: str = DOCUMENT) -> Result:
+    """Run every check of ``stage`` but the skipped ids; cross-resource checks look only within one render.
+
+    At the input stage every input of the run is one render (so checks can compare
+    cluster folders). Neither ``docs`` nor ``ctx`` is changed.
+    """
+    docs = tuple(docs)
+    skipped = set(skip)
+    check_skippable(skipped)
+    policies = [p for pid, p in sorted(POLICIES.items()) if pid not in skipped and stage in p.stages]
     projects = {d.name: d.body.get("spec") or {} for d in docs if d.kind == "AppProject"}
     renders: dict[str, list[Doc]] = {}
     for doc in docs:
-        renders.setdefault(doc.source, []).append(doc)
+        renders.setdefault(doc.source if stage == DOCUMENT else "", []).append(doc)
     result = Result()
     for render in renders.values():
         scope = Scope(ctx, tuple(render), projects)
