@@ -1,4 +1,9 @@
-"""`kustomize build` with the pinned kustomize, many targets in parallel."""
+"""`kustomize build` with the pinned kustomize, many targets in parallel.
+
+Before kustomize runs, everything it would read is checked (``gate_findings``, policies
+GO125 and GO126): only local files inside the repository, so a build never reaches the
+network or leaves the checkout.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from pathlib import Path
 
 import yaml
 
+from . import policy
 from .errors import GitopsError
+from .repo import find_root
 from .settings import tool
 
 
@@ -25,13 +32,50 @@ class Rendered:
         return [doc for doc in yaml.safe_load_all(self.text) if isinstance(doc, dict)]
 
 
-def build(target: Path) -> Rendered:
-    """`kustomize build TARGET`; a failure or any warning is a one-line GitopsError."""
+def gate_findings(target: Path, root: Path | None = None) -> list[str]:
+    """The mandatory input checks (no remote, nothing outside ``root``) over every kustomization
+    ``target`` reaches; ``root`` defaults to the repository holding ``target`` (else ``target``)."""
+    if root is None:
+        try:
+            root = find_root(target if target.is_dir() else target.parent)
+        except GitopsError:
+            root = target
+    docs = policy.inputs.input_docs(policy.inputs.walk(target, root), root)
+    optional = [pid for pid, p in policy.POLICIES.items() if not p.mandatory]
+    result = policy.run(docs, policy.Context(root=Path(root)), optional, stage=policy.INPUT)
+    return [str(f) for f in result.findings]
+
+
+# Belt and braces behind the gate: were a remote to slip past it, kustomize's HTTP goes to
+# a closed local port and git may use no transport at all. (Go never proxies loopback
+# addresses, so the gate, not this, is what keeps 127.0.0.1 unreached.)
+OFFLINE_ENV = {
+    **{key: "http://127.0.0.1:9" for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")},
+    "NO_PROXY": "",
+    "no_proxy": "",
+    "GIT_ALLOW_PROTOCOL": "none",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_SSH_COMMAND": "false",
+}
+
+
+def offline_env() -> dict[str, str]:
+    return {**os.environ, **OFFLINE_ENV}
+
+
+def build(target: Path, root: Path | None = None) -> Rendered:
+    """`kustomize build TARGET` once the gate passes; a refusal, a failure or any warning is a one-line GitopsError."""
+    refused = gate_findings(target, root)
+    if refused:
+        error = GitopsError(f"{target}: not built: {refused[0]}", 1)
+        error.reason = f"not built: {refused[0]}" + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
+        raise error
     result = subprocess.run(
         [tool("kustomize"), "build", str(target)],
         capture_output=True,
         text=True,
         check=False,
+        env=offline_env(),
     )
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
@@ -42,13 +86,15 @@ def build(target: Path) -> Rendered:
     return Rendered(target, result.stdout, result.stderr.strip())
 
 
-def build_many(targets: Iterable[Path], jobs: int | None = None) -> list[Rendered | GitopsError]:
+def build_many(
+    targets: Iterable[Path], jobs: int | None = None, root: Path | None = None
+) -> list[Rendered | GitopsError]:
     """Build every target; each result is a Rendered or the error for that target."""
     targets = list(targets)
 
     def one(target: Path) -> Rendered | GitopsError:
         try:
-            return build(target)
+            return build(target, root)
         except GitopsError as exc:
             return exc
 

@@ -12,11 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from .. import policy
 from ..errors import GitopsError
-from ..files import load_documents, read_text
+from ..files import load_documents, load_yaml, read_text, yaml_error
 from ..kustomize import Rendered, build_many
-from ..repo import Repo, is_kustomization
+from ..policy.clusters import cluster_doc, settings_problems
+from ..policy.inputs import input_docs, walk
+from ..repo import CONFIG_FILE, Repo, is_kustomization
 from ..settings import kubernetes_versions, schemas_dir, tool
 
 SCHEMA_LOCATION = (
@@ -70,7 +74,12 @@ def run_yamllint(files: list[Path], root: Path, report: Report) -> None:
             report.errors.append(f"YAML {exc}")
             continue
         # Like `yamllint --strict`: warnings fail too.
-        for problem in linter.run(text, config, rel):
+        try:
+            problems = list(linter.run(text, config, rel))
+        except yaml.YAMLError as exc:  # yamllint's own reader refuses some characters (NUL) outright
+            report.errors.append(f"YAML {yaml_error(rel, exc)}")
+            continue
+        for problem in problems:
             report.errors.append(
                 f"YAML {rel}:{problem.line}:{problem.column}: {problem.level}: {problem.desc}"
                 + (f" ({problem.rule})" if problem.rule else "")
@@ -127,15 +136,87 @@ def run_kubeconform(rendered: list[tuple[str, str]], schemas: Path, report: Repo
                 raise GitopsError(f"kubeconform failed: {result.stderr.strip()[:300]}", 1)
 
 
+def policy_context(repo: Repo, settings: object = None) -> policy.Context:
+    """What the policies know of the repository: gitops.yaml (its policy keys typed) and where things are.
+
+    ``settings`` is gitops.yaml's content (read from the repository when not given).
+    """
+    data = load_yaml(repo.root / CONFIG_FILE, CONFIG_FILE) if settings is None else settings
+    envs = tuple(repo.environments)
+    problems = settings_problems(data, envs)
+    if problems:
+        raise GitopsError(f"{CONFIG_FILE}: {problems[0]}")
+    if not isinstance(data, dict):
+        raise GitopsError(f"{CONFIG_FILE}: expected a mapping at the top level")
+    reviewed = data.get("reviewedAppProjects")
+    return policy.Context(
+        root=repo.root,
+        digest_required=frozenset(repo.digest_required),
+        environments=envs,
+        overlays=repo.overlays_dir,
+        clusters=repo.clusters_dir,
+        reviewed_projects=frozenset(reviewed) if reviewed is not None else policy.registry.DEFAULT_REVIEWED_APPPROJECTS,
+        # Without a manualSync list, the last environment of the promotion order (prod) syncs by hand.
+        manual_sync=frozenset(data.get("manualSync", envs[-1:])),
+    )
+
+
+def is_cluster_folder(repo: Repo, target: Path) -> bool:
+    return target.is_dir() and Path(os.path.abspath(target)).parent == Path(os.path.abspath(repo.clusters_dir))
+
+
+def environment_of(repo: Repo, target: Path) -> str | None:
+    """The environment an overlay or cluster folder renders, as written (GO127 checks a cluster's)."""
+    for env in repo.environments:
+        if (repo.overlays_dir / env).resolve() == target.resolve():
+            return env
+    if is_cluster_folder(repo, target):
+        return cluster_doc(target, repo.root).environment
+    return None
+
+
+def default_targets(repo: Repo) -> list[Path]:
+    """Every cluster folder (whatever its config.yaml holds: the policies say), overlay and argocd/ folder."""
+    clusters = sorted(p for p in repo.clusters_dir.iterdir() if p.is_dir()) if repo.clusters_dir.is_dir() else []
+    overlays = [repo.overlays_dir / env for env in repo.environments]
+    argocd = [p.parent for p in sorted((repo.root / "argocd").rglob("kustomization.yaml"))]
+    return [*clusters, *overlays, *argocd]
+
+
+def check_inputs(
+    repo: Repo, ctx: policy.Context, targets: list[Path], skip: Iterable[str], report: Report
+) -> set[Path]:
+    """The input-stage policies over what kustomize and Argo CD will read; the targets not to build.
+
+    A target whose kustomizations reach the network or leave the repository is not built.
+    """
+    kustomizations = [t for t in targets if is_kustomization(t)]
+    walks = {t: walk(t, repo.root) for t in kustomizations}
+    docs = input_docs([k for found in walks.values() for k in found], repo.root)
+    docs += [cluster_doc(t, repo.root) for t in targets if is_cluster_folder(repo, t)]
+    result = policy.run(docs, ctx, skip, stage=policy.INPUT)
+    report.errors += [str(f) for f in result.findings]
+    report.checks += result.checks
+    mandatory = {pid for pid, p in policy.POLICIES.items() if p.mandatory}
+    refused = {f.file for f in result.findings if f.id in mandatory}
+    blocked = set()
+    for target, found in walks.items():
+        sources = {d.source for d in input_docs(found, repo.root)}
+        if sources & refused:
+            blocked.add(target)
+    return blocked
+
+
 def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = ()) -> Report:
     """Every step over ``paths`` (default: every cluster, overlay and argocd/ folder).
 
     The policies in gitops.yaml's skipPolicies and in ``skip`` do not run.
     """
     skip = skipped_policies(repo, skip)
+    ctx = policy_context(repo)
     started = time.perf_counter()
     report = Report()
-    targets = [Path(p).resolve() for p in paths] if paths else repo.default_targets()
+    targets = [Path(os.path.abspath(p)) for p in paths] if paths else default_targets(repo)
     for target in targets:
         if not target.exists():
             raise GitopsError(f"{target}: no such file or directory")
@@ -147,11 +228,16 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
     report.files = len(files)
     run_yamllint(files, repo.root, report)
 
-    # 2. Render: kustomizations with kustomize, plain folders and files as they are.
-    kustomizations = [t for t in targets if is_kustomization(t)]
-    plain = [t for t in targets if t not in kustomizations]
+    # 2. Before kustomize runs: what it and Argo CD read (local files in the repository
+    # only, cluster configs); a target that would reach the network or leave the repository
+    # is not built.
+    blocked = check_inputs(repo, ctx, targets, skip, report)
+
+    # 3. Render: kustomizations with kustomize, plain folders and files as they are.
+    kustomizations = [t for t in targets if is_kustomization(t) and t not in blocked]
+    plain = [t for t in targets if not is_kustomization(t)]
     rendered: list[tuple[str, str, list[dict], str | None]] = []
-    for target, result in zip(kustomizations, build_many(kustomizations), strict=True):
+    for target, result in zip(kustomizations, build_many(kustomizations, root=repo.root), strict=True):
         label = repo.rel(target)
         if not isinstance(result, Rendered):
             report.errors.append(f"KUSTOMIZE {label}: build failed: {getattr(result, 'reason', result)}")
@@ -159,7 +245,7 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
         if result.warnings:
             report.errors.append(f"KUSTOMIZE {label}: warning: {result.warnings.splitlines()[0]}")
         docs = result.documents()
-        rendered.append((label, result.text, docs, repo.environment_of(result.target)))
+        rendered.append((label, result.text, docs, environment_of(repo, result.target)))
     for target in plain:
         for path in yaml_files([target]):
             try:
@@ -171,15 +257,14 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
 
     report.documents = sum(len(docs) for _, _, docs, _ in rendered)
 
-    # 3. kubeconform, offline and strict, against every pinned Kubernetes version.
+    # 4. kubeconform, offline and strict, against every pinned Kubernetes version.
     run_kubeconform([(label, text) for label, text, docs, _ in rendered if docs], schemas_dir(), report)
 
-    # 4. Policy.
-    ctx = policy.Context(root=repo.root, digest_required=frozenset(repo.digest_required))
+    # 5. Policy over every rendered document.
     docs = [policy.Doc(label, body, env) for label, _, bodies, env in rendered for body in bodies]
     result = policy.run(docs, ctx, skip)
     report.errors += [str(f) for f in result.findings]
-    report.checks = result.checks
+    report.checks += result.checks
     report.seconds = time.perf_counter() - started
     return report
 
@@ -193,6 +278,10 @@ def skipped_policies(repo: Repo, extra: Iterable[str] = ()) -> list[str]:
             f"unknown policy id(s) {', '.join(unknown)} (gitops.yaml skipPolicies or --skip-policy); "
             "'gitops validate --list-policies' lists them"
         )
+    try:
+        policy.check_skippable(skip)
+    except ValueError as exc:
+        raise GitopsError(f"{exc} (gitops.yaml skipPolicies or --skip-policy)") from None
     return skip
 
 

@@ -4,17 +4,38 @@ Each check is registered in one place with its stable id, name and reason
 (``@check`` in policy/registry.py); `gitops validate --list-policies` and the README's
 table print that registry. The checks live by concern:
 
-- pod.py: probes, resources, Pod Security (the rules are data), images;
+- inputs.py: what kustomize reads, before it runs (local files in the repository only);
+- clusters.py: clusters/*/config.yaml (a JSON Schema) and the cluster kustomizations;
+- pod.py: probes, resources, Pod Security (the rules are data), host ports, images;
 - scaling.py: HorizontalPodAutoscalers and their targets;
-- network.py: Services, NetworkPolicies;
-- namespaces.py: the `default` namespace;
-- argocd.py: Applications, ApplicationSets and their AppProjects.
+- network.py: Services and their exposure, NetworkPolicies;
+- namespaces.py: `default` and the system namespaces, Namespace objects, Pod Security labels;
+- access.py: RBAC, Secrets;
+- argocd.py: Applications, ApplicationSets and their AppProjects;
+- projects.py: what AppProjects may allow, and which may exist.
 """
 
-from . import argocd, namespaces, network, pod, scaling
-from .registry import POLICIES, Context, Doc, Finding, Outcome, Policy, Result, Scope, check, run, table
+from . import access, argocd, clusters, inputs, namespaces, network, pod, projects, scaling
+from .registry import (
+    DOCUMENT,
+    INPUT,
+    POLICIES,
+    Context,
+    Doc,
+    Finding,
+    Outcome,
+    Policy,
+    Result,
+    Scope,
+    check,
+    check_skippable,
+    run,
+    table,
+)
 
 __all__ = [
+    "DOCUMENT",
+    "INPUT",
     "POLICIES",
     "Context",
     "Doc",
@@ -23,11 +44,16 @@ __all__ = [
     "Policy",
     "Result",
     "Scope",
+    "access",
     "argocd",
     "check",
+    "check_skippable",
+    "clusters",
+    "inputs",
     "namespaces",
     "network",
     "pod",
+    "projects",
     "run",
     "scaling",
     "table",

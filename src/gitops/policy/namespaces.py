@@ -1,9 +1,10 @@
-"""Namespaces: nothing lands in `default`."""
+"""Namespaces: nothing in `default` or the system namespaces, no Namespace objects, restricted Pod Security."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .argocd import applications
 from .objects import CLUSTER_SCOPED
 from .registry import Doc, Outcome, Scope, check
 
@@ -17,3 +18,66 @@ def no_default_namespace(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     if doc.namespace in (None, "", "default"):
         problem = "resolves to 'default'" if not doc.namespace else "is 'default'"
     yield Outcome("metadata.namespace", problem)
+
+
+# Namespaces the cluster's own components live in: nothing of this repository goes there.
+SYSTEM_NAMESPACES = {"kube-system", "kube-public", "kube-node-lease"}
+
+
+@check("GO134", "system-namespaces")
+def system_namespaces(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """kube-system, kube-public and kube-node-lease belong to the cluster itself: a binding,
+    workload or Application there runs with the control plane's privileges or is readable
+    by everyone."""
+    if doc.kind not in CLUSTER_SCOPED and doc.kind and doc.namespace is not None:
+        yield Outcome("metadata.namespace", f"is {doc.namespace!r}" if doc.namespace in SYSTEM_NAMESPACES else None)
+    for spec, where, label, _ in applications(doc, scope):
+        ns = (spec.get("destination") or {}).get("namespace")
+        problem = f"deploys into {ns!r}{label}" if ns in SYSTEM_NAMESPACES else None
+        yield Outcome(f"{where}.destination.namespace", problem)
+    if doc.kind == "AppProject":
+        for i, dest in enumerate((doc.body.get("spec") or {}).get("destinations") or []):
+            ns = dest.get("namespace")
+            yield Outcome(f"spec.destinations[{i}].namespace", f"allows {ns!r}" if ns in SYSTEM_NAMESPACES else None)
+
+
+@check("GO138", "no-namespace-objects")
+def no_namespace_objects(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Argo CD creates the app's namespaces with the restricted Pod Security labels
+    (managedNamespaceMetadata); a Namespace object in Git can relabel one to privileged, or
+    take over a namespace the app does not own."""
+    if doc.kind == "Namespace":
+        yield Outcome("kind", "a Namespace in Git; namespaces come from the Application's managedNamespaceMetadata")
+
+
+PSS_PREFIX = "pod-security.kubernetes.io/"
+PSS_MODES = ("enforce", "audit", "warn")
+PSS_LEVEL = "restricted"
+
+
+def _pss_labels(labels: dict, where: str, require_enforce: bool) -> Iterator[Outcome]:
+    for mode in PSS_MODES:
+        key = PSS_PREFIX + mode
+        if key in labels:
+            value = labels[key]
+            problem = f"{value!r} is weaker than {PSS_LEVEL!r}" if value != PSS_LEVEL else None
+            yield Outcome(f"{where}.{key}", problem)
+        elif mode == "enforce" and require_enforce:
+            yield Outcome(f"{where}.{key}", f"missing: the namespace would admit privileged pods (set {PSS_LEVEL!r})")
+
+
+@check("GO139", "pod-security-labels")
+def pod_security_labels(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Every namespace the app runs in enforces the restricted Pod Security Standard: a
+    namespace created without the label, or labelled baseline or privileged, admits pods
+    that can take over their node."""
+    if doc.kind == "Namespace":
+        labels = (doc.body.get("metadata") or {}).get("labels") or {}
+        yield from _pss_labels(labels, "metadata.labels", require_enforce=True)
+    for spec, where, label, _ in applications(doc, scope):
+        sync = spec.get("syncPolicy") or {}
+        creates = "CreateNamespace=true" in (sync.get("syncOptions") or [])
+        labels = (sync.get("managedNamespaceMetadata") or {}).get("labels") or {}
+        if creates or labels:
+            for outcome in _pss_labels(labels, f"{where}.syncPolicy.managedNamespaceMetadata.labels", creates):
+                yield outcome._replace(problem=outcome.problem and outcome.problem + label)

@@ -1,4 +1,5 @@
-"""Networking: Services that reach pods, NetworkPolicies that select them, valid CIDRs, default deny."""
+"""Networking: Services that reach pods and are not exposed wide open; NetworkPolicies that select them,
+valid and closed CIDRs, default deny."""
 
 from __future__ import annotations
 
@@ -106,3 +107,54 @@ def netpol_default_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         "(podSelector {}, policyTypes Ingress and Egress, no rules)"
     )
     yield Outcome("metadata.namespace", None if denied else problem)
+
+
+def _everywhere(cidr: object) -> bool:
+    """Does ``cidr`` cover every address of its family (0.0.0.0/0, ::/0, or a spelling of them)?"""
+    try:
+        return ipaddress.ip_network(str(cidr).strip(), strict=False).prefixlen == 0
+    except ValueError:
+        return False  # GO112 says why
+
+
+@check("GO135", "service-exposure")
+def service_exposure(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A Service reaches outside the cluster only through a load balancer restricted to
+    known source ranges: a NodePort opens a port on every node, externalIPs can capture
+    traffic meant for other addresses, and an unrestricted LoadBalancer is open to the
+    internet."""
+    if doc.kind != "Service":
+        return
+    spec = doc.body.get("spec") or {}
+    kind = spec.get("type", "ClusterIP")
+    yield Outcome(
+        "spec.type", "NodePort opens a port on every node; use a LoadBalancer" if kind == "NodePort" else None
+    )
+    if spec.get("externalIPs"):
+        yield Outcome("spec.externalIPs", f"{spec['externalIPs']} routes those addresses to this Service on every node")
+    if kind == "LoadBalancer":
+        ranges = spec.get("loadBalancerSourceRanges") or []
+        open_ranges = [r for r in ranges if _everywhere(r)]
+        problem = None
+        if not ranges:
+            problem = "a LoadBalancer without source ranges is open to the internet"
+        elif open_ranges:
+            problem = f"{open_ranges} lets every address in"
+        yield Outcome("spec.loadBalancerSourceRanges", problem)
+
+
+@check("GO136", "netpol-open")
+def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A NetworkPolicy rule with no peers (`{}`, or ports only) or an ipBlock of 0.0.0.0/0
+    or ::/0 allows every address: allow the sources and destinations by name or range."""
+    if doc.kind != "NetworkPolicy":
+        return
+    spec = doc.body.get("spec") or {}
+    for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            peers = (rule or {}).get(peer_key) or []
+            problem = f"no {peer_key!r}: every {'source' if peer_key == 'from' else 'destination'} is allowed"
+            yield Outcome(f"spec.{direction}[{i}].{peer_key}", None if peers else problem)
+    for where, cidr in _cidrs(spec):
+        if where.endswith(".cidr"):
+            yield Outcome(where, f"{cidr!r} allows every address" if _everywhere(cidr) else None)

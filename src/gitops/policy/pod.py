@@ -85,6 +85,17 @@ def probe_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
                     )
 
 
+@check("GO137", "host-port")
+def host_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A hostPort binds the node's own address: it bypasses the Service and NetworkPolicies
+    and limits the pods per node to one."""
+    for container, where, _ in pod_containers(doc):
+        for i, port in enumerate(container.get("ports") or []):
+            host = port.get("hostPort")
+            name = port.get("name", i)
+            yield Outcome(f"{where}.ports[{name}].hostPort", f"{host!r} binds the node's port" if host else None)
+
+
 # --- resources ------------------------------------------------------------------
 @check("GO104", "resources")
 def resources(doc: Doc, scope: Scope) -> Iterator[Outcome]:

@@ -1,0 +1,489 @@
+"""Issue 14's cases: each one used to pass `gitops validate`; each now fails with its policy id.
+
+Two kinds of case. A render case changes the known-good render of prod-eu and every
+Argo CD object (written to one file, as test_validate.py does) and must fail with
+exactly its id. A repository case
+edits a copy of the repository the way a person would (a cluster's config.yaml, a file
+under argocd/) and validates the folder it touched: its id must name the file and field.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitops import policy
+from gitops.errors import GitopsError
+from gitops.kustomize import build
+from gitops.policy.registry import DOCUMENT
+from gitops.repo import Repo
+from gitops.settings import repo_root
+from tests.gitops.test_validate import container, find, validate, write
+
+pytestmark = pytest.mark.slow
+
+# `ID file: kind/name: field: message`, one line (the style of every policy finding).
+STYLE = re.compile(r"^GO\d{3} \S+: \S+: \S+: [^\n]+$")
+
+
+# --- render cases: the known-good render plus one dangerous change ---------------------
+# The admission policy's CEL expressions cannot be dumped within yamllint's line length.
+UNDUMPABLE = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+# What a render case starts from: a prod cluster and every Argo CD object (the AppProjects
+# live in argocd/projects/, applied by an admin, outside the root Application's reach).
+GOOD_TARGETS = ("clusters/prod-eu", "argocd", "argocd/projects")
+
+
+@pytest.fixture(scope="module")
+def good() -> list[dict]:
+    root = repo_root()
+    docs = [d for t in GOOD_TARGETS if (root / t).is_dir() for d in build(root / t).documents()]
+    return [d for d in docs if d["kind"] not in UNDUMPABLE]
+
+
+def append(doc: dict) -> Callable[[list[dict]], None]:
+    return lambda docs: docs.append(copy.deepcopy(doc))
+
+
+def change(kind: str, name: str | None, apply: Callable[[dict], None]) -> Callable[[list[dict]], None]:
+    return lambda docs: apply(find(docs, kind, name))
+
+
+def spec_update(**values) -> Callable[[dict], None]:
+    return lambda obj: obj["spec"].update(values)
+
+
+CLUSTER_ROLE = {
+    "apiVersion": "rbac.authorization.k8s.io/v1",
+    "kind": "ClusterRole",
+    "metadata": {"name": "flask-app-everything"},
+    "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["*"]}],
+}
+
+
+def binding(kind: str, namespace: str | None, role: str) -> dict:
+    meta = {"name": "flask-app", **({"namespace": namespace} if namespace else {})}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": meta,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": "flask-app", "namespace": "flask-app-prod"}],
+    }
+
+
+WIDE_PROJECT = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "AppProject",
+    "metadata": {"name": "everything", "namespace": "argocd"},
+    "spec": {
+        "sourceRepos": ["*"],
+        "destinations": [{"server": "*", "namespace": "*"}],
+        "clusterResourceWhitelist": [{"group": "*", "kind": "*"}],
+    },
+}
+SYSTEM_APP = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "Application",
+    "metadata": {"name": "system", "namespace": "argocd"},
+    "spec": {
+        "project": "flask-app",
+        "source": {
+            "repoURL": "https://github.com/example-org/flask-gitops.git",
+            "path": "argocd",
+            "targetRevision": "HEAD",
+        },
+        "destination": {"name": "prod-eu", "namespace": "kube-system"},
+    },
+}
+
+
+def allow_system_namespace(docs: list[dict]) -> None:
+    """The flask-app project also lists kube-system on prod-eu, and an Application goes there."""
+    find(docs, "AppProject", "flask-app")["spec"]["destinations"].append(
+        {"name": "prod-eu", "namespace": "kube-system"}
+    )
+    docs.append(copy.deepcopy(SYSTEM_APP))
+
+
+def ingress_rule(rule: dict) -> Callable[[list[dict]], None]:
+    return change("NetworkPolicy", "flask-app", lambda np: np["spec"]["ingress"].append(rule))
+
+
+def egress_rule(rule: dict) -> Callable[[list[dict]], None]:
+    return change("NetworkPolicy", "flask-app", lambda np: np["spec"]["egress"].append(rule))
+
+
+def managed_label(value: str | None) -> Callable[[list[dict]], None]:
+    def apply(docs: list[dict]) -> None:
+        labels = find(docs, "ApplicationSet")["spec"]["template"]["spec"]["syncPolicy"]["managedNamespaceMetadata"]
+        if value is None:
+            labels["labels"].pop("pod-security.kubernetes.io/enforce")
+        else:
+            labels["labels"]["pod-security.kubernetes.io/enforce"] = value
+
+    return apply
+
+
+def automated_template(docs: list[dict]) -> None:
+    sync = find(docs, "ApplicationSet")["spec"]["template"]["spec"]["syncPolicy"]
+    sync["automated"] = {"prune": True, "selfHeal": True}
+
+
+NAMESPACE = {
+    "apiVersion": "v1",
+    "kind": "Namespace",
+    "metadata": {"name": "flask-app-prod", "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+}
+
+
+@dataclass(frozen=True)
+class RenderCase:
+    ids: frozenset[str]  # exactly the ids it fails with
+    mutate: Callable[[list[dict]], None]
+    field: str  # a field one of the lines names
+
+
+def render_case(ids: str, mutate: Callable[[list[dict]], None], field: str) -> RenderCase:
+    return RenderCase(frozenset(ids.split()), mutate, field)
+
+
+RENDER_CASES: dict[str, RenderCase] = {
+    "clusterrole-wildcard": render_case("GO132", append(CLUSTER_ROLE), "rules[0].verbs"),
+    "role-wildcard-resources": render_case(
+        "GO132",
+        append(
+            {
+                **CLUSTER_ROLE,
+                "kind": "Role",
+                "metadata": {"name": "r", "namespace": "flask-app-prod"},
+                "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}],
+            }
+        ),
+        "rules[0].resources",
+    ),
+    "clusterrolebinding-cluster-admin": render_case(
+        "GO133", append(binding("ClusterRoleBinding", None, "cluster-admin")), "roleRef.name"
+    ),
+    "rolebinding-in-kube-system": render_case(
+        "GO134", append(binding("RoleBinding", "kube-system", "view")), "metadata.namespace"
+    ),
+    "configmap-in-kube-public": render_case(
+        "GO134",
+        append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "kube-public"}}),
+        "metadata.namespace",
+    ),
+    "nodeport-service": render_case("GO135", change("Service", None, spec_update(type="NodePort")), "spec.type"),
+    "loadbalancer-externalips": render_case(
+        "GO135", change("Service", None, spec_update(externalIPs=["203.0.113.10"])), "spec.externalIPs"
+    ),
+    "loadbalancer-without-source-ranges": render_case(
+        "GO135",
+        change("Service", None, lambda s: s["spec"].pop("loadBalancerSourceRanges")),
+        "spec.loadBalancerSourceRanges",
+    ),
+    "loadbalancer-open-source-range": render_case(
+        "GO135",
+        change("Service", None, spec_update(loadBalancerSourceRanges=["0.0.0.0/0"])),
+        "spec.loadBalancerSourceRanges",
+    ),
+    "netpol-ipv4-everywhere": render_case(
+        "GO136", ingress_rule({"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}), "spec.ingress[2].from[0].ipBlock.cidr"
+    ),
+    "netpol-ipv6-everywhere": render_case(
+        "GO136", egress_rule({"to": [{"ipBlock": {"cidr": "::/0"}}]}), "spec.egress[1].to[0].ipBlock.cidr"
+    ),
+    "netpol-allow-all-ingress": render_case("GO136", ingress_rule({}), "spec.ingress[2].from"),
+    "netpol-allow-all-egress": render_case("GO136", egress_rule({}), "spec.egress[1].to"),
+    "netpol-ports-from-anywhere": render_case(
+        "GO136", ingress_rule({"ports": [{"port": "http", "protocol": "TCP"}]}), "spec.ingress[2].from"
+    ),
+    "hostport": render_case(
+        "GO137",
+        lambda docs: container(docs)["ports"][0].update(hostPort=8080),
+        "spec.template.spec.containers[flask-app].ports[http].hostPort",
+    ),
+    "namespace-relabelled-privileged": render_case("GO138 GO139", append(NAMESPACE), "kind"),
+    "managed-namespace-privileged": render_case(
+        "GO139",
+        managed_label("privileged"),
+        "spec.template.spec.syncPolicy.managedNamespaceMetadata.labels.pod-security.kubernetes.io/enforce",
+    ),
+    "managed-namespace-unlabelled": render_case(
+        "GO139",
+        managed_label(None),
+        "spec.template.spec.syncPolicy.managedNamespaceMetadata.labels.pod-security.kubernetes.io/enforce",
+    ),
+    "plain-secret": render_case(
+        "GO140",
+        append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "db", "namespace": "flask-app-prod"},
+                "stringData": {"password": "hunter2"},
+            }
+        ),
+        "kind",
+    ),
+    "appproject-wildcards": render_case("GO141 GO142 GO143", append(WIDE_PROJECT), "spec.sourceRepos[0]"),
+    "appproject-without-blacklist": render_case(
+        "GO142",
+        change("AppProject", "flask-app", lambda p: p["spec"].pop("namespaceResourceBlacklist")),
+        "spec.namespaceResourceBlacklist",
+    ),
+    "application-into-kube-system": render_case("GO134", allow_system_namespace, "spec.destination.namespace"),
+    "appset-template-automated-on-prod": render_case(
+        "GO144", automated_template, "spec.template.spec.syncPolicy.automated"
+    ),
+}
+
+
+def test_the_good_render_passes(repo, tmp_path, good, capsys):
+    assert validate(repo, write(tmp_path, copy.deepcopy(good)), capsys=capsys) == (0, [])
+
+
+@pytest.mark.parametrize("case", sorted(RENDER_CASES))
+def test_render_case_fails_with_its_id(repo, tmp_path, good, capsys, case):
+    spec = RENDER_CASES[case]
+    docs = copy.deepcopy(good)
+    spec.mutate(docs)
+    code, lines = validate(repo, write(tmp_path, docs), capsys=capsys)
+    assert code == 1
+    assert {line.split()[0] for line in lines} == spec.ids, lines
+    assert any(f": {spec.field}: " in line for line in lines), lines
+    assert all(STYLE.match(line) for line in lines), lines
+
+
+# --- repository cases: a person's edit to a copy of the repository ----------------------
+def edit(path: str, old: str, new: str) -> Callable[[Path], None]:
+    def apply(repo: Path) -> None:
+        file = repo / path
+        text = file.read_text()
+        assert old in text, (path, old)
+        file.write_text(text.replace(old, new, 1))
+
+    return apply
+
+
+def new_file(path: str, text: str, listed_in: str | None = None) -> Callable[[Path], None]:
+    def apply(repo: Path) -> None:
+        (repo / path).write_text(text)
+        if listed_in:
+            edit(listed_in, "resources:\n", f"resources:\n  - {Path(path).name}\n")(repo)
+
+    return apply
+
+
+def both(*changes: Callable[[Path], None]) -> Callable[[Path], None]:
+    def apply(repo: Path) -> None:
+        for one in changes:
+            one(repo)
+
+    return apply
+
+
+@dataclass(frozen=True)
+class RepoCase:
+    pid: str
+    change: Callable[[Path], None]
+    target: str  # what is validated (paths separated by spaces)
+    file: str  # the file the line names
+    field: str
+    also: frozenset[str] = frozenset()  # other ids the same change may add
+
+
+def repo_case(pid, change, target, file, field, also=""):
+    return RepoCase(pid, change, target, file, field, frozenset(also.split()))
+
+
+WIDE_PROJECT_YAML = yaml.safe_dump(WIDE_PROJECT | {"metadata": {"name": "everything"}}, sort_keys=False)
+SYSTEM_APP_YAML = yaml.safe_dump(
+    SYSTEM_APP
+    | {
+        "metadata": {"name": "system"},
+        "spec": SYSTEM_APP["spec"]
+        | {"project": "everything", "destination": {"name": "in-cluster", "namespace": "kube-system"}},
+    },
+    sort_keys=False,
+)
+
+REPO_CASES: dict[str, RepoCase] = {
+    "config-autosync-string": repo_case(
+        "GO127",
+        edit("clusters/prod-eu/config.yaml", "autoSync: false", 'autoSync: "false"'),
+        "clusters/prod-eu",
+        "clusters/prod-eu/config.yaml",
+        "autoSync",
+        also="GO144",
+    ),
+    "config-autosync-typo": repo_case(
+        "GO127",
+        edit("clusters/dev/config.yaml", "autoSync:", "autosync:"),
+        "clusters/dev",
+        "clusters/dev/config.yaml",
+        "autosync",
+    ),
+    "config-unknown-environment": repo_case(
+        "GO127",
+        edit("clusters/prod-us/config.yaml", "environment: prod", "environment: prd"),
+        "clusters/prod-us",
+        "clusters/prod-us/config.yaml",
+        "environment",
+    ),
+    "config-http-url": repo_case(
+        "GO127",
+        edit("clusters/dev/config.yaml", "url: https://", "url: http://"),
+        "clusters/dev",
+        "clusters/dev/config.yaml",
+        "url",
+    ),
+    "config-missing-key": repo_case(
+        "GO127",
+        edit("clusters/dev/config.yaml", "namespace: flask-app-dev\n", ""),
+        "clusters/dev",
+        "clusters/dev/config.yaml",
+        "namespace",
+    ),
+    "config-name-type": repo_case(
+        "GO127",
+        edit("clusters/dev/config.yaml", "name: dev", "name: 1"),
+        "clusters/dev",
+        "clusters/dev/config.yaml",
+        "cluster.name",
+        also="GO130",
+    ),
+    "cluster-name-duplicate": repo_case(
+        "GO128",
+        edit("clusters/prod-us/config.yaml", "name: prod-us", "name: prod-eu"),
+        "clusters/prod-us",
+        "clusters/prod-us/config.yaml",
+        "cluster.name",
+        also="GO130",
+    ),
+    "cluster-namespace-differs": repo_case(
+        "GO129",
+        edit("clusters/staging/config.yaml", "namespace: flask-app-staging", "namespace: flask-app-stage"),
+        "clusters/staging",
+        "clusters/staging/config.yaml",
+        "namespace",
+    ),
+    "cluster-label-of-another-cluster": repo_case(
+        "GO130",
+        edit("clusters/prod-us/kustomization.yaml", "flask-gitops/cluster: prod-us", "flask-gitops/cluster: prod-eu"),
+        "clusters/prod-us",
+        "clusters/prod-us/kustomization.yaml",
+        "labels[0].pairs.flask-gitops/cluster",
+    ),
+    "cluster-overlay-of-another-environment": repo_case(
+        "GO130",
+        edit("clusters/staging/kustomization.yaml", "overlays/staging", "overlays/dev"),
+        "clusters/staging",
+        "clusters/staging/kustomization.yaml",
+        "resources[0]",
+    ),
+    "unlisted-yaml-in-cluster-folder": repo_case(
+        "GO131",
+        new_file("clusters/prod-eu/hpa-bounds.yaml", "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\n"),
+        "clusters/prod-eu",
+        "clusters/prod-eu/kustomization.yaml",
+        "resources",
+    ),
+    "unlisted-yaml-in-overlay-folder": repo_case(
+        "GO131",
+        new_file("apps/flask-app/overlays/prod/replicas.yaml", "- op: add\n  path: /spec/replicas\n  value: 3\n"),
+        "apps/flask-app/overlays/prod",
+        "apps/flask-app/overlays/prod/kustomization.yaml",
+        "resources",
+    ),
+    "prod-cluster-autosync": repo_case(
+        "GO144",
+        edit("clusters/prod-eu/config.yaml", "autoSync: false", "autoSync: true"),
+        "clusters/prod-eu",
+        "clusters/prod-eu/config.yaml",
+        "autoSync",
+    ),
+    "new-appproject-under-argocd": repo_case(
+        "GO143",
+        new_file("argocd/appproject-everything.yaml", WIDE_PROJECT_YAML, listed_in="argocd/kustomization.yaml"),
+        "argocd argocd/projects",
+        "argocd",
+        "metadata.name",
+        also="GO141 GO142",
+    ),
+    "application-into-kube-system-through-it": repo_case(
+        "GO134",
+        both(
+            new_file("argocd/appproject-everything.yaml", WIDE_PROJECT_YAML, listed_in="argocd/kustomization.yaml"),
+            new_file("argocd/application-system.yaml", SYSTEM_APP_YAML, listed_in="argocd/kustomization.yaml"),
+        ),
+        "argocd argocd/projects",
+        "argocd",
+        "spec.destination.namespace",
+        also="GO141 GO142 GO143",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPO_CASES))
+def test_repository_case_fails_with_its_id(repo, capsys, case):
+    spec = REPO_CASES[case]
+    spec.change(repo)
+    code, lines = validate(repo, *(repo / t for t in spec.target.split()), capsys=capsys)
+    assert code == 1
+    ids = {line.split()[0] for line in lines}
+    assert spec.pid in ids, lines
+    assert ids <= {spec.pid} | spec.also, lines
+    mine = [line for line in lines if line.startswith(f"{spec.pid} {spec.file}: ")]
+    assert any(f": {spec.field}: " in line for line in mine), lines
+    assert all(STYLE.match(line) for line in lines), lines
+
+
+def test_every_new_policy_has_a_case():
+    covered = {i for c in RENDER_CASES.values() for i in c.ids} | {c.pid for c in REPO_CASES.values()}
+    covered |= {"GO125", "GO126"}  # test_kustomize_gate.py
+    assert {f"GO{n}" for n in range(125, 145)} <= covered
+
+
+# --- the reviewed list and the typed gitops.yaml keys ------------------------------------
+def test_a_reviewed_appproject_passes(tmp_path):
+    project = copy.deepcopy(WIDE_PROJECT)
+    project["spec"] = {
+        "sourceRepos": ["https://github.com/example-org/flask-gitops.git"],
+        "destinations": [{"name": "dev", "namespace": "flask-app-dev"}],
+        "namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}],
+    }
+    docs = [policy.Doc("argocd", project)]
+    reviewed = policy.Context(root=tmp_path, reviewed_projects=frozenset({"everything"}))
+    assert [str(f) for f in policy.run(docs, reviewed).findings] == []
+    assert [f.id for f in policy.run(docs, policy.Context(root=tmp_path)).findings] == ["GO143"]
+
+
+def test_policy_keys_of_gitops_yaml_are_typed(repo):
+    from gitops.commands.validate import policy_context
+
+    loaded = Repo.load(repo)
+    settings = yaml.safe_load((repo / "gitops.yaml").read_text())
+    ctx = policy_context(loaded, settings | {"reviewedAppProjects": ["flask-app"], "manualSync": ["prod", "staging"]})
+    assert ctx.reviewed_projects == {"flask-app"}
+    assert ctx.manual_sync == {"prod", "staging"}
+    assert policy_context(loaded, settings).manual_sync == {"prod"}  # default: the last environment
+    for bad, message in [
+        ({"reviewedAppProjects": "flask-app"}, "reviewedAppProjects: 'flask-app' is not of type 'array'"),
+        ({"reviewedAppProjects": ["Not_A_Name"]}, "reviewedAppProjects.0: 'Not_A_Name' does not match"),
+        ({"manualSync": ["prd"]}, "manualSync.0: 'prd' is not one of"),
+    ]:
+        with pytest.raises(GitopsError, match=re.escape(f"gitops.yaml: {message}")):
+            policy_context(loaded, settings | bad)
+
+
+def test_the_input_stage_never_sees_rendered_documents_and_vice_versa():
+    for entry in policy.POLICIES.values():
+        assert entry.stages <= {policy.INPUT, DOCUMENT}
+    assert {pid for pid, p in policy.POLICIES.items() if p.mandatory} == {"GO125", "GO126"}
