@@ -55,8 +55,9 @@ $(CHECKOV_STAMP): requirements/checkov.txt
 	$(TOOLS_DIR)/checkov/bin/pip install --quiet -r requirements/checkov.txt
 	@touch $@
 
-tools: ## install the pinned Go-built tools and the Argo CD CRDs into .tools/
+tools: ## install the pinned Go-built tools, the Argo CD CRDs and the ApplicationSet renderer into .tools/
 	@tools/install.sh $(TOOLS_DIR)
+	@tools/build-appset-render.sh $(TOOLS_DIR) $(BUILD_CACHE)
 
 $(SCHEMAS_STAMP): $(DEV_STAMP) src/gitops/schemas.py tools/versions.mk | tools
 	$(BIN)/python -m gitops.schemas --out $(TOOLS_DIR)/schemas \

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
-
+from .. import appset
 from .registry import Doc, Outcome, Scope, check
 
 
@@ -30,29 +28,6 @@ def _destination_allowed(dest: dict, allowed: list[dict]) -> bool:
     return False
 
 
-_TEMPLATE = re.compile(r"\{\{-?\s*\.([A-Za-z0-9_.]+)\s*-?\}\}")
-
-
-def _render_template(node: object, params: dict) -> object:
-    """Substitute `{{ .a.b }}` references (what this repository's templates use)."""
-    if isinstance(node, dict):
-        return {k: _render_template(v, params) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_render_template(v, params) for v in node]
-    if isinstance(node, str):
-
-        def sub(match: re.Match) -> str:
-            value: object = params
-            for part in match.group(1).split("."):
-                if not isinstance(value, dict) or part not in value:
-                    raise KeyError(match.group(1))
-                value = value[part]
-            return str(value)
-
-        return _TEMPLATE.sub(sub, node)
-    return node
-
-
 def _generator_entries(doc: Doc, root: Path) -> Iterator[tuple[str, str, str, bool, list[Path]]]:
     """(field, path pattern, files or directories, excluded, matches) of every git generator entry."""
     for g, generator in enumerate((doc.body.get("spec") or {}).get("generators") or []):
@@ -66,27 +41,25 @@ def _generator_entries(doc: Doc, root: Path) -> Iterator[tuple[str, str, str, bo
                 yield f"spec.generators[{g}].git.{kind}[{k}].path", pattern, kind, bool(entry.get("exclude")), matches
 
 
-def _elements(doc: Doc, root: Path) -> Iterator[tuple[str, dict | None, str | None]]:
-    """(label, rendered Application spec, missing key) per Application the ApplicationSet generates.
+def _rendered(doc: Doc, scope: Scope) -> appset.Rendered:
+    """The ApplicationSet rendered by Argo CD's own code (gitops.appset), once per document and scope."""
 
-    When the template uses a key the generator does not provide, the spec is None and the key is named.
-    """
-    template = (doc.body.get("spec") or {}).get("template") or {}
-    for _, _, kind, excluded, matches in _generator_entries(doc, root):
-        if excluded:
-            continue
-        for match in matches:
-            folder = match.parent if kind == "files" else match
-            params: dict = {"path": {"path": folder.relative_to(root).as_posix(), "basename": folder.name}}
-            if kind == "files":
-                params.update(yaml.safe_load(match.read_text()) or {})
-            label = f" (for {match.relative_to(root).as_posix()})"
-            try:
-                spec = _render_template(template.get("spec") or {}, params)
-            except KeyError as exc:
-                yield label, None, exc.args[0]
-            else:
-                yield label, spec, None
+    def run() -> appset.Rendered:
+        projects = [
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject", "metadata": {"name": n}, "spec": s}
+            for n, s in scope.projects.items()
+        ]
+        return appset.render([doc.body], scope.context.root, projects)[0]
+
+    return scope.memo(("appset", id(doc)), run)
+
+
+def _elements(doc: Doc, scope: Scope) -> Iterator[tuple[str, dict]]:
+    """(label, Application spec) per Application the ApplicationSet generates."""
+    rendered = _rendered(doc, scope)
+    for app, source in zip(rendered.applications, rendered.generated_from, strict=True):
+        label = f" (for {source})" if source else f" (Application {(app.get('metadata') or {}).get('name')})"
+        yield label, app.get("spec") or {}
 
 
 def _apps(doc: Doc, scope: Scope) -> Iterator[tuple[dict, str, str, dict | None]]:
@@ -94,8 +67,7 @@ def _apps(doc: Doc, scope: Scope) -> Iterator[tuple[dict, str, str, dict | None]
     if doc.kind == "Application":
         found = [(doc.body.get("spec") or {}, "spec", "")]
     elif doc.kind == "ApplicationSet":
-        elements = _elements(doc, scope.context.root)
-        found = [(spec, "spec.template.spec", label) for label, spec, _ in elements if spec is not None]
+        found = [(spec, "spec.template.spec", label) for label, spec in _elements(doc, scope)]
     else:
         found = []
     for spec, where, label in found:
@@ -111,8 +83,11 @@ def appset_generator(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     for where, pattern, _, excluded, matches in _generator_entries(doc, scope.context.root):
         if not excluded:
             yield Outcome(where, None if matches else f"{pattern!r} matches nothing in the repository")
-    for label, _, missing in _elements(doc, scope.context.root):
-        yield Outcome("spec.template", f"template uses missing key .{missing}{label}" if missing else None)
+    rendered = _rendered(doc, scope)
+    for error in rendered.errors:
+        yield Outcome(error.field, f"Argo CD cannot render it: {error}")
+    if not rendered.errors:
+        yield Outcome("spec.template", None)
 
 
 @check("GO120", "argocd-project")
