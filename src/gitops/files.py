@@ -17,6 +17,7 @@ import fcntl
 import os
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ MAX_BYTES = 1 << 20  # 1 MiB: the largest file the tool reads is a few KB
 MAX_DEPTH = 64
 MAX_NODES = 100_000  # after alias expansion
 LOCK_TIMEOUT = 120.0
+_held = threading.local()  # the repositories this thread holds the lock of
 
 
 # --- reading ------------------------------------------------------------------------
@@ -43,16 +45,22 @@ def read_bytes(path: Path, where: str | None = None, code: int = 2, limit: int =
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except (OSError, ValueError) as exc:
         raise GitopsError(f"{where}: cannot read: {_reason(exc)}", code) from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise GitopsError(f"{where}: cannot read: not a regular file", code)
         if info.st_size > limit:
             raise GitopsError(f"{where}: too large ({info.st_size} bytes, the limit is {limit})", code)
-        try:
-            data = handle.read(limit + 1)
-        except OSError as exc:
-            raise GitopsError(f"{where}: cannot read: {_reason(exc)}", code) from None
+        data = b""
+        while len(data) <= limit:
+            chunk = os.read(fd, limit + 1 - len(data))
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        raise GitopsError(f"{where}: cannot read: {_reason(exc)}", code) from None
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise GitopsError(f"{where}: too large (the limit is {limit} bytes)", code)
     return data
@@ -301,12 +309,19 @@ def repo_lock(root: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Hold an exclusive lock on the repository folder: commands that write in one checkout run one at a time.
 
     An advisory ``flock`` on the folder itself: nothing is created in the repository,
-    and the lock goes away with the process.
+    and the lock goes away with the process. Re-entrant within a thread: a command that
+    holds it may call another function that takes it.
     """
+    key = os.path.realpath(root)
+    held = _held.__dict__.setdefault("roots", set())
+    if key in held:
+        yield
+        return
     try:
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
         raise GitopsError(f"{root}: cannot lock: {_reason(exc)}", FAILED) from None
+    held.add(key)
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -319,6 +334,7 @@ def repo_lock(root: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
                 time.sleep(0.02)
         yield
     finally:
+        held.discard(key)
         os.close(fd)
 
 

@@ -199,6 +199,12 @@ def test_a_50_mb_file_fails_fast(repo, name, command):
     assert state(repo) == before
 
 
+def test_a_folder_where_a_file_belongs(repo, capsys):
+    (repo / "clusters/dev/config.yaml").unlink()
+    (repo / "clusters/dev/config.yaml").mkdir()
+    refused(repo, capsys, 2, ["status"], "clusters/dev/config.yaml: cannot read: not a regular file")
+
+
 def test_a_fifo_is_not_read(repo, capsys):
     os.mkfifo(repo / "clusters/dev/fifo")
     (repo / "clusters/dev/config.yaml").unlink()

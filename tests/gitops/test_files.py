@@ -1,0 +1,113 @@
+"""gitops.files: strict YAML, bounded reads, all-or-nothing writes, the repository lock."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from gitops import files
+from gitops.errors import GitopsError
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("a: 1\na: 2\n", "duplicate key 'a'"),
+        ("a:\n  b: 1\n  b: 1\n", "duplicate key 'b'"),
+        ("yes: 1\ntrue: 2\n", "duplicate key True"),  # YAML 1.1 reads both as the same key
+        ("[" * 100 + "]" * 100, "nested deeper than 64 levels"),
+        ("a: &a [*a]\n", "recursive alias"),
+        (
+            'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]\n'
+            + "".join(f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcd", "bcde", strict=True)),
+            "aliases expand to more than 100000 nodes",
+        ),
+    ],
+)
+def test_strict_yaml_refuses(text, problem):
+    with pytest.raises(GitopsError, match="invalid YAML") as caught:
+        files.parse_yaml(text, "f.yaml")
+    assert problem in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_strict_yaml_accepts_merge_keys_and_small_aliases():
+    doc = files.parse_yaml("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nlist: [*b, *b]\n", "f.yaml")
+    assert doc["other"] == {"x": 1, "y": 3}
+    assert doc["list"] == [{"x": 1, "y": 2}] * 2
+
+
+def test_reads_are_bounded_and_regular_files_only(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"#" * (files.MAX_BYTES + 1))
+    with pytest.raises(GitopsError, match="too large"):
+        files.read_text(big)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(GitopsError, match="not a regular file"):
+        files.read_text(tmp_path / "fifo")
+    with pytest.raises(GitopsError, match="not a regular file"):
+        files.read_text(tmp_path)
+    (tmp_path / "latin1").write_bytes(b"caf\xe9\n")
+    with pytest.raises(GitopsError, match=r"not UTF-8 text \(byte 3\)"):
+        files.read_text(tmp_path / "latin1")
+
+
+def test_apply_writes_all_or_nothing(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b" / "c.yaml"
+    first.write_bytes(b"old\n")
+    (tmp_path / "b").mkdir()
+    second.write_bytes(b"old\n")
+    second.chmod(0o444)
+    changes = [files.Change(first, b"old\n", b"new\n"), files.Change(second, b"old\n", b"new\n")]
+    with pytest.raises(GitopsError, match="read-only"):
+        files.apply(changes, tmp_path)
+    assert first.read_bytes() == b"old\n"  # checked before anything was written
+    second.chmod(0o644)
+    files.apply(changes, tmp_path)
+    assert first.read_bytes() == second.read_bytes() == b"new\n"
+    assert oct(second.stat().st_mode & 0o777) == "0o644"  # the mode survives the atomic replace
+
+
+def test_apply_refuses_a_file_changed_since_it_was_read(tmp_path):
+    path = tmp_path / "a.yaml"
+    path.write_bytes(b"changed by someone\n")
+    with pytest.raises(GitopsError, match="changed while gitops was running"):
+        files.apply([files.Change(path, b"old\n", b"new\n")], tmp_path)
+    assert path.read_bytes() == b"changed by someone\n"
+
+
+def test_lock_is_exclusive_between_threads_and_reentrant_within_one(tmp_path):
+    order: list[str] = []
+
+    def other() -> None:
+        with files.repo_lock(tmp_path):
+            order.append("other")
+
+    with files.repo_lock(tmp_path):
+        with files.repo_lock(tmp_path):  # re-entrant: no deadlock
+            order.append("inner")
+        thread = threading.Thread(target=other)
+        thread.start()
+        time.sleep(0.2)
+        order.append("outer done")
+    thread.join(timeout=10)
+    assert order == ["inner", "outer done", "other"]
+
+
+def test_lock_times_out_with_one_line(tmp_path):
+    def hold() -> None:
+        with files.repo_lock(tmp_path):
+            time.sleep(1)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    time.sleep(0.2)
+    with (
+        pytest.raises(GitopsError, match="another gitops command is still writing here"),
+        files.repo_lock(tmp_path, timeout=0.1),
+    ):
+        pass
+    thread.join()
