@@ -7,6 +7,7 @@ style logins are the caller's business. Every failure is one line naming the cal
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import urllib.error
@@ -110,7 +111,19 @@ class ArgoAPI:
             if "HTTP 404" in str(error) or "HTTP 403" in str(error):
                 return None
             raise
-        return live_of(app)
+        live = live_of(app)
+        if not live.images:
+            live = dataclasses.replace(live, images=self.running_images(name))
+        return live
+
+    def running_images(self, name: str) -> tuple[str, ...]:
+        """The images of the Application's running pods, from its resource tree (what the UI shows)."""
+        tree = self.call("GET", f"/api/v1/applications/{urllib.parse.quote(name)}/resource-tree")
+        found: list[str] = []
+        for node in tree.get("nodes") or []:
+            if node.get("kind") == "Pod":
+                found += [i for i in node.get("images") or [] if i not in found]
+        return tuple(found)
 
     def deployed_images(self, name: str, revision: str) -> set[str]:
         """The container images of the Deployments Argo CD renders for ``name`` at ``revision``."""

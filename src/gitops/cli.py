@@ -104,12 +104,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("source", metavar="FROM")
     p.add_argument("target", metavar="TO")
-    p.add_argument("--force", action="store_true", help="allow skipping a stage")
+    p.add_argument(
+        "--force", action="store_true", help="allow skipping a stage, or promoting past a refusing Argo CD gate"
+    )
     p.add_argument(
         "--pr-body",
         action="store_true",
-        help="print a Markdown pull-request title and body (versions, commits, rendered diff)",
+        help="print a Markdown pull-request title and body (versions, commits, live state, rendered diff)",
     )
+    _argocd_flag(p)
+    _git_flags(p)
+
+    p = sub.add_parser(
+        "rollback",
+        help="give an environment back an image it ran before",
+        description="Point ENV at an earlier image from the Git history of its overlay (the one "
+        "before by default). An image ENV never ran is refused; prod keeps the digest rule.",
+    )
+    p.add_argument("env", metavar="ENV")
+    p.add_argument("--to", metavar="TAG", help="the tag to go back to (ENV must have run it)")
+    p.add_argument("--steps", type=int, metavar="N", help="how many images back (default 1)")
+    p.add_argument("--pr-body", action="store_true", help="print a Markdown pull-request title and body")
     _git_flags(p)
 
     p = sub.add_parser(
@@ -121,6 +136,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="which image runs in each environment")
     p.add_argument("--output", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--live", action="store_true", help="add what Argo CD reports for each cluster (sync, health, revision, image)"
+    )
+    _argocd_flag(p)
 
     p = sub.add_parser(
         "configure",
@@ -147,6 +166,14 @@ def _check_single_values(parser: argparse.ArgumentParser, args: argparse.Namespa
         values = value if isinstance(action, argparse._AppendAction) and isinstance(value, list) else [value]
         if any(isinstance(v, list) for v in values):
             raise GitopsError(f"argument {'/'.join(action.option_strings) or action.dest}: expected one value")
+
+
+def _argocd_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--argocd",
+        metavar="URL",
+        help="Argo CD API server (default: $ARGOCD_SERVER); the token comes from $ARGOCD_AUTH_TOKEN",
+    )
 
 
 def _git_flags(p: argparse.ArgumentParser) -> None:

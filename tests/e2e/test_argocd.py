@@ -485,6 +485,20 @@ def gitops(work: Path, stack, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_status_live_shows_what_argocd_reports_for_every_cluster(stack, work):
+    result = gitops(work, stack, "status", "--live", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    live = {row["cluster"]: row for row in json.loads(result.stdout)["live"]}
+    assert set(live) == set(CONFIGS)
+    for name, row in live.items():
+        sync, health, revision = app_state(stack.api.application(app(name)))
+        assert (row["sync"], row["health"], row["revision"]) == (sync, health, revision)
+    assert deployment_image(stack, "dev") in live["dev"]["images"]
+    table = gitops(work, stack, "status", "--live").stdout
+    assert "RUNNING IMAGE" in table
+    assert deployment_image(stack, "dev") in table
+
+
 def test_promotion_is_gated_on_what_argocd_reports_live(stack, work):
     """Refused while dev is Progressing (its new pods cannot be scheduled), accepted once Healthy."""
     patch = work / "apps" / "flask-app" / "overlays" / "dev" / "kustomization.yaml"

@@ -89,3 +89,32 @@ def test_promote_commit_message(repo):
 def test_promote_unknown_environment(repo, capsys):
     assert run(repo, "promote", "dev", "qa") == 2
     assert "unknown environment 'qa'" in capsys.readouterr().err
+
+
+def test_without_argocd_the_gate_is_said_to_be_unchecked(repo, capsys, monkeypatch):
+    monkeypatch.delenv("ARGOCD_SERVER", raising=False)
+    run(repo, "set-image", "--env", "dev", "--tag", "v5")
+    capsys.readouterr()
+    assert run(repo, "promote", "dev", "staging", "--pr-body") == 0
+    captured = capsys.readouterr()
+    assert "the Argo CD gate was not checked" in captured.err
+    assert "Argo CD gate: **not checked**" in captured.out
+
+
+def test_an_argocd_server_without_a_token_is_bad_input_and_changes_nothing(repo, capsys, monkeypatch):
+    monkeypatch.delenv("ARGOCD_AUTH_TOKEN", raising=False)
+    before = snapshot(repo)
+    assert run(repo, "promote", "dev", "staging", "--argocd", "http://127.0.0.1:9") == 2
+    assert "ARGOCD_AUTH_TOKEN" in capsys.readouterr().err
+    assert snapshot(repo) == before
+
+
+def test_an_unreachable_argocd_refuses_the_promotion_in_one_line(repo, capsys, monkeypatch):
+    monkeypatch.setenv("ARGOCD_AUTH_TOKEN", "t")
+    before = snapshot(repo)
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    assert run(repo, "promote", "dev", "staging", "--argocd", "http://127.0.0.1:9") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "argocd: GET http://127.0.0.1:9/api/v1/applications/flask-app-dev" in err
+    assert snapshot(repo) == before

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import console, gitutil, images, oci
+from .. import console, gate, gitutil, images, oci
+from ..argocd import ArgoAPI
 from ..errors import GitopsError
 from ..repo import Repo
 from .diff import rendered_diffs
@@ -72,6 +73,7 @@ def pr_body(
     before: images.ImageRef,
     after: images.ImageRef,
     diffs: dict[str, str],
+    live: list[str] | None = None,
 ) -> str:
     title = f"promote({target}): {repo.app} {after.tag} from {source}"
     lines = [
@@ -103,6 +105,8 @@ def pr_body(
         lines += ["```", log or "(no service changes between the two images)", "```"]
     else:
         lines.append("(the commits of one or both images are not in this repository's history)")
+    if live:
+        lines += ["", "### Live state (Argo CD)", "", *live]
     lines += ["", "### Rendered changes per cluster"]
     if not diffs:
         lines.append("No rendered change.")
@@ -124,13 +128,20 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     def plan() -> ImageChange:
         return plan_promote(repo, args.source, args.target, args.force)
 
-    plan()  # bad input fails here, before any git check or lock
+    planned = plan()  # bad input fails here, before any git check or lock
+    api = ArgoAPI.from_env(args.argocd)
+    # The gate: the source environment runs this image, Synced and Healthy (or --force, said so).
+    live = gate.check(repo, api, args.source, planned.after, args.force)
+    if api is None:
+        console.error("promote: the Argo CD gate was not checked (no --argocd or ARGOCD_SERVER)")
+    else:
+        live += gate.table(f"{args.target} in Argo CD now", gate.states(repo, api, args.target))
     body: list[str] = []
 
     def make_body(change: ImageChange) -> None:
         affected = [c.path.name for c in repo.clusters() if c.environment == args.target]
         diffs = rendered_diffs(repo, "HEAD", affected)
-        body.append(pr_body(repo, args.source, args.target, change.before, change.after, diffs))
+        body.append(pr_body(repo, args.source, args.target, change.before, change.after, diffs, live))
 
     # With --pr-body, stdout is the body alone and progress is not printed.
     log: Log = console.quiet if args.pr_body else console.say

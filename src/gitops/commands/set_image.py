@@ -147,6 +147,7 @@ def deploy(
     push: bool = False,
     log: Log = console.say,
     after_write: Callable[[ImageChange], None] | None = None,
+    message: str | None = None,
 ) -> ImageChange:
     """Plan, write, (validate,) commit and push one environment's image as one transaction.
 
@@ -168,9 +169,9 @@ def deploy(
             if after_write is not None:
                 after_write(change)
             if checkout is not None:
-                message = deploy_message(env, repo.app, change.after)
-                if gitutil.commit(repo.root, [path], message):
-                    log(f"committed: {message}")
+                subject = message or deploy_message(env, repo.app, change.after)
+                if gitutil.commit(repo.root, [path], subject):
+                    log(f"committed: {subject}")
             if push and checkout is not None:
 
                 def reapply() -> bool:
@@ -178,7 +179,7 @@ def deploy(
                     write(repo, again, log)
                     if again.changed:
                         validate_targets(repo, affected_targets(repo, env), log)
-                    return gitutil.commit(repo.root, [path], deploy_message(env, repo.app, again.after))
+                    return gitutil.commit(repo.root, [path], message or deploy_message(env, repo.app, again.after))
 
                 gitutil.push(checkout, reapply, log=log)
                 log("pushed")

@@ -1,0 +1,142 @@
+"""`gitops rollback ENV [--to TAG | --steps N]`: give ENV back an image it ran before.
+
+"Ran before" means: the image stood in ENV's overlay at an earlier commit of this
+branch (``git log --first-parent`` of the overlay's kustomization). An image that never
+stood there is refused, whatever registry holds it; in an environment that must be
+pinned by digest, the earlier entry must carry one. The edit is the same byte-preserving
+one as `set-image` and `promote`, with the same ``--commit``/``--push`` and
+``--pr-body`` paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from .. import console, gitutil, images
+from ..errors import FAILED, GitopsError
+from ..repo import Repo
+from .diff import rendered_diffs
+from .set_image import ImageChange, Log, deploy, plan_image
+
+
+@dataclass(frozen=True)
+class Ran:
+    """One image ENV's overlay held, from the commit that set it."""
+
+    ref: images.ImageRef
+    commit: str
+    date: str
+
+
+def history(repo: Repo, env: str) -> list[Ran]:
+    """The images ENV's overlay held on this branch, newest first, one entry per change."""
+    path = repo.kustomization(env)
+    where = repo.rel(path)
+    log = gitutil.git(repo.root, "log", "--first-parent", "--format=%H %cs", "--", where, check=False)
+    if log.returncode != 0:
+        raise GitopsError(f"rollback: git log -- {where}: {gitutil.last_line(log)}", FAILED)
+    ran: list[Ran] = []
+    for line in log.stdout.splitlines():
+        commit, _, date = line.partition(" ")
+        shown = gitutil.git(repo.root, "show", f"{commit}:{where}", check=False)
+        if shown.returncode != 0:
+            continue  # the file did not exist under this name then
+        try:
+            ref = images.read_text(shown.stdout, repo.app, f"{where}@{commit[:12]}")
+        except GitopsError:
+            continue  # an entry that was broken then is not an image ENV ran
+        if ran and ran[-1].ref == ref:
+            ran[-1] = Ran(ref, commit, date)  # the same image, set earlier: keep the oldest commit
+            continue
+        ran.append(Ran(ref, commit, date))
+    return ran
+
+
+def choose(repo: Repo, env: str, to: str | None, steps: int | None) -> tuple[images.ImageRef, Ran]:
+    """The current image and the earlier one to go back to."""
+    path = repo.kustomization(env)
+    where = repo.rel(path)
+    current = images.read(path, repo.app, where)
+    earlier = [r for r in history(repo, env) if r.ref != current]
+    seen = ", ".join(str(r.ref.tag) for r in earlier[:8]) or "none"
+    if to is not None:
+        matches = [r for r in earlier if r.ref.tag == to]
+        if not matches:
+            raise GitopsError(
+                f"rollback: {env} never ran {repo.app}:{to} ({where} history on this branch: {seen}); "
+                "only an image it ran before can come back",
+                FAILED,
+            )
+        chosen = matches[0]
+    else:
+        n = 1 if steps is None else steps
+        if n < 1:
+            raise GitopsError(f"rollback: --steps {n}: give 1 or more", 2)
+        if n > len(earlier):
+            raise GitopsError(f"rollback: --steps {n}: {env} ran {len(earlier)} earlier image(s) ({seen})", FAILED)
+        chosen = earlier[n - 1]
+    if env in repo.digest_required and not chosen.ref.digest:
+        raise GitopsError(
+            f"rollback: {env} must be pinned by digest, and {repo.app}:{chosen.ref.tag} "
+            f"(set in {chosen.commit[:12]}) had none",
+            FAILED,
+        )
+    return current, chosen
+
+
+def plan_rollback(repo: Repo, env: str, to: str | None = None, steps: int | None = None) -> ImageChange:
+    current, chosen = choose(repo, env, to, steps)
+    name = chosen.ref.name if chosen.ref.name != current.name else None
+    return plan_image(repo, env, str(chosen.ref.tag), chosen.ref.digest, name)
+
+
+def pr_body(repo: Repo, env: str, change: ImageChange, chosen: Ran, diffs: dict[str, str]) -> str:
+    title = f"rollback({env}): {repo.app} {change.after.tag} (was {change.before.tag})"
+    lines = [
+        title,
+        "",
+        f"Rolls **{repo.app}** in `{env}` back to an image it ran before.",
+        "",
+        "| | image |",
+        "|---|---|",
+        f"| {env} now | `{change.before}` |",
+        f"| {env} after merge | `{change.after}` (set in {chosen.commit[:12]}, {chosen.date}) |",
+        "",
+        "### Rendered changes per cluster",
+    ]
+    if not diffs:
+        lines.append("No rendered change.")
+    for cluster, diff in diffs.items():
+        lines += ["", f"<details><summary>{cluster}</summary>", "", "```diff", diff.rstrip(), "```", "", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def run(repo: Repo, args: argparse.Namespace) -> int:
+    if args.to is not None and args.steps is not None:
+        raise GitopsError("rollback: give --to TAG or --steps N, not both", 2)
+    _, chosen = choose(repo, args.env, args.to, args.steps)  # bad input fails here, before any lock
+
+    def plan() -> ImageChange:
+        return plan_rollback(repo, args.env, args.to, args.steps)
+
+    body: list[str] = []
+
+    def make_body(change: ImageChange) -> None:
+        affected = [c.path.name for c in repo.clusters() if c.environment == args.env]
+        body.append(pr_body(repo, args.env, change, chosen, rendered_diffs(repo, "HEAD", affected)))
+
+    log: Log = console.quiet if args.pr_body else console.say
+    deploy(
+        repo,
+        args.env,
+        plan,
+        commit=args.commit,
+        push=args.push,
+        log=log,
+        after_write=make_body if args.pr_body else None,
+        message=f"rollback({args.env}): {repo.app} {chosen.ref.tag}",
+    )
+    if body:
+        console.say(body[0], end="")
+    return 0
