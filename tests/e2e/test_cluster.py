@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops.render import build
+from gitops.kustomize import build
 from tests.e2e.cluster import ROOT
 
 pytestmark = pytest.mark.e2e
