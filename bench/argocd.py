@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import statistics
 import subprocess
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from gitops import settings
+from gitops import gate, images, settings
+from gitops.repo import Repo
 from gitops.stack.stack import Stack, app_state
 
 ROOT = settings.repo_root()
@@ -58,30 +60,23 @@ def run(cache: Path, tools_bin: Path, pushes: int = 5, log=print) -> dict[str, l
     try:
         work = tmp / "work"
         _git(tmp, "clone", "-q", "--branch", "main", str(stack.bare), str(work))
-        times = []
+        times, allowed = [], []
         for i in range(pushes):
             t0 = time.monotonic()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "gitops",
-                    "set-image",
-                    "--env",
-                    "dev",
-                    "--tag",
-                    f"bench-{i}-{int(t0)}",
-                    "--commit",
-                    "--push",
-                ],
-                cwd=work,
-                check=True,
-                capture_output=True,
-            )
+            tag = f"bench-{i}-{int(t0)}"
+            command = [sys.executable, "-m", "gitops", "set-image", "--env", "dev", "--tag", tag, "--commit", "--push"]
+            subprocess.run(command, cwd=work, check=True, capture_output=True)
+            # The promotion gate, as `gitops promote dev staging` runs it, polled from the push on.
+            repo = Repo.load(work)
+            ref = images.read(repo.kustomization("dev"), repo.app)
+            allowed_now = functools.partial(gate.refusal, repo, stack.api, "dev", ref)
+            stack.procs.until("promotion allowed", lambda check=allowed_now: check() is None, 180)
+            allowed.append(time.monotonic() - t0)
             _live(stack, "flask-app-dev", _deployed(stack))
             times.append(time.monotonic() - t0)
-            log(f"argocd: push {i + 1}/{pushes} -> dev live in {times[-1]:.1f}s")
+            log(f"argocd: push {i + 1}/{pushes} -> dev live in {times[-1]:.1f}s, promotion allowed {allowed[-1]:.1f}s")
         figures["git push -> dev Synced + Healthy (s)"] = times
+        figures["git push -> promotion dev -> staging allowed by the gate (s)"] = allowed
 
         # A new cluster folder, on a cluster Argo CD already knows (registered as "bench").
         stack.register_cluster("bench", on="prod-us")
