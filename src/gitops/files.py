@@ -120,6 +120,25 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def _first_per_tag(resolvers: dict) -> dict:
+    """PyYAML's own implicit resolvers: the first one per tag and first character.
+
+    Other modules add resolvers to PyYAML's global Resolver when imported (yamllint's
+    quoted-strings rule adds YAML 1.2 octals, so ``0o17`` turns from text into 15
+    mid-process); the strict loader keeps the table it was born with.
+    """
+    table: dict = {}
+    for first, entries in resolvers.items():
+        kept = table[first] = []
+        for tag, regexp in entries:
+            if all(tag != seen for seen, _ in kept):
+                kept.append((tag, regexp))
+    return table
+
+
+_StrictLoader.yaml_implicit_resolvers = _first_per_tag(yaml.SafeLoader.yaml_implicit_resolvers)
+
+
 def _expanded_size(node: Node, sizes: dict[int, int], open_: set[int]) -> int:
     """How many nodes ``node`` stands for once every alias is expanded (refusing too many, or cycles)."""
     key = id(node)

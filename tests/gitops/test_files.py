@@ -40,6 +40,18 @@ def test_strict_yaml_accepts_merge_keys_and_small_aliases():
     assert doc["list"] == [{"x": 1, "y": 2}] * 2
 
 
+def test_strict_yaml_is_not_changed_by_other_modules_resolvers():
+    import yaml
+    import yamllint.rules.quoted_strings  # noqa: F401 - adds a YAML 1.2 octal resolver to PyYAML, globally
+
+    assert yaml.safe_load("0o17") == 15  # what the import did to PyYAML itself
+    assert files.parse_yaml("tag: 0o17\nport: 8080\nflag: yes\n", "f.yaml") == {
+        "tag": "0o17",
+        "port": 8080,
+        "flag": True,
+    }
+
+
 def test_reads_are_bounded_and_regular_files_only(tmp_path):
     big = tmp_path / "big.yaml"
     big.write_bytes(b"#" * (files.MAX_BYTES + 1))
