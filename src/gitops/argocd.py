@@ -8,8 +8,10 @@ style logins are the caller's business. Every failure is one line naming the cal
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -48,11 +50,45 @@ class Live:
         return state
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MAX_RESPONSE = 16 << 20  # bytes: more than any Application list this tool reads
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the bearer token to wherever it points: refuse it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(
+            req.full_url, code, "redirect refused (the token stays with its server)", headers, fp
+        )
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _checked_url(url: str) -> tuple[str, str]:
+    """The base URL and its host for messages; https, or http on this machine only; no credentials in it."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        raise GitopsError("--argocd: not a URL", 2) from None
+    if parts.username is not None or parts.password is not None:
+        raise GitopsError("--argocd: put no credentials in the URL (the token comes from ARGOCD_AUTH_TOKEN)", 2)
+    if parts.scheme not in ("http", "https") or not host:
+        raise GitopsError(f"--argocd {parts.scheme}://{host}: expected the https URL of the Argo CD API server", 2)
+    if parts.scheme == "http" and host not in LOOPBACK:
+        raise GitopsError(f"--argocd http://{host}: plain http only on this machine; use https", 2)
+    where = f"{host}:{port}" if port else host
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}", where
+
+
 class ArgoAPI:
     def __init__(self, url: str, token: str, timeout: float = 30):
-        if not url.startswith(("http://", "https://")):
-            raise GitopsError(f"--argocd {url!r}: expected an http(s) URL of the Argo CD API server", 2)
-        self.url = url.rstrip("/")
+        self.url, self.where = _checked_url(url)
+        if token and (not token.isascii() or not token.isprintable() or " " in token):
+            raise GitopsError(f"{TOKEN_ENV}: not a token (it holds spaces or control characters)", 2)
         self.token = token
         self.timeout = timeout
 
@@ -62,36 +98,52 @@ class ArgoAPI:
         url = url or os.environ.get(SERVER_ENV)
         if not url:
             return None
-        token = os.environ.get(TOKEN_ENV, "")
+        token = os.environ.get(TOKEN_ENV, "").strip()
         if not token:
-            raise GitopsError(f"--argocd {url}: set {TOKEN_ENV} to an Argo CD API token", 2)
+            raise GitopsError(f"--argocd {_checked_url(url)[1]}: set {TOKEN_ENV} to an Argo CD API token", 2)
         return cls(url, token)
 
     @classmethod
     def login(cls, url: str, username: str, password: str) -> ArgoAPI:
         anonymous = cls(url, "")
         session = anonymous.call("POST", "/api/v1/session", {"username": username, "password": password})
+        if not isinstance(session.get("token"), str):
+            raise GitopsError(f"argocd: {anonymous.where}: the session answer holds no token", 1)
         return cls(url, session["token"])
 
     def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        """One JSON call: no redirects, at most MAX_RESPONSE bytes, ``timeout`` seconds in all."""
+        what = f"argocd: {method} {self.where}{path.split('?')[0]}"
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
-            f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
+        deadline = time.monotonic() + self.timeout
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - checked
-                return json.loads(response.read() or b"{}")
+            request = urllib.request.Request(  # noqa: S310 - the scheme is checked in _checked_url
+                f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+            )
+            if self.token:
+                request.add_header("Authorization", f"Bearer {self.token}")
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                payload = _read(response, deadline)
         except urllib.error.HTTPError as error:
-            detail = error.read().decode(errors="replace").strip().replace("\n", " ")[:200]
-            raise GitopsError(f"argocd: {method} {path}: HTTP {error.code}: {detail}", 1) from None
-        except (OSError, ValueError) as error:
-            raise GitopsError(f"argocd: {method} {self.url}{path}: {error}", 1) from None
+            detail = _read(error, deadline, 4096).decode(errors="replace") if error.fp else error.reason
+            detail = " ".join(str(detail).split())[:200]
+            if error.code in (401, 403):
+                detail = f"the token may not do this ({detail})"
+            raise GitopsError(f"{what}: HTTP {error.code}: {detail}", 1) from None
+        except (OSError, http.client.HTTPException) as error:
+            reason = getattr(error, "reason", None) or type(error).__name__
+            raise GitopsError(f"{what}: {reason}", 1) from None
+        try:
+            answer = json.loads(payload or b"{}")
+        except ValueError:
+            raise GitopsError(f"{what}: the answer is not JSON", 1) from None
+        if not isinstance(answer, dict):
+            raise GitopsError(f"{what}: the answer is not a JSON object", 1)
+        return answer
 
     # --- what the commands use --------------------------------------------------------
     def applications(self) -> list[dict]:
-        return self.call("GET", "/api/v1/applications").get("items") or []
+        return [a for a in _list(self.call("GET", "/api/v1/applications").get("items")) if isinstance(a, dict)]
 
     def application(self, name: str, refresh: str | None = None) -> dict:
         query = f"?refresh={refresh}" if refresh else ""
@@ -108,7 +160,7 @@ class ArgoAPI:
         try:
             app = self.application(name)
         except GitopsError as error:
-            if "HTTP 404" in str(error) or "HTTP 403" in str(error):
+            if ": HTTP 404:" in str(error):
                 return None
             raise
         live = live_of(app)
@@ -120,9 +172,9 @@ class ArgoAPI:
         """The images of the Application's running pods, from its resource tree (what the UI shows)."""
         tree = self.call("GET", f"/api/v1/applications/{urllib.parse.quote(name)}/resource-tree")
         found: list[str] = []
-        for node in tree.get("nodes") or []:
-            if node.get("kind") == "Pod":
-                found += [i for i in node.get("images") or [] if i not in found]
+        for node in _list(tree.get("nodes")):
+            if isinstance(node, dict) and node.get("kind") == "Pod":
+                found += [i for i in _list(node.get("images")) if isinstance(i, str) and i not in found]
         return tuple(found)
 
     def deployed_images(self, name: str, revision: str) -> set[str]:
@@ -130,25 +182,59 @@ class ArgoAPI:
         query = urllib.parse.urlencode({"revision": revision})
         manifests = self.call("GET", f"/api/v1/applications/{urllib.parse.quote(name)}/manifests?{query}")
         images = set()
-        for text in manifests.get("manifests") or []:
-            doc = yaml.safe_load(text) if isinstance(text, str) else text
+        for text in _list(manifests.get("manifests")):
+            try:
+                doc = yaml.safe_load(text) if isinstance(text, str) else text
+            except yaml.YAMLError:
+                continue
             if isinstance(doc, dict) and doc.get("kind") == "Deployment":
-                for container in doc["spec"]["template"]["spec"].get("containers") or []:
-                    images.add(container.get("image", ""))
+                spec = _dict(_dict(_dict(doc.get("spec")).get("template")).get("spec"))
+                for container in _list(spec.get("containers")):
+                    image = _dict(container).get("image")
+                    if isinstance(image, str):
+                        images.add(image)
         return images
 
 
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: object, default: str = "") -> str:
+    return value if isinstance(value, str) else default
+
+
+def _read(response, deadline: float, limit: int = MAX_RESPONSE) -> bytes:
+    chunks, size = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer took too long")
+        chunk = response.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            if limit < MAX_RESPONSE:
+                return b"".join(chunks)[:limit]
+            raise OSError(f"the answer is larger than {MAX_RESPONSE >> 20} MiB")
+        chunks.append(chunk)
+
+
 def live_of(app: dict) -> Live:
-    status = app.get("status") or {}
-    sync = status.get("sync") or {}
-    operation = status.get("operationState") or {}
+    status = _dict(app.get("status"))
+    sync = _dict(status.get("sync"))
+    operation = _dict(status.get("operationState"))
     return Live(
-        app=app["metadata"]["name"],
-        sync=sync.get("status", "Unknown"),
-        health=(status.get("health") or {}).get("status", "Unknown"),
-        revision=sync.get("revision", ""),
-        images=tuple((status.get("summary") or {}).get("images") or ()),
-        operation=operation.get("phase", ""),
-        message=operation.get("message", ""),
-        conditions=tuple(c.get("type", "") for c in status.get("conditions") or []),
+        app=_text(_dict(app.get("metadata")).get("name"), "?"),
+        sync=_text(sync.get("status"), "Unknown"),
+        health=_text(_dict(status.get("health")).get("status"), "Unknown"),
+        revision=_text(sync.get("revision")),
+        images=tuple(i for i in _list(_dict(status.get("summary")).get("images")) if isinstance(i, str)),
+        operation=_text(operation.get("phase")),
+        message=_text(operation.get("message")),
+        conditions=tuple(_text(_dict(c).get("type")) for c in _list(status.get("conditions"))),
     )

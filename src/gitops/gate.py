@@ -32,11 +32,16 @@ class ClusterState:
     def row(self) -> str:
         if self.live is None:
             return f"| {self.cluster} | no Application | | | |"
-        images = ", ".join(f"`{i}`" for i in self.live.images) or "-"
+        images = ", ".join(f"`{cell(i)}`" for i in self.live.images) or "-"
         return (
-            f"| {self.cluster} | {self.live.sync} | {self.live.health} | "
-            f"`{self.live.revision[:12] or '-'}` | {images} |"
+            f"| {cell(self.cluster)} | {cell(self.live.sync)} | {cell(self.live.health)} | "
+            f"`{cell(self.live.revision[:12]) or '-'}` | {images} |"
         )
+
+
+def cell(text: str) -> str:
+    """Text from the Argo CD server, safe in a Markdown table cell or code span."""
+    return "".join(c for c in text if c.isprintable() and c not in "|`@<>[]\\")[:200]
 
 
 def app_name(repo: Repo, cluster: str) -> str:
@@ -64,8 +69,9 @@ def refusal(repo: Repo, api: ArgoAPI, env: str, ref: ImageRef) -> str | None:
         if image not in at_revision:
             shown = ", ".join(sorted(at_revision)) or "no Deployment"
             return f"{env}: cluster {state.cluster} runs revision {live.revision[:12]} with {shown}, not {image}"
-        if live.images and image not in live.images:
-            return f"{env}: cluster {state.cluster}: Argo CD sees {', '.join(live.images)} running, not {image}"
+        if image not in live.images:
+            running = ", ".join(live.images) or "no image"
+            return f"{env}: cluster {state.cluster}: Argo CD sees {running} running, not {image}"
     return None
 
 

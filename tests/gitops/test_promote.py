@@ -116,5 +116,18 @@ def test_an_unreachable_argocd_refuses_the_promotion_in_one_line(repo, capsys, m
     assert run(repo, "promote", "dev", "staging", "--argocd", "http://127.0.0.1:9") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "argocd: GET http://127.0.0.1:9/api/v1/applications/flask-app-dev" in err
+    assert "argocd: GET 127.0.0.1:9/api/v1/applications/flask-app-dev: [Errno 111] Connection refused" in err
     assert snapshot(repo) == before
+
+
+def test_the_token_and_url_credentials_never_reach_an_error_message(repo, capsys, monkeypatch):
+    monkeypatch.setenv("ARGOCD_AUTH_TOKEN", "secret-token\nsecond-line")
+    assert run(repo, "promote", "dev", "staging", "--argocd", "http://127.0.0.1:9") == 2
+    monkeypatch.setenv("ARGOCD_AUTH_TOKEN", "secret-token")
+    assert run(repo, "promote", "dev", "staging", "--argocd", "https://admin:hunter2@argocd.example.com") == 2
+    assert run(repo, "promote", "dev", "staging", "--argocd", "http://argocd.example.com") == 2  # http off-machine
+    assert run(repo, "promote", "dev", "staging", "--argocd", "http://[::1") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 4
+    assert "secret-token" not in err
+    assert "hunter2" not in err

@@ -13,11 +13,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from .. import console, gitutil, images
+from .. import console, gitutil, images, oci
 from ..errors import FAILED, GitopsError
 from ..repo import Repo
 from .diff import rendered_diffs
 from .set_image import ImageChange, Log, deploy, plan_image
+
+HISTORY = 500  # commits of the overlay looked at: years of deploys
+MAX_KUSTOMIZATION = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -33,15 +36,17 @@ def history(repo: Repo, env: str) -> list[Ran]:
     """The images ENV's overlay held on this branch, newest first, one entry per change."""
     path = repo.kustomization(env)
     where = repo.rel(path)
-    log = gitutil.git(repo.root, "log", "--first-parent", "--format=%H %cs", "--", where, check=False)
+    log = gitutil.git(
+        repo.root, "log", "--first-parent", f"--max-count={HISTORY}", "--format=%H %cs", "--", where, check=False
+    )
     if log.returncode != 0:
         raise GitopsError(f"rollback: git log -- {where}: {gitutil.last_line(log)}", FAILED)
     ran: list[Ran] = []
     for line in log.stdout.splitlines():
         commit, _, date = line.partition(" ")
         shown = gitutil.git(repo.root, "show", f"{commit}:{where}", check=False)
-        if shown.returncode != 0:
-            continue  # the file did not exist under this name then
+        if shown.returncode != 0 or len(shown.stdout) > MAX_KUSTOMIZATION:
+            continue  # the file did not exist under this name then, or is no kustomization a person wrote
         try:
             ref = images.read_text(shown.stdout, repo.app, f"{where}@{commit[:12]}")
         except GitopsError:
@@ -58,7 +63,11 @@ def choose(repo: Repo, env: str, to: str | None, steps: int | None) -> tuple[ima
     path = repo.kustomization(env)
     where = repo.rel(path)
     current = images.read(path, repo.app, where)
-    earlier = [r for r in history(repo, env) if r.ref != current]
+    if to is not None:
+        oci.tag(to)  # bad input: exit 2 before any git work
+    # Only this repository's image comes back: an old entry naming another registry does not.
+    name = current.name or repo.image
+    earlier = [r for r in history(repo, env) if r.ref != current and (r.ref.name or repo.image) == name]
     seen = ", ".join(str(r.ref.tag) for r in earlier[:8]) or "none"
     if to is not None:
         matches = [r for r in earlier if r.ref.tag == to]
@@ -115,10 +124,12 @@ def pr_body(repo: Repo, env: str, change: ImageChange, chosen: Ran, diffs: dict[
 def run(repo: Repo, args: argparse.Namespace) -> int:
     if args.to is not None and args.steps is not None:
         raise GitopsError("rollback: give --to TAG or --steps N, not both", 2)
-    _, chosen = choose(repo, args.env, args.to, args.steps)  # bad input fails here, before any lock
+    current, chosen = choose(repo, args.env, args.to, args.steps)  # bad input fails here, before any lock
+    name = chosen.ref.name if chosen.ref.name != current.name else None
 
     def plan() -> ImageChange:
-        return plan_rollback(repo, args.env, args.to, args.steps)
+        # The image chosen above, once: a push race re-applies the same one, never another.
+        return plan_image(repo, args.env, str(chosen.ref.tag), chosen.ref.digest, name)
 
     body: list[str] = []
 

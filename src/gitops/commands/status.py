@@ -105,7 +105,9 @@ def live_table(rows: list[ClusterLive]) -> str:
 
 def run(repo: Repo, args: argparse.Namespace) -> int:
     rows = status(repo)
-    if not getattr(args, "live", False):
+    if args.argocd and not args.live:
+        raise GitopsError("status: --argocd needs --live", 2)
+    if not args.live:
         console.say(status_json(rows) if args.output == "json" else status_table(rows))
         return 0
     api = ArgoAPI.from_env(args.argocd)
