@@ -185,7 +185,7 @@ def timed(cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,), runs: int = 3) 
 def with_clusters(dest: Path, count: int) -> Path:
     """A copy of the repository with ``count`` dev-like clusters (the 4 real ones included)."""
     copy_repo(dest)
-    project = dest / "argocd" / "appproject.yaml"
+    project = dest / "argocd" / "projects" / "appproject.yaml"
     extra = []
     for i in range(count - 4):
         name = f"gen-{i:03d}"

@@ -441,7 +441,9 @@ def test_release_does_not_trigger_itself():
 
 def test_promote_inputs_reach_gitops_through_env():
     promote = load("promote.yml")
-    assert set(promote["on"]) == {"repository_dispatch", "workflow_dispatch", "workflow_call"}
+    # No workflow_call: nothing calls it since promotion follows the deploy, and no other
+    # workflow should be able to start a promotion.
+    assert set(promote["on"]) == {"repository_dispatch", "workflow_dispatch"}
     job = promote["jobs"]["pull-request"]
     step = next(s for s in job["steps"] if "promote-pr.sh" in s.get("run", ""))
     # FROM and TO are the resolve job's, whatever started the run.
@@ -608,7 +610,7 @@ def test_resolver_follows_the_order_in_gitops_yaml(tmp_path):
 
 @pytest.mark.parametrize("event", ["workflow_dispatch", "push"])
 def test_resolver_passes_the_inputs_of_a_manual_or_called_run(tmp_path, event):
-    # workflow_call runs carry the caller's event name: anything but the deploy event.
+    # Any event but the deploy event takes the inputs.
     result, outputs = _resolve(tmp_path, event, environment="prod", source="dev", target="staging")
     assert result.returncode == 0, result.stdout
     assert outputs == {"from": "dev", "to": "staging"}

@@ -3,9 +3,10 @@
 One multi-call binary (tools/build-argocd.sh) started under the component names
 argocd-repo-server, argocd-application-controller, argocd-applicationset-controller and
 argocd-server, with ``ARGOCD_FAKE_IN_CLUSTER=true`` and the host cluster's kubeconfig;
-Redis from Debian. Every listener is on 127.0.0.1 (the application controller's metrics
-port is the one that cannot be told so). The repo server finds ``git-verify-wrapper.sh``
-and ``gpg-wrapper.sh`` in the pinned module's ``hack/`` folder, in the Go module cache.
+Redis from Debian. Every listener is on 127.0.0.1 except the two that cannot be told
+so: the metrics ports of the application controller and of the notifications controller.
+The repo server finds ``git-verify-wrapper.sh`` and ``gpg-wrapper.sh`` in the pinned
+module's ``hack/`` folder, in the Go module cache.
 """
 
 from __future__ import annotations
@@ -159,7 +160,8 @@ class ArgoCD:
         self.procs.spawn(
             "argocd-server",
             [str(self.bin / "argocd-server"), *common, "--namespace", NAMESPACE, "--insecure",
-             "--address", "127.0.0.1", "--port", str(p["server"]), "--metrics-port", str(p["server-metrics"]),
+             "--address", "127.0.0.1", "--port", str(p["server"]),
+             "--metrics-address", "127.0.0.1", "--metrics-port", str(p["server-metrics"]),
              "--repo-server", repo, "--repo-server-plaintext", "--dex-server", ""],
             env=env,
         )  # fmt: skip
