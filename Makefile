@@ -1,6 +1,6 @@
 # The single task runner. Every target installs what it needs, idempotently.
 #   make run    serve the app on 0.0.0.0:5000 through gunicorn
-#   make test   install tools, then run every check (lint, validate, pytest, checkov)
+#   make test   install tools, then run every check (lint, validate, checkov, pytest, e2e)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help

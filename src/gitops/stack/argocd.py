@@ -84,7 +84,13 @@ class ArgoCD:
                 "kind": "ConfigMap",
                 "metadata": {"name": "argocd-cm", "namespace": NAMESPACE},
                 # A local loop: compare with Git every minute (default 3), besides the push webhooks.
-                "data": {"url": self.url, "admin.enabled": "true", "timeout.reconciliation": "60s"},
+                "data": {
+                    "url": self.url,
+                    "admin.enabled": "true",
+                    "timeout.reconciliation": "60s",
+                    # A sync to a revision other than the target one is an override (as the README asks).
+                    "application.sync.requireOverridePrivilegeForRevisionSync": "true",
+                },
             },
         )
 
