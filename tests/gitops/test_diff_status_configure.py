@@ -108,6 +108,7 @@ def test_render_writes_every_target(repo, tmp_path, capsys):
         [
             "argocd.yaml",
             "argocd__notifications.yaml",
+            "argocd__projects.yaml",
             "apps__flask-app__overlays__dev.yaml",
             "apps__flask-app__overlays__staging.yaml",
             "apps__flask-app__overlays__prod.yaml",
@@ -118,3 +119,6 @@ def test_render_writes_every_target(repo, tmp_path, capsys):
         ]
     )
     assert "kind: HorizontalPodAutoscaler" in (out / "clusters__dev.yaml").read_text()
+    assert "kind: ValidatingAdmissionPolicy\n" in (out / "clusters__dev.yaml").read_text()
+    assert "kind: AppProject" in (out / "argocd__projects.yaml").read_text()
+    assert "kind: AppProject" not in (out / "argocd.yaml").read_text()

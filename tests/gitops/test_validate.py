@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from yamllint.config import YamlLintConfig
 
 from gitops.cli import main
 from gitops.kustomize import build
@@ -16,14 +17,25 @@ from gitops.settings import repo_root
 from tests.gitops.conftest import snapshot
 
 ROOT = repo_root()
+# validate lints the cases' files with the repository's yamllint config, like any other file.
+LINE_MAX = YamlLintConfig(file=str(ROOT / ".yamllint")).rules["line-length"]["max"]
 
 pytestmark = pytest.mark.slow
 
 
+# The known-good render: a prod cluster (its admission policy too) and every Argo CD object
+# (the AppProjects live in argocd/projects/, applied by an admin, outside the root
+# Application's reach).
+GOOD_TARGETS = ("clusters/prod-eu", "argocd", "argocd/projects")
+
+
+def good_render() -> list[dict]:
+    return [doc for target in GOOD_TARGETS for doc in build(ROOT / target).documents()]
+
+
 @pytest.fixture(scope="module")
 def good() -> list[dict]:
-    docs = build(ROOT / "clusters" / "prod-eu").documents()
-    return docs + build(ROOT / "argocd").documents()
+    return good_render()
 
 
 def find(docs: list[dict], kind: str, name: str | None = None) -> dict:
@@ -41,10 +53,36 @@ def validate(repo: Path, *paths: Path, capsys) -> tuple[int, list[str]]:
     return code, out[:-1]
 
 
+def _strings(node: object) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+def dump(docs: list[dict]) -> str:
+    """The documents as YAML within the repository's line length.
+
+    PyYAML folds a string at the first space past ``width``, so a line overruns ``width`` by
+    up to a whole word (the admission policy's CEL holds words of 70 characters): the width
+    leaves room for the longest word of any string it may fold, quoted and escaped.
+    """
+    words = [w for s in _strings(docs) if " " in s for w in s.split(" ")]
+    longest = max((len(w) + w.count("'") + w.count('"') + w.count("\\") for w in words), default=0)
+    width = LINE_MAX - longest - 4
+    assert width >= 40, f"a word of {longest} characters leaves no room within {LINE_MAX} columns"
+    return yaml.safe_dump_all(docs, sort_keys=False, width=width)
+
+
 def write(tmp_path: Path, docs: list[dict], name: str = "case.yaml") -> Path:
     path = tmp_path / "manifests" / name
     path.parent.mkdir(exist_ok=True)
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False, width=100))
+    path.write_text(dump(docs))
     return path
 
 
@@ -154,7 +192,11 @@ POLICY_CASES: dict[str, tuple[Mutation, str]] = {
         "spec.template.spec.automountServiceAccountToken",
     ),
     "GO120": (lambda d: _set("spec.project", "missing")(find(d, "Application")), "spec.project"),
-    "GO121": (lambda d: _set("spec.destination.namespace", "kube-system")(find(d, "Application")), "spec.destination"),
+    # One the root app's project does not allow (a system namespace would be GO134, an app's GO144 too).
+    "GO121": (
+        lambda d: _set("spec.destination.namespace", "other")(find(d, "Application")),
+        "spec.destination",
+    ),
     "GO122": (
         lambda d: _set("spec.source.repoURL", "https://git.example.net/other/repo.git")(find(d, "Application")),
         "spec.source[0].repoURL",
@@ -290,6 +332,35 @@ def test_appset_generator_must_match(repo, capsys):
     assert [line.split()[0] for line in lines] == ["GO124"]
 
 
+def test_argocd_alone_is_checked_against_the_repository_appprojects(repo, capsys):
+    # The AppProjects live in argocd/projects/ (applied by an admin), not in argocd/'s render.
+    assert validate(repo, repo / "argocd", capsys=capsys) == (0, [])
+    root = repo / "argocd" / "application-root.yaml"
+    root.write_text(root.read_text().replace("project: flask-gitops-bootstrap", "project: missing"))
+    code, lines = validate(repo, repo / "argocd", capsys=capsys)
+    assert code == 1
+    assert [line.split()[0] for line in lines] == ["GO120"]
+    assert "spec.project: AppProject 'missing' is not defined" in lines[0]
+
+
+def test_an_appproject_in_the_run_wins_over_the_repository_one(repo, tmp_path, capsys):
+    project = find(build(repo / "argocd" / "projects").documents(), "AppProject", "flask-gitops-bootstrap")
+    project["spec"]["destinations"] = [{"name": "in-cluster", "namespace": "flask-app-dev"}]
+    code, lines = validate(repo, repo / "argocd", write(tmp_path, [project]), capsys=capsys)
+    assert code == 1
+    assert [line.split()[:2] for line in lines] == [["GO121", "argocd:"]]
+    assert "Application/flask-gitops-root: spec.destination: " in lines[0]
+
+
+def test_repository_appprojects_that_do_not_build_are_a_failure(repo, capsys):
+    projects = repo / "argocd" / "projects" / "kustomization.yaml"
+    projects.write_text(projects.read_text() + "  - missing.yaml\n")
+    code, lines = validate(repo, repo / "argocd", capsys=capsys)
+    assert code == 1
+    assert lines[0].startswith("KUSTOMIZE argocd/projects: build failed (its AppProjects are unknown): "), lines
+    assert {line.split()[0] for line in lines[1:]} == {"GO120"}
+
+
 def test_repository_passes_and_validation_changes_nothing(repo, capsys):
     before = snapshot(repo)
     code, lines = validate(repo, capsys=capsys)
@@ -323,7 +394,10 @@ def test_a_policy_is_switched_off_by_id_on_the_command_line(repo, tmp_path, good
 
 
 def test_a_policy_is_switched_off_by_id_in_gitops_yaml(repo, tmp_path, good, capsys):
-    (repo / "gitops.yaml").write_text((repo / "gitops.yaml").read_text() + "skipPolicies:\n  - GO113\n")
+    config = repo / "gitops.yaml"
+    settings = yaml.safe_load(config.read_text())
+    settings["skipPolicies"] = ["GO113"]  # the key edited, never written twice (a duplicate key is refused)
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
     docs = copy.deepcopy(good)
     drop("NetworkPolicy", "default-deny")(docs)
     code, lines = validate(repo, write(tmp_path, docs), capsys=capsys)

@@ -19,12 +19,11 @@ import pytest
 import yaml
 
 from gitops import policy
+from gitops.cli import main
 from gitops.errors import GitopsError
-from gitops.kustomize import build
 from gitops.policy.registry import DOCUMENT
 from gitops.repo import Repo
-from gitops.settings import repo_root
-from tests.gitops.test_validate import container, find, validate, write
+from tests.gitops.test_validate import container, find, good_render, validate, write
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +32,9 @@ STYLE = re.compile(r"^GO\d{3} \S+: \S+: \S+: [^\n]+$")
 
 
 # --- render cases: the known-good render plus one dangerous change ---------------------
-# The admission policy's CEL expressions cannot be dumped within yamllint's line length.
-UNDUMPABLE = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
-# What a render case starts from: a prod cluster and every Argo CD object (the AppProjects
-# live in argocd/projects/, applied by an admin, outside the root Application's reach).
-GOOD_TARGETS = ("clusters/prod-eu", "argocd", "argocd/projects")
-
-
 @pytest.fixture(scope="module")
 def good() -> list[dict]:
-    root = repo_root()
-    docs = [d for t in GOOD_TARGETS if (root / t).is_dir() for d in build(root / t).documents()]
-    return [d for d in docs if d["kind"] not in UNDUMPABLE]
+    return good_render()
 
 
 def append(doc: dict) -> Callable[[list[dict]], None]:
@@ -481,6 +471,47 @@ def test_policy_keys_of_gitops_yaml_are_typed(repo):
     ]:
         with pytest.raises(GitopsError, match=re.escape(f"gitops.yaml: {message}")):
             policy_context(loaded, settings | bad)
+
+
+def set_settings(repo: Path, **values) -> None:
+    """gitops.yaml with ``values`` set (each key once: the strict loader refuses a duplicate)."""
+    config = repo / "gitops.yaml"
+    config.write_text(yaml.safe_dump(yaml.safe_load(config.read_text()) | values, sort_keys=False))
+
+
+def refused_settings(repo: Path, capsys, message: str) -> None:
+    assert main(["-C", str(repo), "validate"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"gitops.yaml: {message}")
+
+
+def test_gitops_yaml_takes_manual_sync_environments(repo, capsys):
+    set_settings(repo, manualSync=["staging", "prod"])
+    assert Repo.load(repo).environments == ["dev", "staging", "prod"]
+    code, lines = validate(repo, repo / "clusters" / "staging", capsys=capsys)
+    assert code == 1
+    assert lines == [
+        "GO144 clusters/staging/config.yaml: ClusterConfig/staging: autoSync: "
+        "must be false: 'staging' syncs by hand (gitops.yaml manualSync)"
+    ]
+    set_settings(repo, manualSync=["prod", "prod"])
+    refused_settings(repo, capsys, "manualSync: lists a value twice")
+    set_settings(repo, manualSync=["Prod"])
+    refused_settings(repo, capsys, "manualSync[0]: 'Prod' is not an environment name")
+    set_settings(repo, manualSync=["prd"])
+    refused_settings(repo, capsys, "manualSync: prd not in environments")
+
+
+def test_gitops_yaml_takes_reviewed_appprojects(repo, capsys):
+    set_settings(repo, reviewedAppProjects=["default", "flask-app", "flask-gitops-bootstrap"])
+    assert validate(repo, repo / "argocd" / "projects", capsys=capsys) == (0, [])
+    set_settings(repo, reviewedAppProjects=["default", "flask-app"])
+    code, lines = validate(repo, repo / "argocd" / "projects", capsys=capsys)
+    assert code == 1
+    assert [line.split()[:3] for line in lines] == [["GO143", "argocd/projects:", "AppProject/flask-gitops-bootstrap:"]]
+    set_settings(repo, reviewedAppProjects=["default", "default"])
+    refused_settings(repo, capsys, "reviewedAppProjects: lists a value twice")
+    set_settings(repo, reviewedAppProjects=["Not_A_Name"])
+    refused_settings(repo, capsys, "reviewedAppProjects[0]: 'Not_A_Name' is not an AppProject name (a DNS subdomain)")
 
 
 def test_the_input_stage_never_sees_rendered_documents_and_vice_versa():

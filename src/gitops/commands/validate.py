@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -175,12 +176,38 @@ def environment_of(repo: Repo, target: Path) -> str | None:
     return None
 
 
+def argocd_targets(repo: Repo) -> list[Path]:
+    """Every kustomization folder under argocd/ (the Argo CD objects: the AppProjects among them)."""
+    return [p.parent for p in sorted((repo.root / "argocd").rglob("kustomization.yaml"))]
+
+
 def default_targets(repo: Repo) -> list[Path]:
     """Every cluster folder (whatever its config.yaml holds: the policies say), overlay and argocd/ folder."""
     clusters = sorted(p for p in repo.clusters_dir.iterdir() if p.is_dir()) if repo.clusters_dir.is_dir() else []
     overlays = [repo.overlays_dir / env for env in repo.environments]
-    argocd = [p.parent for p in sorted((repo.root / "argocd").rglob("kustomization.yaml"))]
-    return [*clusters, *overlays, *argocd]
+    return [*clusters, *overlays, *argocd_targets(repo)]
+
+
+def repository_projects(repo: Repo, targets: list[Path], report: Report) -> dict[str, dict]:
+    """The AppProject specs, by name, of the repository's argocd/ kustomizations other than ``targets``.
+
+    What an Application is checked against when its projects are not in the run (GO120-GO123):
+    `gitops validate argocd` knows the AppProjects of argocd/projects/, wherever under argocd/
+    they live. A kustomization that does not build is a failure: without it, its projects
+    would be reported missing.
+    """
+    given = {t.resolve() for t in targets}
+    others = [t for t in argocd_targets(repo) if t.resolve() not in given]
+    projects: dict[str, dict] = {}
+    for target, result in zip(others, build_many(others, root=repo.root), strict=True):
+        if not isinstance(result, Rendered):
+            reason = getattr(result, "reason", result)
+            report.errors.append(f"KUSTOMIZE {repo.rel(target)}: build failed (its AppProjects are unknown): {reason}")
+            continue
+        for body in result.documents():
+            if body.get("kind") == "AppProject":
+                projects[str((body.get("metadata") or {}).get("name", ""))] = body.get("spec") or {}
+    return projects
 
 
 def check_inputs(
@@ -260,8 +287,11 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
     # 4. kubeconform, offline and strict, against every pinned Kubernetes version.
     run_kubeconform([(label, text) for label, text, docs, _ in rendered if docs], schemas_dir(), report)
 
-    # 5. Policy over every rendered document.
+    # 5. Policy over every rendered document; Applications without their AppProjects in the
+    # run are checked against the repository's.
     docs = [policy.Doc(label, body, env) for label, _, bodies, env in rendered for body in bodies]
+    if any(doc.kind in ("Application", "ApplicationSet") for doc in docs):
+        ctx = dataclasses.replace(ctx, projects=repository_projects(repo, targets, report))
     result = policy.run(docs, ctx, skip)
     report.errors += [str(f) for f in result.findings]
     report.checks += result.checks

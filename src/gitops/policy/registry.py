@@ -76,6 +76,9 @@ class Context:
     clusters: Path | None = None  # the folder of the cluster folders
     reviewed_projects: frozenset[str] = DEFAULT_REVIEWED_APPPROJECTS
     manual_sync: frozenset[str] = frozenset()  # environments never synced automatically
+    # The repository's AppProject specs by name, for Applications validated without them (say
+    # `gitops validate argocd`, whose projects live in argocd/projects/); a run's own win.
+    projects: Mapping[str, dict] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class Scope:
 
     context: Context
     render: tuple[Doc, ...]  # every document rendered from the same target
-    projects: Mapping[str, dict]  # AppProject specs of the whole run, by name
+    projects: Mapping[str, dict]  # AppProject specs of the whole run (else the repository's), by name
     cache: dict = field(default_factory=dict, compare=False, repr=False)  # see memo()
 
     def same_namespace(self, doc: Doc, kinds: set[str]) -> list[Doc]:
@@ -167,7 +170,7 @@ def run(docs: Iterable[Doc], ctx: Context, skip: Iterable[str] = (), stage: str 
     skipped = set(skip)
     check_skippable(skipped)
     policies = [p for pid, p in sorted(POLICIES.items()) if pid not in skipped and stage in p.stages]
-    projects = {d.name: d.body.get("spec") or {} for d in docs if d.kind == "AppProject"}
+    projects = {**ctx.projects, **{d.name: d.body.get("spec") or {} for d in docs if d.kind == "AppProject"}}
     renders: dict[str, list[Doc]] = {}
     for doc in docs:
         renders.setdefault(doc.source if stage == DOCUMENT else "", []).append(doc)
