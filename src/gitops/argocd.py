@@ -169,12 +169,23 @@ class ArgoAPI:
         return live
 
     def running_images(self, name: str) -> tuple[str, ...]:
-        """The images of the Application's running pods, from its resource tree (what the UI shows)."""
-        tree = self.call("GET", f"/api/v1/applications/{urllib.parse.quote(name)}/resource-tree")
+        """The images of the Application's live Deployments, as Argo CD sees them in the cluster.
+
+        (Not the pods of its resource tree: Argo CD leaves out of the tree the kinds the
+        AppProject does not list, and ReplicaSets and Pods are not listed.)
+        """
+        path = f"/api/v1/applications/{urllib.parse.quote(name)}/managed-resources?group=apps&kind=Deployment"
         found: list[str] = []
-        for node in _list(tree.get("nodes")):
-            if isinstance(node, dict) and node.get("kind") == "Pod":
-                found += [i for i in _list(node.get("images")) if isinstance(i, str) and i not in found]
+        for item in _list(self.call("GET", path).get("items")):
+            try:
+                live = json.loads(_text(_dict(item).get("liveState")) or "null")
+            except ValueError:
+                continue
+            spec = _dict(_dict(_dict(_dict(live).get("spec")).get("template")).get("spec"))
+            for container in _list(spec.get("containers")):
+                image = _dict(container).get("image")
+                if isinstance(image, str) and image not in found:
+                    found.append(image)
         return tuple(found)
 
     def deployed_images(self, name: str, revision: str) -> set[str]:

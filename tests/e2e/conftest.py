@@ -48,7 +48,15 @@ def stack():
     state = Path(tempfile.mkdtemp(prefix="flask-gitops-stack-")) / "state"
     started = time.monotonic()
     up = Stack.up(
-        state, ROOT, build_cache(), tools_dir() / "bin", pins(), log=lambda line: None, worktree=True, tied=True
+        state,
+        ROOT,
+        build_cache(),
+        tools_dir() / "bin",
+        pins(),
+        log=lambda line: None,
+        worktree=True,
+        tied=True,
+        spare=True,
     )
     TIMINGS["stack up to every Application settled (s)"] = time.monotonic() - started
     try:

@@ -30,6 +30,7 @@ from gitops.stack import argocd, gitremote, kube
 from gitops.stack.procs import Supervisor, free_port
 
 REPO_NAME = "flask-gitops.git"
+SPARE = "spare"
 
 
 def cluster_configs(root: Path) -> list[dict]:
@@ -71,19 +72,19 @@ class Stack:
 
     @classmethod
     def up(cls, state: Path, root: Path, cache: Path, tools_bin: Path, pins: dict[str, str], log=print,
-           worktree: bool = False, tied: bool = False) -> Stack:  # fmt: skip
+           worktree: bool = False, tied: bool = False, spare: bool = False) -> Stack:  # fmt: skip
         """Start everything; the remote's main is ``root``'s HEAD, or (``worktree``) its working tree.
         ``tied``: every process dies with this one, even if it is killed (tests and benchmarks)."""
         state.mkdir(parents=True)
         procs = Supervisor(state, tied=tied)
         try:
-            return cls._up(state, root, cache, tools_bin, pins, procs, log, worktree)
+            return cls._up(state, root, cache, tools_bin, pins, procs, log, worktree, spare)
         except BaseException:
             procs.stop()
             raise
 
     @classmethod
-    def _up(cls, state, root, cache, tools_bin, pins, procs, log, worktree) -> Stack:
+    def _up(cls, state, root, cache, tools_bin, pins, procs, log, worktree, spare=False) -> Stack:
         started = time.monotonic()
 
         def step(what: str) -> None:
@@ -94,7 +95,9 @@ class Stack:
         order = sorted(configs, key=lambda c: (environments.index(c["environment"]), c["cluster"]["name"]))
         names = [c["cluster"]["name"] for c in order]
         step(f"starting {len(names)} Kubernetes API servers ({', '.join(names)}) on one etcd")
-        plane = kube.ControlPlane(procs, kube.binaries(cache, pins), names)
+        # "spare": an API server no cluster folder uses, for tests and benchmarks that add a
+        # cluster folder (its cluster-scoped objects would collide on a used one).
+        plane = kube.ControlPlane(procs, kube.binaries(cache, pins), [*names, SPARE] if spare else names)
         plane.start()
         procs.spawn(
             "cloud",
@@ -121,7 +124,7 @@ class Stack:
             argocd.module_dir(pins["ARGOCD_VERSION"], pins["ARGOCD_GOTOOLCHAIN"]),
             host,
         )
-        argo.install(list(plane.clusters.values()), tools_bin)
+        argo.install([plane.clusters[name] for name in names], tools_bin)
         argo.start()
         port = int(procs.until("git server port", lambda: ready.exists() and ready.read_text().strip(), 30))
         repo_url = f"http://127.0.0.1:{port}/{REPO_NAME}"
