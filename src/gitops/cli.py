@@ -107,13 +107,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="allow skipping a stage, or promoting past a refusing Argo CD gate"
     )
-    p.add_argument(
-        "--pr-body",
-        action="store_true",
-        help="print a Markdown pull-request title and body (versions, commits, live state, rendered diff)",
-    )
     _argocd_flag(p)
-    _git_flags(p)
+    _git_flags(p, pr_body="versions, commits, live state, rendered diff")
 
     p = sub.add_parser(
         "rollback",
@@ -124,8 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("env", metavar="ENV")
     p.add_argument("--to", metavar="TAG", help="the tag to go back to (ENV must have run it)")
     p.add_argument("--steps", type=int, metavar="N", help="how many images back (default 1)")
-    p.add_argument("--pr-body", action="store_true", help="print a Markdown pull-request title and body")
-    _git_flags(p)
+    _git_flags(p, pr_body="the two images, where the earlier one was set, rendered diff")
 
     p = sub.add_parser(
         "diff",
@@ -176,7 +170,11 @@ def _argocd_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _git_flags(p: argparse.ArgumentParser) -> None:
+def _git_flags(p: argparse.ArgumentParser, pr_body: str | None = None) -> None:
+    if pr_body:
+        p.add_argument(
+            "--pr-body", action="store_true", help=f"print a Markdown pull-request title and body ({pr_body})"
+        )
     p.add_argument("--commit", action="store_true", help="commit the change (conventional message)")
     p.add_argument(
         "--push",

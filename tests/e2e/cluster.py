@@ -41,3 +41,15 @@ class ControlPlane(Cluster):
     def stop(self) -> None:
         self.procs.stop()
         shutil.rmtree(self.procs.state, ignore_errors=True)
+
+
+def wait(what: str, check, timeout: float = 90, interval: float = 0.5):
+    """Poll ``check`` until it returns something true; fail the test with the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}: {last!r}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,7 +18,7 @@ import yaml
 
 from gitops.kustomize import build
 from gitops.repo import Repo
-from tests.e2e.cluster import ROOT
+from tests.e2e.cluster import ROOT, wait
 
 pytestmark = pytest.mark.e2e
 
@@ -70,17 +69,6 @@ def pod_of(deployment: dict, name: str) -> dict:
     template = copy.deepcopy(deployment["spec"]["template"])
     metadata = {"name": name, "namespace": deployment["metadata"]["namespace"], "labels": {"e2e": "admission"}}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
-
-
-def wait(what: str, check, timeout: float = 60, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
 @contextmanager

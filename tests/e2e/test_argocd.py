@@ -185,13 +185,7 @@ def deploy_revision(stack) -> str:
 def test_git_push_deploys_dev(stack, work):
     tag = f"e2e-{int(time.time())}"
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "gitops", "set-image", "--env", "dev", "--tag", tag, "--commit", "--push"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = gitops(work, stack, "set-image", "--env", "dev", "--tag", tag, "--commit", "--push")
     assert result.returncode == 0, result.stderr
     revision = deploy_revision(stack)
     stack.wait_app(app("dev"), synced_healthy(revision), timeout=120)
@@ -276,13 +270,7 @@ def test_a_deny_window_blocks_automated_sync_and_lifting_it_syncs(stack, work):
         60,
     )
     tag = f"frozen-{int(time.time())}"
-    result = subprocess.run(
-        [sys.executable, "-m", "gitops", "set-image", "--env", "staging", "--tag", tag, "--commit", "--push"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = gitops(work, stack, "set-image", "--env", "staging", "--tag", tag, "--commit", "--push")
     assert result.returncode == 0, result.stderr
     frozen = deploy_revision(stack)
     # Argo CD has compared staging with the new revision, found it OutOfSync, and not synced.
@@ -451,13 +439,7 @@ def test_a_healthy_dev_deploy_sends_the_promotion_dispatch_through_argocd_notifi
         time.sleep(10)  # the controller's first pass: earlier deploys may notify once each
         received.clear()
         tag = f"notify-{int(time.time())}"
-        result = subprocess.run(
-            [sys.executable, "-m", "gitops", "set-image", "--env", "dev", "--tag", tag, "--commit", "--push"],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = gitops(work, stack, "set-image", "--env", "dev", "--tag", tag, "--commit", "--push")
         assert result.returncode == 0, result.stderr
         revision = deploy_revision(stack)
         stack.wait_app(app("dev"), synced_healthy(revision))

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from gitops.kustomize import build
-from tests.e2e.cluster import ROOT
+from tests.e2e.cluster import ROOT, wait
 
 pytestmark = pytest.mark.e2e
 CLUSTERS = sorted(p.name for p in (ROOT / "clusters").iterdir() if p.is_dir())
@@ -28,17 +28,6 @@ RESTRICTED = {
 
 def namespace(cluster, name: str) -> None:
     cluster.apply_json({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": RESTRICTED}})
-
-
-def wait(what: str, check, timeout: float = 90, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
 @pytest.mark.parametrize("name", CLUSTERS)

@@ -97,8 +97,10 @@ def test_without_argocd_the_gate_is_said_to_be_unchecked(repo, capsys, monkeypat
     capsys.readouterr()
     assert run(repo, "promote", "dev", "staging", "--pr-body") == 0
     captured = capsys.readouterr()
-    assert "the Argo CD gate was not checked" in captured.err
     assert "Argo CD gate: **not checked**" in captured.out
+    assert captured.err == ""
+    assert run(repo, "promote", "dev", "staging") == 0
+    assert "promote: the Argo CD gate was not checked" in capsys.readouterr().out
 
 
 def test_an_argocd_server_without_a_token_is_bad_input_and_changes_nothing(repo, capsys, monkeypatch):

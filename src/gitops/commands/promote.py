@@ -8,8 +8,7 @@ from .. import console, gate, gitutil, images, oci
 from ..argocd import ArgoAPI
 from ..errors import GitopsError
 from ..repo import Repo
-from .diff import rendered_diffs
-from .set_image import ImageChange, Log, deploy, plan_image, write
+from .set_image import ImageChange, Log, deploy_or_body, plan_image, write
 
 
 def check_order(repo: Repo, source: str, target: str, force: bool) -> None:
@@ -133,27 +132,12 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     # The gate: the source environment runs this image, Synced and Healthy (or --force, said so).
     live = gate.check(repo, api, args.source, planned.after, args.force)
     if api is None:
-        console.error("promote: the Argo CD gate was not checked (no --argocd or ARGOCD_SERVER)")
+        if not args.pr_body:  # the body says so itself, and stdout is the body alone
+            console.say("promote: the Argo CD gate was not checked (no --argocd or ARGOCD_SERVER)")
     else:
         live += gate.table(f"{args.target} in Argo CD now", gate.states(repo, api, args.target))
-    body: list[str] = []
 
-    def make_body(change: ImageChange) -> None:
-        affected = [c.path.name for c in repo.clusters() if c.environment == args.target]
-        diffs = rendered_diffs(repo, "HEAD", affected)
-        body.append(pr_body(repo, args.source, args.target, change.before, change.after, diffs, live))
+    def body_of(change: ImageChange, diffs: dict[str, str]) -> str:
+        return pr_body(repo, args.source, args.target, change.before, change.after, diffs, live)
 
-    # With --pr-body, stdout is the body alone and progress is not printed.
-    log: Log = console.quiet if args.pr_body else console.say
-    deploy(
-        repo,
-        args.target,
-        plan,
-        commit=args.commit,
-        push=args.push,
-        log=log,
-        after_write=make_body if args.pr_body else None,
-    )
-    if body:
-        console.say(body[0], end="")
-    return 0
+    return deploy_or_body(repo, args.target, plan, args, body_of)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from .. import console, gitutil, images, oci
+from .. import gitutil, images, oci
 from ..errors import FAILED, GitopsError
 from ..repo import Repo
-from .diff import rendered_diffs
-from .set_image import ImageChange, Log, deploy, plan_image
+from .set_image import ImageChange, deploy_or_body, plan_image
 
 HISTORY = 500  # commits of the overlay looked at: years of deploys
 MAX_KUSTOMIZATION = 1 << 20
@@ -131,23 +130,8 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         # The image chosen above, once: a push race re-applies the same one, never another.
         return plan_image(repo, args.env, str(chosen.ref.tag), chosen.ref.digest, name)
 
-    body: list[str] = []
+    def body_of(change: ImageChange, diffs: dict[str, str]) -> str:
+        return pr_body(repo, args.env, change, chosen, diffs)
 
-    def make_body(change: ImageChange) -> None:
-        affected = [c.path.name for c in repo.clusters() if c.environment == args.env]
-        body.append(pr_body(repo, args.env, change, chosen, rendered_diffs(repo, "HEAD", affected)))
-
-    log: Log = console.quiet if args.pr_body else console.say
-    deploy(
-        repo,
-        args.env,
-        plan,
-        commit=args.commit,
-        push=args.push,
-        log=log,
-        after_write=make_body if args.pr_body else None,
-        message=f"rollback({args.env}): {repo.app} {chosen.ref.tag}",
-    )
-    if body:
-        console.say(body[0], end="")
-    return 0
+    message = f"rollback({args.env}): {repo.app} {chosen.ref.tag}"
+    return deploy_or_body(repo, args.env, plan, args, body_of, message)

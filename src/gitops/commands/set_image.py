@@ -191,6 +191,39 @@ def deploy(
     return change
 
 
+def deploy_or_body(
+    repo: Repo,
+    env: str,
+    plan: Callable[[], ImageChange],
+    args: argparse.Namespace,
+    body_of: Callable[[ImageChange, dict[str, str]], str],
+    message: str | None = None,
+) -> int:
+    """`deploy` for promote and rollback: with --pr-body, stdout is the body alone (title first),
+    built from the written change and the rendered diff of ``env``'s clusters, and progress is quiet."""
+    from .diff import rendered_diffs
+
+    body: list[str] = []
+
+    def make_body(change: ImageChange) -> None:
+        affected = [c.path.name for c in repo.clusters() if c.environment == env]
+        body.append(body_of(change, rendered_diffs(repo, "HEAD", affected)))
+
+    deploy(
+        repo,
+        env,
+        plan,
+        commit=args.commit,
+        push=args.push,
+        log=console.quiet if args.pr_body else console.say,
+        after_write=make_body if args.pr_body else None,
+        message=message,
+    )
+    if body:
+        console.say(body[0], end="")
+    return 0
+
+
 def run(repo: Repo, args: argparse.Namespace) -> int:
     def plan() -> ImageChange:
         return plan_image(repo, args.env, args.tag, args.digest, args.image)
