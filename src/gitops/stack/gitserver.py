@@ -186,14 +186,18 @@ class GitHandler(BaseHTTPRequestHandler):
         length = int(length_header)
         if length > MAX_BODY:
             raise BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
-        remaining = length
+        self.copy_exactly(out, length, "request body shorter than Content-Length")
+        return length
+
+    def copy_exactly(self, out: IO[bytes], size: int, short: str) -> None:
+        """Copy ``size`` bytes of the request body to ``out``; a 400 saying ``short`` if it ends first."""
+        remaining = size
         while remaining:
             data = self.rfile.read(min(COPY_SIZE, remaining))
             if not data:
-                raise BadRequest(HTTPStatus.BAD_REQUEST, "request body shorter than Content-Length")
+                raise BadRequest(HTTPStatus.BAD_REQUEST, short)
             out.write(data)
             remaining -= len(data)
-        return length
 
     def read_chunked(self, out: IO[bytes]) -> int:
         total = 0
@@ -213,13 +217,7 @@ class GitHandler(BaseHTTPRequestHandler):
             total += size
             if total > MAX_BODY:
                 raise BadRequest(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request body too large")
-            remaining = size
-            while remaining:
-                data = self.rfile.read(min(COPY_SIZE, remaining))
-                if not data:
-                    raise BadRequest(HTTPStatus.BAD_REQUEST, "truncated chunk")
-                out.write(data)
-                remaining -= len(data)
+            self.copy_exactly(out, size, "truncated chunk")
             if self.rfile.readline(MAX_CHUNK_LINE).strip():
                 raise BadRequest(HTTPStatus.BAD_REQUEST, "chunk not followed by CRLF")
         while True:  # trailers, up to the empty line
