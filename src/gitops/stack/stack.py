@@ -139,7 +139,7 @@ class Stack:
         stack.bootstrap()
         (state / "stack.json").write_text(json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
-        stack.wait_settled()
+        stack.wait_settled(on_healthy=lambda name: step(f"{name} Synced + Healthy"))
         step("ready")
         return stack
 
@@ -188,15 +188,21 @@ class Stack:
     def expected_apps(self) -> dict[str, dict]:
         return {f"flask-app-{c['cluster']['name']}": c for c in cluster_configs(self.root)}
 
-    def wait_settled(self, timeout: float = 300) -> dict[str, dict]:
+    def wait_settled(self, timeout: float = 300, on_healthy=lambda name: None) -> dict[str, dict]:
         """Until root is Synced+Healthy, every cluster has its Application, auto-sync ones are
-        Synced+Healthy and the others have been compared (OutOfSync until someone syncs)."""
+        Synced+Healthy and the others have been compared (OutOfSync until someone syncs).
+        ``on_healthy(name)`` is called once as each Application first is Synced + Healthy."""
         expected = self.expected_apps()
         seen: list[str] = []
+        healthy: set[str] = set()
 
         def settled():
             apps = self.apps()
             seen[:] = [f"{name} {'/'.join(app_state(a)[:2])}" for name, a in sorted(apps.items())]
+            for name, app in sorted(apps.items()):
+                if name not in healthy and app_state(app)[:2] == ("Synced", "Healthy"):
+                    healthy.add(name)
+                    on_healthy(name)
             root = apps.get("flask-gitops-root")
             if not root or app_state(root)[:2] != ("Synced", "Healthy"):
                 return False
