@@ -80,6 +80,10 @@ def run_yamllint(files: list[Path], root: Path, report: Report) -> None:
         except yaml.YAMLError as exc:  # yamllint's own reader refuses some characters (NUL) outright
             report.errors.append(f"YAML {yaml_error(rel, exc)}")
             continue
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            # yamllint itself crashes on a few malformed files (a lone "]", for one): still one finding.
+            report.errors.append(f"YAML {rel}: not YAML that yamllint can read ({type(exc).__name__})")
+            continue
         for problem in problems:
             report.errors.append(
                 f"YAML {rel}:{problem.line}:{problem.column}: {problem.level}: {problem.desc}"

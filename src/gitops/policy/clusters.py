@@ -16,9 +16,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-import yaml
 from jsonschema import Draft202012Validator
 
+from .. import files
+from ..errors import GitopsError
 from .argocd import applications
 from .inputs import KUSTOMIZATION_FILES, inside, is_kustomization_doc, references, walk
 from .registry import DOCUMENT, INPUT, Context, Doc, Outcome, Scope, check
@@ -83,8 +84,8 @@ def cluster_doc(folder: Path, root: Path) -> Doc:
 def _load_config(path: Path, mtime_ns: int, size: int) -> tuple[object, str | None]:
     """(content, None) or (None, why not): parsed once per version of the file."""
     try:
-        return yaml.safe_load(path.read_text()), None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return files.load_yaml(path), None  # bounded, regular files only, strict YAML
+    except GitopsError as exc:
         return None, f"cannot be read: {' '.join(str(exc).split())[:160]}"
 
 
@@ -238,8 +239,8 @@ def _read_namespace(signature: tuple) -> str | None:
         if mtime is None:
             continue
         try:
-            body = yaml.safe_load(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            body = files.load_yaml(Path(path))
+        except GitopsError:
             return None
         namespace = body.get("namespace") if isinstance(body, dict) else None
         return namespace if isinstance(namespace, str) else None

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from .. import files
+from ..errors import GitopsError
 from .registry import INPUT, Context, Doc, Outcome, Scope, check
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -157,8 +157,8 @@ def _read(path: Path) -> tuple[dict, str | None]:
 @functools.lru_cache(maxsize=256)
 def _parse(path: Path, mtime_ns: int, size: int) -> tuple[dict, str | None]:
     try:
-        body = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        body = files.load_yaml(path)  # bounded, regular files only, strict YAML
+    except GitopsError as exc:
         return {}, f"cannot be read ({' '.join(str(exc).split())[:120]})"
     if not isinstance(body, dict):
         return {}, "is not a mapping"
