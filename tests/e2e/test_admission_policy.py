@@ -88,8 +88,11 @@ def policy_of(cluster, cluster_folder: str) -> Iterator[list[dict]]:
     try:
         yield docs
     finally:
+        # Leave the shared session cluster as found: the other e2e tests apply these objects too.
         for kind in ("validatingadmissionpolicybinding", "validatingadmissionpolicy"):
-            cluster.kubectl("delete", kind, POLICY, "--ignore-not-found", "--wait=false")
+            cluster.kubectl("delete", kind, POLICY, "--ignore-not-found")
+        service_account = one(docs, "ServiceAccount")["metadata"]["name"]
+        cluster.kubectl("delete", "serviceaccount", service_account, "-n", namespace, "--ignore-not-found")
 
 
 def test_rendered_policy_type_checks_on_the_server(cluster):

@@ -73,7 +73,7 @@ def test_argocd_objects_apply_against_the_pinned_crds(cluster):
         "--field-manager=e2e",
         "-f",
         "-",
-        input=build(ROOT / "argocd").text,
+        input=build(ROOT / "argocd" / "projects").text + "---\n" + build(ROOT / "argocd").text,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -86,6 +86,7 @@ def test_argocd_objects_apply_against_the_pinned_crds(cluster):
     appset = cluster.get("applicationset", "flask-app", "-n", "argocd")
     assert appset["spec"]["goTemplateOptions"] == ["missingkey=error"]
     assert {p["metadata"]["name"] for p in cluster.get("appproject", "-n", "argocd")["items"]} == {
+        "default",
         "flask-app",
         "flask-gitops-bootstrap",
     }
