@@ -84,9 +84,14 @@ def test_auto_sync_clusters_are_synced_and_healthy_with_everything_live(stack, n
     conditions = {c["type"]: c["status"] for c in deployment["status"]["conditions"]}
     assert conditions["Available"] == "True"
     assert deployment["status"]["readyReplicas"] >= 1
-    hpa = cluster.get("hpa", "flask-app", "-n", ns)
-    hpa_conditions = {c["type"]: c for c in hpa["status"]["conditions"]}
-    assert hpa_conditions["ScalingActive"]["status"] == "True", hpa_conditions
+
+    # Argo CD calls an HPA that has not computed yet Healthy too: wait for its first computation.
+    def scaling_active():
+        hpa = cluster.get("hpa", "flask-app", "-n", ns)
+        conditions = {c["type"]: c for c in (hpa.get("status") or {}).get("conditions") or []}
+        return hpa if conditions.get("ScalingActive", {}).get("status") == "True" else None
+
+    hpa = stack.procs.until(f"{name}: HPA ScalingActive", scaling_active, 60)
     assert hpa["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"] == 50
     assert cluster.get("pdb", "flask-app", "-n", ns)["status"]["expectedPods"] >= 1
     slices = cluster.get("endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=flask-app")["items"]
