@@ -30,9 +30,9 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
         health.tcp_check(target, timeout) for target in app.config["READINESS_TCP_CHECKS"]
     ] + list(app.config.get("READINESS_CHECKS", []))
 
-    middleware.register(app)
+    middleware.register(app, probe=lambda path: health.answer(app, path))
     errors.register(app)
-    app.register_blueprint(info.bp)
+    info.register(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
 

@@ -9,6 +9,7 @@ import time
 
 # Attributes every LogRecord has; anything else passed through `extra=` is emitted.
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,12 +27,57 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return _encode(entry)
+
+
+_second: list = [None, ""]  # the last whole second formatted, and its text
 
 
 def _utc(created: float) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
-    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+    second = int(created)
+    cached = _second
+    if cached[0] != second:  # a race here only formats the same second twice
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        cached[0] = second
+    return f"{cached[1]}.{int(created % 1 * 1000):03d}Z"
+
+
+class AccessLog:
+    """The access log's line for one request: the line JsonFormatter writes, at a third of the cost.
+
+    On the usual setup (``configure``: one stdout handler with JsonFormatter, no
+    filters) the line is built and written here, without a LogRecord. Any other setup
+    of the ``flask_app.access`` logger (other handlers, filters, a test's capture) gets
+    an ordinary ``logger.info`` call, so the logging configuration still rules.
+    """
+
+    def __init__(self, name: str = "flask_app.access") -> None:
+        self.logger = logging.getLogger(name)
+
+    def __call__(self, fields: dict[str, object]) -> None:
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        handlers = logger.handlers
+        handler = handlers[0] if len(handlers) == 1 else None
+        if (
+            handler is None
+            or type(handler) is not logging.StreamHandler
+            or type(handler.formatter) is not JsonFormatter
+            or logger.filters
+            or handler.filters
+            or handler.level > logging.INFO
+        ):
+            logger.info("request", extra=fields)
+            return
+        head = {"time": _utc(time.time()), "level": "info", "logger": logger.name, "message": "request"}
+        line = _encode(head | fields) + "\n"
+        with handler.lock:
+            try:
+                handler.stream.write(line)
+                handler.stream.flush()
+            except Exception:  # a closed or broken stdout: logging's own error path reports it
+                logger.info("request", extra=fields)
 
 
 def configure(level: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import logging
 import os
 import re
 import secrets
@@ -20,14 +19,20 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
-access_log = logging.getLogger("flask_app.access")
+from .jsonlog import AccessLog
+
+access_log = AccessLog()
 
 REQUEST_ID_KEY = "flask_app.request_id"
 ROUTE_KEY = "flask_app.route"
 UNMATCHED = "<unmatched>"
 # An incoming X-Request-ID is kept only if it is short and plain (no log injection).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Not logged unless LOG_PROBES: the kubelet's probes and Prometheus' scrapes.
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+# Answered by the middleware itself for GET and HEAD (see health.py).
+PROBE_ROUTES = frozenset({"/livez", "/readyz"})
+_STATUS_LINES = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 503)}
 
 
 class _RequestIds:
@@ -66,11 +71,13 @@ SECURITY_HEADERS = (
 class Observability:
     """WSGI middleware: everything every request needs, whatever the route."""
 
-    def __init__(self, wsgi_app, metrics, limit: int | None, log_probes: bool) -> None:
+    def __init__(self, wsgi_app, metrics, limit: int | None, log_probes: bool, probe=None) -> None:
         self.wsgi_app = wsgi_app
         self.metrics = metrics
         self.limit = limit
         self.log_probes = log_probes
+        # probe(path) -> (status, body) for GET/HEAD on PROBE_ROUTES, answered without Flask.
+        self.probe = probe
 
     def __call__(self, environ, start_response):
         started = time.perf_counter()
@@ -98,6 +105,10 @@ class Observability:
                     refused = self._read_body(environ, request_id, start)
                     if refused is not None:
                         return refused
+            path = environ.get("PATH_INFO")
+            if path in PROBE_ROUTES and self.probe is not None and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+                environ[ROUTE_KEY] = path
+                return self._answer_probe(environ, path, start)
             return self.wsgi_app(environ, start)
         finally:
             in_flight.dec()
@@ -108,9 +119,8 @@ class Observability:
             self.metrics.observe(method, route, status, elapsed)
             path = environ.get("PATH_INFO", "")
             if self.log_probes or path not in PROBE_PATHS:
-                access_log.info(
-                    "request",
-                    extra={
+                access_log(
+                    {
                         "method": method,
                         "path": path,
                         "route": route,
@@ -119,8 +129,13 @@ class Observability:
                         "request_id": request_id,
                         "remote_addr": environ.get("REMOTE_ADDR"),
                         "user_agent": environ.get("HTTP_USER_AGENT", ""),
-                    },
+                    }
                 )
+
+    def _answer_probe(self, environ, path: str, start) -> list[bytes]:
+        status, body = self.probe(path)
+        start(_STATUS_LINES[status], [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
     def _read_body(self, environ, request_id: str, start) -> list[bytes] | None:
         """Read a body of undeclared length (chunked) up to the limit, so an oversized one gets 413.
@@ -162,9 +177,9 @@ class RouteRecordingFlask(Flask):
         return super().dispatch_request()
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, probe=None) -> None:
     app.wsgi_app = Observability(
-        app.wsgi_app, app.extensions["metrics"], app.config["MAX_CONTENT_LENGTH"], app.config["LOG_PROBES"]
+        app.wsgi_app, app.extensions["metrics"], app.config["MAX_CONTENT_LENGTH"], app.config["LOG_PROBES"], probe
     )
 
 

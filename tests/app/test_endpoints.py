@@ -11,6 +11,7 @@ import socket
 import pytest
 
 from flask_app import create_app
+from flask_app.jsonlog import JsonFormatter
 from flask_app.lifecycle import Lifecycle
 
 
@@ -90,6 +91,41 @@ def test_readyz_503_while_draining(app, client):
     # Draining is not dying: everything else still answers.
     assert client.get("/").status_code == 200
     assert client.get("/livez").status_code == 200
+
+
+def test_probes_skip_flask_but_answer_like_its_routes(app, client):
+    """GET and HEAD on the probes are answered before Flask; other methods still get Flask's 405."""
+
+    @app.before_request
+    def refuse():
+        return {"refused": True}, 418
+
+    assert client.get("/").status_code == 418  # an app route goes through Flask's hooks
+    for path in ("/livez", "/readyz"):
+        response = client.get(path)
+        assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        head = client.head(path)
+        assert (head.status_code, head.data) == (200, b"")
+        assert head.headers["Content-Length"] == str(len(response.data))
+        assert client.post(path).status_code == 418  # not a probe: Flask (and its hooks) answer
+    app.extensions["lifecycle"].begin_drain()
+    assert client.head("/readyz").status_code == 503
+    # The Flask views give the same answers (a caller that bypasses the middleware).
+    with app.test_request_context("/readyz"):
+        view = app.view_functions["health.readyz"]()
+        assert (view.status_code, view.get_json()) == (503, {"status": "unavailable", "reason": "draining"})
+
+
+def test_probe_metrics_still_count_by_route(monkeypatch):
+    app = create_app()
+    client = app.test_client()
+    client.get("/livez")
+    client.head("/readyz")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert _sample(text, "http_requests_total", method="GET", route="/livez", status="200") == 1
+    assert _sample(text, "http_requests_total", method="HEAD", route="/readyz", status="200") == 1
 
 
 def test_drain_file_shared_between_processes(tmp_path):
@@ -219,6 +255,32 @@ def test_access_log_is_one_json_line(capsys):
     assert entry["remote_addr"] == "127.0.0.1"
     assert isinstance(entry["duration_ms"], float)
     assert entry["time"].endswith("Z")
+
+
+def test_access_log_follows_the_logging_configuration(capsys):
+    """The access log's fast path writes JsonFormatter's line; any other logging setup gets a LogRecord."""
+    app = create_app()
+    app.test_client().get("/", headers={"User-Agent": 'ua\t"x'})
+    fast = json.loads(capsys.readouterr().out)
+    record = logging.LogRecord("flask_app.access", logging.INFO, "", 0, "request", (), None)
+    record.__dict__.update({k: v for k, v in fast.items() if k not in {"time", "level", "logger", "message"}})
+    assert json.loads(JsonFormatter().format(record)).keys() == fast.keys()
+    assert fast["user_agent"] == 'ua\t"x'
+
+    captured: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = captured.append
+    access = logging.getLogger("flask_app.access")
+    access.addHandler(handler)  # two handlers: the fast path steps aside
+    try:
+        app.test_client().get("/version")
+    finally:
+        access.removeHandler(handler)
+    assert [(r.getMessage(), r.path, r.status) for r in captured] == [("request", "/version", 200)]
+    assert json.loads(capsys.readouterr().out)["path"] == "/version"  # the stdout handler still wrote it
+    access.setLevel(logging.WARNING)
+    app.test_client().get("/")
+    assert capsys.readouterr().out == ""
 
 
 def test_probes_not_logged_unless_asked(capsys, monkeypatch):
