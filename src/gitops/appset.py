@@ -5,13 +5,19 @@ tools/build-appset-render.sh): the List, Git, Matrix and Merge generators, the t
 with its goTemplate options, the templatePatch and the finalizer rule are Argo CD's
 (``GenerateApplications``, what the controller and `argocd appset generate` call); the Git
 generator reads the working tree, with the repo-server's file selection (a git pathspec).
-Nothing here re-implements any of it: this module only runs the tool and reads its JSON.
+Nothing here re-implements any of it: this module only runs the tool and reads its JSON
+(after refusing a file the Git generator would read that is no regular file: a FIFO would
+block the tool for ever).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
+import stat
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,14 +51,81 @@ class Rendered:
     errors: list[RenderError] = field(default_factory=list)
 
 
+def _file_patterns(node: object) -> Iterator[str]:
+    """The path of every Git ``files`` generator entry below ``node`` (Matrix and Merge nest generators)."""
+    if isinstance(node, dict):
+        git = node.get("git")
+        if isinstance(git, dict):
+            for entry in git.get("files") or []:
+                if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                    yield entry["path"]
+        for value in node.values():
+            yield from _file_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _file_patterns(value)
+
+
+def _may_read(path: str, pattern: str) -> bool:
+    """Could the git pathspec ``pattern`` (``*`` also matches ``/``) select ``path``? Errs on the side of yes."""
+    pattern = pattern.removeprefix("./")
+    prefix = pattern.rstrip("/")
+    return fnmatch.fnmatchcase(path, pattern) or path == prefix or path.startswith(prefix + "/")
+
+
+def _irregular_inputs(appsets: list[dict], root: Path) -> Iterator[str]:
+    """Every file a Git files generator of ``appsets`` may read that is not a regular file (symlinks followed).
+
+    The tool reads each selected file to its end: a FIFO blocks it for ever, a device never ends.
+    Only the folder named by each pattern's literal start is walked.
+    """
+    patterns = [p for doc in appsets for p in _file_patterns((doc.get("spec") or {}).get("generators"))]
+    seen: set[Path] = set()
+    for pattern in patterns:
+        literal = []
+        for part in pattern.removeprefix("./").split("/"):
+            if any(c in part for c in "*?[\\"):
+                break
+            literal.append(part)
+        if ".." in literal:
+            continue  # outside the repository: git refuses the pathspec, the tool reports it
+        start = root.joinpath(*literal) if literal else root
+        if start in seen:
+            continue
+        seen.add(start)
+        if not start.is_dir():
+            candidates = [start] if os.path.lexists(start) else []
+        else:
+            candidates = []
+            for folder, dirs, files in os.walk(start):
+                dirs[:] = sorted(d for d in dirs if d != ".git")
+                candidates += [Path(folder) / name for name in sorted(files)]
+        for path in candidates:
+            rel = path.relative_to(root).as_posix()
+            if not any(_may_read(rel, p) for p in patterns):
+                continue
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                continue  # missing or a symlink loop: the tool skips it or fails by itself
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                yield rel
+
+
 def render(appsets: list[dict], root: Path, projects: list[dict] = ()) -> list[Rendered]:
     """Every ApplicationSet in ``appsets`` rendered over the working tree ``root``, in one run of the tool.
 
     ``projects`` are AppProject objects (the Git generator reads the template's project);
     one that is not given is rendered as if it existed (the AppProject policies say it does not).
+    A file the Git generator would read that is not a regular file (a FIFO would block the
+    tool for ever) is refused before the tool runs.
     """
     if not appsets:
         return []
+    irregular = next(_irregular_inputs(appsets, root), None)
+    if irregular is not None:
+        why = "not a regular file (an ApplicationSet's git generator reads it)"
+        raise GitopsError(f"{irregular}: cannot read: {why}", 1)
     stream = "".join(json.dumps(doc) + "\n---\n" for doc in [*appsets, *projects])
     try:
         result = subprocess.run(
