@@ -1,0 +1,275 @@
+"""The service against its baselines, with a method that holds on a shared 2-core machine.
+
+- The servers run on CPU 0 and wrk on CPU 1 (taskset), so the load generator never takes
+  the servers' CPU; on a machine with one CPU both share it and the report says so.
+- Every round starts each server once, in a rotating order, and measures it on every path
+  and connection count; ratios are taken within a round (the service against a baseline
+  measured minutes apart on the same machine), then summarised over the rounds.
+- Each figure is a median with its spread (min-max over the rounds). A ratio whose spread
+  is larger than the difference it claims (its distance from 100%) is flagged ``~``: that
+  row cannot tell the two servers apart.
+
+Baselines: a bare WSGI callable under the same gunicorn.conf.py (the ceiling: gunicorn's
+own cost), a minimal Flask app under plain ``gunicorn -w 2`` (what a user gets from
+Flask and gunicorn's defaults), and Flask's development server (the seed's way).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from gitops.testing import server as srv
+
+SERVICE = "service"
+BARE = "bare-wsgi"
+MINIMAL = "minimal-flask"
+DEV = "flask-dev-server"
+KINDS = (SERVICE, BARE, MINIMAL, DEV)
+LABELS = {
+    SERVICE: "the service (gunicorn.conf.py, logs + metrics)",
+    BARE: "bare WSGI callable, same gunicorn.conf.py (ceiling)",
+    MINIMAL: "minimal Flask app, plain `gunicorn -w 2`",
+    DEV: "Flask's development server (the seed's way)",
+}
+PATHS = ("/livez", "/")
+CONNECTIONS = (16, 64)
+
+
+def cpus() -> tuple[list[str], list[str], str]:
+    """taskset prefixes for the servers and for wrk, and a sentence saying which."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return [], [], "servers and wrk share one CPU"
+    server, load = available[0], available[1]
+    return (
+        ["taskset", "-c", str(server)],
+        ["taskset", "-c", str(load)],
+        f"servers pinned to CPU {server}, wrk to CPU {load} (taskset)",
+    )
+
+
+SERVER_CPU, LOAD_CPU, PINNING = cpus()
+
+
+# --- servers ----------------------------------------------------------------------
+def start(kind: str, tmp: Path, **env: str) -> srv.Server:
+    """One server on 127.0.0.1, pinned to the servers' CPU."""
+    common = {"WEB_CONCURRENCY": "2", "APP_ENV": "bench", **env}
+    gunicorn = str(srv.GUNICORN)
+    if kind == SERVICE:
+        command = [*SERVER_CPU, gunicorn, "--config", "gunicorn.conf.py", "flask_app.wsgi:app"]
+        return srv.start(tmp, command=command, **common)
+    if kind == BARE:
+        command = [*SERVER_CPU, gunicorn, "--config", "gunicorn.conf.py", "bench.bare_wsgi:app"]
+        return srv.start(tmp, command=command, **common)
+    port = srv.free_port()
+    if kind == MINIMAL:
+        command = [*SERVER_CPU, gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "bench.minimal_flask:app"]
+    elif kind == DEV:
+        command = [*SERVER_CPU, sys.executable, "-m", "bench.seed_server"]
+    else:
+        raise ValueError(kind)
+    server = srv.start(tmp, command=command, **common, PORT=str(port))
+    server.port = port
+    return server
+
+
+def started(kind: str, tmp: Path, **env: str) -> srv.Server:
+    server = start(kind, tmp, **env)
+    if kind == SERVICE:
+        server.wait_ready()
+    else:
+        wait_status(server, "/livez")
+    return server
+
+
+def wait_status(server: srv.Server, path: str, timeout: float = 15) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}: {server.log()}")
+        try:
+            if srv.get(server.port, path, timeout=1)[0] == 200:
+                return time.monotonic() - server.started
+        except OSError:
+            time.sleep(0.005)
+    raise TimeoutError(server.log())
+
+
+# --- wrk -------------------------------------------------------------------------
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * _UNITS[unit]
+
+
+def wrk(port: int, path: str, connections: int, duration: float, threads: int = 1) -> dict[str, float]:
+    """One wrk run on the load CPU: requests per second, p50 and p99 (ms), errors."""
+    out = subprocess.run(
+        [
+            *LOAD_CPU,
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration:g}s",
+            "--latency",
+            "--timeout",
+            "5s",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 30,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": wrk_errors(out)}
+
+
+def wrk_errors(out: str) -> int:
+    """Socket errors (connect, read, write, timeout) plus non-2xx/3xx responses in wrk's report."""
+    errors = 0
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket:
+        errors += sum(int(x) for x in socket.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        errors += int(non2xx.group(1))
+    return errors
+
+
+# --- measuring ---------------------------------------------------------------------
+Samples = dict[tuple[str, str, int], list[dict[str, float]]]
+
+
+def throughput(tmp: Path, rounds: int, duration: float, log) -> Samples:
+    """``rounds`` interleaved rounds: every server once per round, in a rotating order."""
+    samples: Samples = {}
+    for round_ in range(rounds):
+        order = KINDS[round_ % len(KINDS) :] + KINDS[: round_ % len(KINDS)]
+        for kind in order:
+            server = started(kind, tmp / f"{kind}-{round_}")
+            try:
+                for path in PATHS:
+                    wrk(server.port, path, 16, 1)  # warm-up, discarded
+                    for conns in CONNECTIONS:
+                        log(f"round {round_ + 1}/{rounds}: {kind} {path} c={conns}")
+                        samples.setdefault((kind, path, conns), []).append(wrk(server.port, path, conns, duration))
+            finally:
+                server.stop(signal.SIGINT, timeout=30)
+    return samples
+
+
+def start_to_ready(tmp: Path, runs: int = 5) -> dict[str, list[float]]:
+    """Process start to the first 200 on /readyz (the service) or /livez (the dev server)."""
+    out: dict[str, list[float]] = {}
+    for kind in (SERVICE, DEV):
+        for i in range(runs):
+            server = start(kind, tmp / f"ready-{kind}-{i}")
+            try:
+                seconds = server.wait_ready() if kind == SERVICE else wait_status(server, "/livez")
+                out.setdefault(kind, []).append(seconds)
+            finally:
+                server.stop(signal.SIGINT, timeout=30)
+    return out
+
+
+def graceful_shutdown(tmp: Path) -> dict[str, float]:
+    """SIGTERM 0.5 s into a 2 s wrk run on `/`: every request must still succeed."""
+    drain, graceful = 3, 10
+    server = start(SERVICE, tmp / "shutdown", DRAIN_SECONDS=str(drain), GRACEFUL_TIMEOUT=str(graceful))
+    server.wait_ready()
+    load = subprocess.Popen(
+        [*LOAD_CPU, "wrk", "-t1", "-c16", "-d2s", "--latency", f"http://127.0.0.1:{server.port}/"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    signalled = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    out, _ = load.communicate(timeout=30)
+    code = server.process.wait(timeout=drain + graceful + 10)
+    exit_s = time.monotonic() - signalled
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"requests": requests, "errors": wrk_errors(out), "exit_s": exit_s, "exit_code": code, "drain_s": drain}
+
+
+# --- summarising -------------------------------------------------------------------
+def median_spread(values: list[float]) -> tuple[float, float, float]:
+    return statistics.median(values), min(values), max(values)
+
+
+def ratios(samples: Samples, kind: str, base: str, path: str, conns: int, metric: str) -> list[float]:
+    """Per-round ratios kind/base: each pair measured in the same round."""
+    return [
+        a[metric] / b[metric] for a, b in zip(samples[(kind, path, conns)], samples[(base, path, conns)], strict=True)
+    ]
+
+
+def fmt_ratio(values: list[float], unit: str = "%") -> str:
+    """'104% (97-110) ~': median, spread, and ~ when the spread is larger than the claimed difference."""
+    mid, low, high = median_spread(values)
+    flag = " ~" if (high - low) > abs(mid - 1) else ""
+    if unit == "x":
+        return f"{mid:.2f}x ({low:.2f}-{high:.2f}){flag}"
+    return f"{mid:.0%} ({low:.0%}-{high:.0%}){flag}"
+
+
+def table(samples: Samples) -> list[str]:
+    lines = [
+        "| server | path | conns | req/s | p99 ms | errors | req/s vs minimal Flask | req/s vs bare WSGI "
+        "| p99 vs bare WSGI |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for path in PATHS:
+        for conns in CONNECTIONS:
+            for kind in KINDS:
+                runs = samples[(kind, path, conns)]
+                rps, rps_lo, rps_hi = median_spread([r["rps"] for r in runs])
+                p99, p99_lo, p99_hi = median_spread([r["p99"] for r in runs])
+                errors = sum(r["errors"] for r in runs)
+                cells = [
+                    fmt_ratio(ratios(samples, kind, base, path, conns, metric), unit) if kind != base else "1"
+                    for base, metric, unit in ((MINIMAL, "rps", "%"), (BARE, "rps", "%"), (BARE, "p99", "x"))
+                ]
+                lines.append(
+                    f"| {kind} | `{path}` | {conns} | {rps:.0f} ({rps_lo:.0f}-{rps_hi:.0f}) | "
+                    f"{p99:.2f} ({p99_lo:.2f}-{p99_hi:.2f}) | {errors:.0f} | " + " | ".join(cells) + " |"
+                )
+    return lines
+
+
+def goals(samples: Samples, ready: dict[str, list[float]], shutdown: dict[str, float]) -> list[str]:
+    """The issue's goals, each with the figure that meets or misses it."""
+
+    def med(kind: str, base: str, path: str, conns: int, metric: str) -> float:
+        return statistics.median(ratios(samples, kind, base, path, conns, metric))
+
+    rows = []
+    for path in PATHS:
+        for conns in CONNECTIONS:
+            rows.append((f"`{path}` c={conns}: req/s >= minimal Flask", med(SERVICE, MINIMAL, path, conns, "rps"), 1.0))
+    for conns in CONNECTIONS:
+        rows.append((f"`/livez` c={conns}: req/s >= 70% of bare WSGI", med(SERVICE, BARE, "/livez", conns, "rps"), 0.7))
+    checks = [(name, f"{value:.0%}", value >= bound) for name, value, bound in rows]
+    for path in PATHS:
+        for conns in CONNECTIONS:
+            value = med(SERVICE, BARE, path, conns, "p99")
+            checks.append((f"`{path}` c={conns}: p99 <= 1.5x bare WSGI", f"{value:.2f}x", value <= 1.5))
+    ready_s = statistics.median(ready[SERVICE])
+    checks.append(("start to ready < 0.5 s", f"{ready_s:.3f} s", ready_s < 0.5))
+    checks.append(("SIGTERM under load: 0 errors", f"{shutdown['errors']:.0f}", shutdown["errors"] == 0))
+    lines = ["| goal | this run | met |", "|---|---:|:---:|"]
+    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks]
+    return lines
