@@ -79,6 +79,7 @@ except ImportError:  # gunicorn --check-config outside the venv still reads the 
     pass
 else:
     logconfig_dict = gunicorn_logconfig(loglevel.upper())
+    logger_class = "flask_app.jsonlog.GunicornLogger"  # no gunicorn access log: the app logs requests
 
 proc_name = "flask-app"
 # gunicorn's control socket would live under $HOME, which is read-only in the pod;
