@@ -8,7 +8,7 @@ import re
 import pytest
 
 from gitops import policy
-from gitops.policy.pod import RESTRICTED
+from gitops.policy.pod import HOST_HANDLERS, RESTRICTED
 from gitops.settings import repo_root
 
 
@@ -82,6 +82,289 @@ def test_each_restricted_rule_is_data_with_a_failing_value(rule):
             "securityContext.capabilities.add": ["SYS_ADMIN"],
             "securityContext.runAsNonRoot": False,
             "securityContext.seccompProfile.type": "Unconfined",
+            "volumes[*]": {"name": "data", "nfs": {"server": "nfs.example", "path": "/"}},
+            "securityContext.sysctls": [{"name": "net.core.somaxconn", "value": "1024"}],
+            "securityContext.seLinuxOptions": {"type": "spc_t"},
+            "securityContext.appArmorProfile.type": "Unconfined",
+            "securityContext.windowsOptions.hostProcess": True,
+            "securityContext.procMount": "Unmasked",
+            **dict.fromkeys(HOST_HANDLERS, "169.254.169.254"),
         }[rule.field]
     )
     assert rule.message(["SYS_ADMIN"])
+
+
+# --- what tests/e2e/test_differential.py found: the API server and validate disagreed -----------------
+def web(
+    ports: list | None = None,
+    readiness: object = "http",
+    sidecar: dict | None = None,
+    labels: dict | None = None,
+    **pod: object,
+) -> dict:
+    container = {
+        "name": "web",
+        "image": "web:1",
+        "ports": [{"name": "http", "containerPort": 8080}] if ports is None else ports,
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": readiness}},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "app"},
+        "spec": {
+            "selector": {"matchLabels": labels or {"app": "web"}},
+            "template": {
+                "metadata": {"labels": labels or {"app": "web"}, **pod.pop("metadata", {})},
+                "spec": {"containers": [container, *([sidecar] if sidecar else [])], **pod},
+            },
+        },
+    }
+
+
+def service(*ports: dict, **spec: object) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "app"},
+        "spec": {"selector": {"app": "web"}, "ports": list(ports) or [{"name": "http", "port": 80}], **spec},
+    }
+
+
+def netpol(spec: dict, name: str = "web") -> dict:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": "app"},
+        "spec": spec,
+    }
+
+
+def block(cidr: str, *excepts: str) -> dict:
+    ip_block = {"cidr": cidr, **({"except": list(excepts)} if excepts else {})}
+    return netpol({"podSelector": {}, "ingress": [{"from": [{"ipBlock": ip_block}]}]})
+
+
+def hpa(api_version: str = "autoscaling/v2", annotations: dict | None = None, **spec: object) -> dict:
+    ref = spec.pop("scaleTargetRef", {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"})
+    return {
+        "apiVersion": api_version,
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "app", **({"annotations": annotations} if annotations else {})},
+        "spec": {"scaleTargetRef": ref, "minReplicas": 1, "maxReplicas": 3, **spec},
+    }
+
+
+DEFAULT_DENY = netpol({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}, name="default-deny")
+CPU_METRICS_ANNOTATION = '[{"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 60}}]'
+MEMORY_METRICS_ANNOTATION = '[{"type": "Resource", "resource": {"name": "memory", "targetAverageUtilization": 60}}]'
+
+# (policy id, documents, a field that id must report, or None: that id reports nothing)
+DIFFERENTIAL_CASES = {
+    # GO112: Python's ipaddress takes what the API server refuses or warns about.
+    "cidr-without-prefix-length": ("GO112", [block("10.0.0.1")], "ipBlock.cidr"),
+    "cidr-netmask": ("GO112", [block("10.0.0.0/255.0.0.0")], "ipBlock.cidr"),
+    "cidr-host-bits": ("GO112", [block("10.0.0.1/8")], "ipBlock.cidr"),
+    "cidr-prefix-leading-zero": ("GO112", [block("10.0.0.0/08")], "ipBlock.cidr"),
+    "cidr-zone": ("GO112", [block("fe80::%eth0/64")], "ipBlock.cidr"),
+    "cidr-ipv4-mapped": ("GO112", [block("::ffff:a00:0/104")], "ipBlock.cidr"),
+    "cidr-ipv6-not-canonical": ("GO112", [block("FD00::/8")], "ipBlock.cidr"),
+    "cidr-canonical": ("GO112", [block("10.0.0.0/8"), block("fd00::/8"), block("0.0.0.0/0")], None),
+    "except-inside": ("GO112", [block("10.0.0.0/8", "10.1.0.0/16")], None),
+    "except-equal": ("GO112", [block("10.0.0.0/8", "10.0.0.0/8")], "ipBlock.except[0]"),
+    "except-outside": ("GO112", [block("10.0.0.0/8", "192.168.0.0/16")], "ipBlock.except[0]"),
+    "except-other-family": ("GO112", [block("10.0.0.0/8", "fd00::/8")], "ipBlock.except[0]"),
+    "source-range-invalid": (
+        "GO135",
+        [service(type="LoadBalancer", loadBalancerSourceRanges=["10.0.0.1"])],
+        "spec.loadBalancerSourceRanges[0]",
+    ),
+    "source-range-padded": ("GO135", [service(type="LoadBalancer", loadBalancerSourceRanges=[" 10.0.0.0/8 "])], None),
+    # GO109: Service ports as the API server takes them, targetPort as it defaults it.
+    "target-port-0-means-port": ("GO109", [web(), service({"port": 8080, "targetPort": 0})], None),
+    "target-port-empty-means-port": ("GO109", [web(), service({"port": 8080, "targetPort": ""})], None),
+    "target-port-digits": ("GO109", [web(), service({"port": 80, "targetPort": "8080"})], "spec.ports[0]"),
+    "target-port-name-other-protocol": (
+        "GO109",
+        [web(), service({"port": 80, "targetPort": "http", "protocol": "UDP"})],
+        "spec.ports[0].targetPort",
+    ),
+    "service-port-out-of-range": ("GO109", [web(), service({"port": 65536, "targetPort": "http"})], "spec.ports[0]"),
+    "service-port-twice": (
+        "GO109",
+        [
+            web(),
+            service({"name": "a", "port": 80, "targetPort": "http"}, {"name": "b", "port": 80, "targetPort": "http"}),
+        ],
+        "spec.ports[b]",
+    ),
+    "service-ports-unnamed": (
+        "GO109",
+        [web(), service({"port": 80, "targetPort": "http"}, {"name": "b", "port": 81, "targetPort": "http"})],
+        "spec.ports[0]",
+    ),
+    "service-port-name-uppercase": (
+        "GO109",
+        [web(), service({"name": "HTTP", "port": 80, "targetPort": "http"})],
+        "spec.ports[HTTP]",
+    ),
+    # GO110: container ports and probe ports as the API server and the kubelet take them.
+    "probe-port-digits": ("GO110", [web(readiness="8080")], "readinessProbe.httpGet.port"),
+    "probe-port-name-of-another-container": (
+        "GO110",
+        [
+            web(
+                ports=[],
+                sidecar={"name": "side", "image": "side:1", "ports": [{"name": "http", "containerPort": 8080}]},
+            )
+        ],
+        "readinessProbe.httpGet.port",
+    ),
+    "container-port-name-too-long": (
+        "GO110",
+        [web(ports=[{"name": "abcdefghijklmnop", "containerPort": 8080}], readiness=8080)],
+        "ports[abcdefghijklmnop]",
+    ),
+    "container-port-name-double-hyphen": (
+        "GO110",
+        [web(ports=[{"name": "ht--tp", "containerPort": 8080}], readiness=8080)],
+        "ports[ht--tp]",
+    ),
+    "container-port-name-twice": (
+        "GO110",
+        [web(ports=[{"name": "http", "containerPort": 8080}, {"name": "http", "containerPort": 8081}])],
+        "ports[http]",
+    ),
+    "container-port-0": ("GO110", [web(ports=[{"name": "http", "containerPort": 0}])], "ports[http]"),
+    # GO111, GO108: selectors as the API server validates them.
+    "selector-notin-without-values": (
+        "GO111",
+        [web(), netpol({"podSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": []}]}})],
+        "spec.podSelector",
+    ),
+    "selector-operator-lower-case": (
+        "GO111",
+        [web(), netpol({"podSelector": {"matchExpressions": [{"key": "app", "operator": "in", "values": ["web"]}]}})],
+        "spec.podSelector",
+    ),
+    "selector-exists-with-values": (
+        "GO111",
+        [
+            web(),
+            netpol({"podSelector": {"matchExpressions": [{"key": "app", "operator": "Exists", "values": ["web"]}]}}),
+        ],
+        "spec.podSelector",
+    ),
+    "service-selector-invalid-value": (
+        "GO108",
+        [web(labels={"app": "-web"}), service(selector={"app": "-web"})],
+        "spec.selector",
+    ),
+    # GO113: the server stores {"matchLabels": {}} as {} (every pod), and refuses a third policy type.
+    "default-deny-empty-match-labels": (
+        "GO113",
+        [web(), netpol({"podSelector": {"matchLabels": {}}, "policyTypes": ["Ingress", "Egress"]}, "default-deny")],
+        None,
+    ),
+    "default-deny-invalid-policy-type": (
+        "GO113",
+        [web(), netpol({"podSelector": {}, "policyTypes": ["Ingress", "Egress", "Other"]}, "default-deny")],
+        "metadata.namespace",
+    ),
+    # GO105: an HPA without a metric scales on CPU utilization, in autoscaling/v1 and v2 alike.
+    "hpa-v1-without-target": ("GO105", [web(), hpa("autoscaling/v1")], "resources.requests.cpu"),
+    "hpa-v2-without-metrics": ("GO105", [web(), hpa()], "resources.requests.cpu"),
+    "hpa-v2-empty-metrics": ("GO105", [web(), hpa(metrics=[])], "resources.requests.cpu"),
+    "hpa-v1-cpu-in-the-metrics-annotation": (
+        "GO105",
+        [web(), hpa("autoscaling/v1", {"autoscaling.alpha.kubernetes.io/metrics": CPU_METRICS_ANNOTATION})],
+        "resources.requests.cpu",
+    ),
+    "hpa-v1-memory-in-the-metrics-annotation": (
+        "GO105",
+        [web(), hpa("autoscaling/v1", {"autoscaling.alpha.kubernetes.io/metrics": MEMORY_METRICS_ANNOTATION})],
+        None,
+    ),
+    # GO106: the HPA controller looks the kind up in scaleTargetRef's API group, and knows it in lower case too.
+    "hpa-target-extensions-group": (
+        "GO106",
+        [web(), hpa(scaleTargetRef={"apiVersion": "extensions/v1beta1", "kind": "Deployment", "name": "web"})],
+        "spec.scaleTargetRef",
+    ),
+    "hpa-target-without-api-version": (
+        "GO106",
+        [web(), hpa(scaleTargetRef={"kind": "Deployment", "name": "web"})],
+        "spec.scaleTargetRef",
+    ),
+    "hpa-target-older-version-same-group": (
+        "GO106",
+        [web(), hpa(scaleTargetRef={"apiVersion": "apps/v1beta1", "kind": "Deployment", "name": "web"})],
+        None,
+    ),
+    "hpa-target-kind-lower-case": (
+        "GO106",
+        [web(), hpa(scaleTargetRef={"apiVersion": "apps/v1", "kind": "deployment", "name": "web"})],
+        None,
+    ),
+    # GO114: the rest of the restricted Pod Security Standard.
+    "pss-pod-run-as-non-root-false": (
+        "GO114",
+        [web(securityContext={"runAsNonRoot": False})],
+        "spec.template.spec.securityContext.runAsNonRoot",
+    ),
+    "pss-nfs-volume": (
+        "GO114",
+        [web(volumes=[{"name": "data", "nfs": {"server": "nfs", "path": "/"}}])],
+        "spec.template.spec.volumes[data]: ",
+    ),
+    "pss-unsafe-sysctl": (
+        "GO114",
+        [web(securityContext={"sysctls": [{"name": "kernel.msgmax", "value": "1"}]})],
+        "securityContext.sysctls",
+    ),
+    "pss-selinux-user": (
+        "GO114",
+        [web(securityContext={"seLinuxOptions": {"user": "system_u"}})],
+        "securityContext.seLinuxOptions",
+    ),
+    "pss-apparmor-unconfined": (
+        "GO114",
+        [web(securityContext={"appArmorProfile": {"type": "Unconfined"}})],
+        "securityContext.appArmorProfile.type",
+    ),
+    "pss-apparmor-annotation": (
+        "GO114",
+        [web(metadata={"annotations": {"container.apparmor.security.beta.kubernetes.io/web": "unconfined"}})],
+        "metadata.annotations.container.apparmor.security.beta.kubernetes.io/web",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DIFFERENTIAL_CASES))
+def test_what_the_api_server_decides_validate_decides(case):
+    pid, bodies, field = DIFFERENTIAL_CASES[case]
+    lines = [line for line in findings(*copy.deepcopy(bodies)) if line.startswith(f"{pid} ")]
+    if field is None:
+        assert lines == []
+    else:
+        assert any(field in line for line in lines), lines
+
+
+def test_pss_rules_cover_probe_and_lifecycle_hosts():
+    deployment = web()
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["readinessProbe"]["httpGet"]["host"] = "169.254.169.254"
+    container["lifecycle"] = {"preStop": {"tcpSocket": {"port": 8080, "host": "10.0.0.1"}}}
+    lines = [line for line in findings(deployment) if line.startswith("GO114 ")]
+    assert any("readinessProbe.httpGet.host" in line for line in lines), lines
+    assert any("lifecycle.preStop.tcpSocket.host" in line for line in lines), lines
+
+
+def test_cluster_names_and_namespaces_are_dns_labels_to_the_end():
+    """jsonschema's Python '$' matched before a final newline: "dev\n" passed as a DNS label."""
+    from gitops.policy.clusters import _schema_problems
+
+    config = {"cluster": {"name": "dev\n"}, "environment": "dev", "namespace": "app\n", "autoSync": True,
+              "url": "https://dev.example.com\n"}  # fmt: skip
+    fields = {where for where, _ in _schema_problems(config, ("dev",))}
+    assert fields == {"cluster.name", "namespace", "url"}

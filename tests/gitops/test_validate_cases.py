@@ -126,6 +126,15 @@ def automated_template(docs: list[dict]) -> None:
     sync["automated"] = {"prune": True, "selfHeal": True}
 
 
+def hpa_v1_without_cpu_request(docs: list[dict]) -> None:
+    """An autoscaling/v1 HPA without targetCPUUtilizationPercentage scales on CPU (80 %): the target needs
+    a CPU request."""
+    hpa = find(docs, "HorizontalPodAutoscaler")
+    hpa["apiVersion"] = "autoscaling/v1"
+    hpa["spec"] = {k: hpa["spec"][k] for k in ("scaleTargetRef", "minReplicas", "maxReplicas")}
+    del container(docs)["resources"]["requests"]["cpu"]
+
+
 NAMESPACE = {
     "apiVersion": "v1",
     "kind": "Namespace",
@@ -231,6 +240,71 @@ RENDER_CASES: dict[str, RenderCase] = {
     "application-into-kube-system": render_case("GO134", allow_system_namespace, "spec.destination.namespace"),
     "appset-template-automated-on-prod": render_case(
         "GO144", automated_template, "spec.template.spec.syncPolicy.automated"
+    ),
+    # What tests/e2e/test_differential.py found the API server refusing (or reading otherwise) while validate
+    # passed it.
+    "netpol-cidr-without-prefix-length": render_case(
+        "GO112", ingress_rule({"from": [{"ipBlock": {"cidr": "10.0.0.1"}}]}), "spec.ingress[2].from[0].ipBlock.cidr"
+    ),
+    "netpol-cidr-netmask": render_case(
+        "GO112",
+        ingress_rule({"from": [{"ipBlock": {"cidr": "10.0.0.0/255.0.0.0"}}]}),
+        "spec.ingress[2].from[0].ipBlock.cidr",
+    ),
+    "netpol-except-outside-the-cidr": render_case(
+        "GO112",
+        egress_rule({"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["192.168.0.0/16"]}}]}),
+        "spec.egress[1].to[0].ipBlock.except[0]",
+    ),
+    "loadbalancer-source-range-without-prefix-length": render_case(
+        "GO135",
+        change("Service", None, spec_update(loadBalancerSourceRanges=["203.0.113.10"])),
+        "spec.loadBalancerSourceRanges[0]",
+    ),
+    "service-target-port-digit-string": render_case(
+        "GO109", change("Service", None, lambda s: s["spec"]["ports"][0].update(targetPort="5000")), "spec.ports[http]"
+    ),
+    "container-port-name-invalid": render_case(
+        "GO110",
+        lambda docs: container(docs)["ports"].append({"name": "metrics--1", "containerPort": 9090}),
+        "spec.template.spec.containers[flask-app].ports[metrics--1]",
+    ),
+    "probe-port-digit-string": render_case(
+        "GO110",
+        lambda docs: container(docs)["readinessProbe"]["httpGet"].update(port="5001"),
+        "spec.template.spec.containers[flask-app].readinessProbe.httpGet.port",
+    ),
+    "netpol-selector-notin-without-values": render_case(
+        "GO111",
+        change(
+            "NetworkPolicy",
+            "flask-app",
+            lambda np: np["spec"].update(
+                podSelector={"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "NotIn", "values": []}]}
+            ),
+        ),
+        "spec.podSelector",
+    ),
+    "hpa-autoscaling-v1-without-target-scales-on-cpu": render_case(
+        "GO104 GO105", hpa_v1_without_cpu_request, "spec.template.spec.containers[flask-app].resources.requests.cpu"
+    ),
+    "hpa-target-in-another-api-group": render_case(
+        "GO106",
+        change(
+            "HorizontalPodAutoscaler",
+            None,
+            lambda h: h["spec"]["scaleTargetRef"].update(apiVersion="extensions/v1beta1"),
+        ),
+        "spec.scaleTargetRef",
+    ),
+    "pod-selinux-type-spc_t": render_case(
+        "GO114",
+        change(
+            "Deployment",
+            None,
+            lambda d: d["spec"]["template"]["spec"]["securityContext"].update(seLinuxOptions={"type": "spc_t"}),
+        ),
+        "spec.template.spec.securityContext.seLinuxOptions",
     ),
 }
 
@@ -391,6 +465,14 @@ REPO_CASES: dict[str, RepoCase] = {
         "apps/flask-app/overlays/prod",
         "apps/flask-app/overlays/prod/kustomization.yaml",
         "resources",
+    ),
+    "config-namespace-with-a-trailing-newline": repo_case(
+        "GO127",
+        edit("clusters/dev/config.yaml", "namespace: flask-app-dev\n", 'namespace: "flask-app-dev\\n"\n'),
+        "clusters/dev",
+        "clusters/dev/config.yaml",
+        "namespace",
+        also="GO129",
     ),
     "prod-cluster-autosync": repo_case(
         "GO144",

@@ -27,10 +27,13 @@ from .registry import DOCUMENT, INPUT, Context, Doc, Outcome, Scope, check
 CONFIG_FILE = "config.yaml"
 CONFIG_KIND = "ClusterConfig"  # how findings name a config.yaml: ClusterConfig/<folder>
 CLUSTER_LABEL = "flask-gitops/cluster"
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# The end of a pattern: Python's '$' (jsonschema's) also matches before a final newline, so
+# "dev\n" passed as a DNS label; '(?!\n)' keeps the pattern ECMA-262 (JSON Schema's dialect).
+END = r"$(?!\n)"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?" + END
 # https, a host (and port), an optional path; no query, fragment or trailing slash (the
 # ApplicationSet appends /version).
-HTTPS_URL = r"^https://[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[^\s?#]*[^\s?#/])?$"
+HTTPS_URL = r"^https://[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[^\s?#]*[^\s?#/])?" + END
 
 # What a pattern means, for the one-line error.
 PATTERNS = {DNS_LABEL: "a DNS label (a-z, 0-9, '-', at most 63)", HTTPS_URL: "an https:// URL without query or '/' end"}

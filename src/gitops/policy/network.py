@@ -6,12 +6,27 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from .objects import WORKLOAD_KINDS, pod_of, port_ok, ports, selects
+from .objects import (
+    PROTOCOLS,
+    WORKLOAD_KINDS,
+    container_port_names,
+    dns_label_problem,
+    labels_problem,
+    pod_of,
+    port_number_problem,
+    port_problem,
+    ports,
+    selector_problem,
+    selects,
+    selects_everything,
+)
 from .registry import Doc, Outcome, Scope, check
 
 
 def _selected(service: Doc, scope: Scope) -> list[Doc]:
     selector = (service.body.get("spec") or {}).get("selector") or {}
+    if labels_problem(selector):
+        return []
     return [
         w
         for w in scope.same_namespace(service, WORKLOAD_KINDS | {"Pod"})
@@ -24,27 +39,79 @@ def service_selector(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """A Service whose selector matches no pod template has no endpoints."""
     selector = (doc.body.get("spec") or {}).get("selector") if doc.kind == "Service" else None
     if selector:  # a selector-less Service (manual endpoints) is allowed
-        problem = f"{selector} matches no pod template in this render"
-        yield Outcome("spec.selector", None if _selected(doc, scope) else problem)
+        problem = labels_problem(selector)
+        if problem is None and not _selected(doc, scope):
+            problem = f"{selector} matches no pod template in this render"
+        yield Outcome("spec.selector", problem)
+
+
+def _target(port: dict) -> object:
+    """The targetPort the API server stores: unset, 0 and "" mean the Service port."""
+    target = port.get("targetPort")
+    unset = target is None or target == "" or (type(target) is int and target == 0)
+    return port.get("port") if unset else target
+
+
+def _service_port_problems(entries: list) -> Iterator[tuple[str, str | None]]:
+    """(field, problem) of each Service port entry, as the API server and server-side apply take them."""
+    names: set[str] = set()
+    keys: set[str] = set()
+    for index, port in enumerate(entries):
+        port = port if isinstance(port, dict) else {}
+        name, protocol = port.get("name"), port.get("protocol") or "TCP"  # "" and null are defaulted to TCP
+        problems = []
+        if name:
+            problems.append(dns_label_problem(name) or (f"name {name!r} used twice" if name in names else None))
+            names.add(str(name))
+        elif len(entries) > 1:
+            problems.append("a Service with several ports names each one")
+        problems.append(port_number_problem(port.get("port")))
+        if protocol not in PROTOCOLS:
+            problems.append(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        twice = repr((port.get("port"), protocol))
+        if twice in keys:
+            problems.append(f"port {port.get('port')}/{protocol} used twice")
+        keys.add(twice)
+        target = port_problem(_target(port))
+        problems.append(target and f"targetPort: {target}")
+        yield f"spec.ports[{name or index}]", "; ".join(p for p in problems if p) or None
+
+
+def _resolves(target: object, protocol: str, workload: Doc) -> bool:
+    """Does a (valid) targetPort reach a container port of the workload, as the endpoints controller resolves it?
+
+    A name matches a port of that name and protocol in any container; a number must be declared.
+    """
+    spec = pod_of(workload)[0]
+    if isinstance(target, str):
+        return any(target in container_port_names(c, protocol) for c in spec.get("containers") or [])
+    return target in ports(spec)[1]
 
 
 @check("GO109", "service-port")
 def service_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """A targetPort that names or numbers no container port sends traffic nowhere."""
     spec = doc.body.get("spec") or {}
-    if doc.kind != "Service" or not spec.get("selector"):
+    if doc.kind != "Service":
+        return
+    entries = spec.get("ports") or []
+    yield from (Outcome(where, problem) for where, problem in _service_port_problems(entries))
+    if not spec.get("selector"):
         return
     selected = _selected(doc, scope)
     if not selected:
         return  # GO108 says why
-    for index, port in enumerate(spec.get("ports") or []):
-        target = port.get("targetPort", port.get("port"))
+    for index, port in enumerate(entries):
+        target, protocol = _target(port), port.get("protocol") or "TCP"
+        if port_problem(target):
+            continue  # said above
         for workload in selected:
-            names, numbers = ports(pod_of(workload)[0])
             problem = f"{target!r} is not a container port of {workload.ref}"
+            if isinstance(target, str):
+                problem = f"{target!r} names no {protocol} container port of {workload.ref}"
             yield Outcome(
-                f"spec.ports[{port.get('name', index)}].targetPort",
-                None if port_ok(target, names, numbers) else problem,
+                f"spec.ports[{port.get('name') or index}].targetPort",
+                None if _resolves(target, protocol, workload) else problem,
             )
 
 
@@ -60,37 +127,91 @@ def _cidrs(spec: dict) -> Iterator[tuple[str, str]]:
                     yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock.except[{k}]", str(cidr)
 
 
+def cidr_problem(text: object) -> str | None:
+    """Why ``text`` is no CIDR the API server takes without an error or a warning, else None.
+
+    That is a network address (no host bits), '/' and a prefix length, in canonical form:
+    Python's ipaddress alone takes more (an address without a prefix length as /32, a
+    netmask, a zone, an IPv4-mapped IPv6 address, spellings the server warns about).
+    """
+    if not isinstance(text, str):
+        return f"{text!r} is not a CIDR"
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        return f"{text!r} is not a valid CIDR ({exc})"
+    if "/" not in text:
+        return f"{text!r} has no prefix length (one address is {network})"
+    if "%" in text:
+        return f"{text!r} has a zone: the API server takes none"
+    if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped is not None:
+        return f"{text!r} is an IPv4-mapped IPv6 CIDR: write the IPv4 one"
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return f"{text!r} has host bits set: the API server calls it ambiguous (the network is {network})"
+    if str(network) != text:
+        return f"{text!r} is not in canonical form: write {str(network)!r}"
+    return None
+
+
+def _blocks(spec: dict) -> Iterator[tuple[str, dict]]:
+    for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+                block = peer.get("ipBlock") if isinstance(peer, dict) else None
+                if block is not None:
+                    yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock", block if isinstance(block, dict) else {}
+
+
 @check("GO112", "netpol-cidr")
 def netpol_cidr(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An invalid ipBlock CIDR is rejected by the API server or, worse, silently means
     something else."""
     if doc.kind != "NetworkPolicy":
         return
-    for where, cidr in _cidrs(doc.body.get("spec") or {}):
-        try:
-            ipaddress.ip_network(cidr, strict=True)
-        except ValueError as exc:
-            yield Outcome(where, f"{cidr!r} is not a valid CIDR ({exc})")
-        else:
-            yield Outcome(where)
+    for where, block in _blocks(doc.body.get("spec") or {}):
+        cidr = block.get("cidr")
+        problem = cidr_problem(cidr)
+        yield Outcome(f"{where}.cidr", problem)
+        network = None if problem else ipaddress.ip_network(cidr)
+        for k, exception in enumerate(block.get("except") or []):
+            inner = cidr_problem(exception)
+            if inner is None and network is not None:
+                excepted = ipaddress.ip_network(exception)
+                if not (
+                    excepted.version == network.version
+                    and excepted.prefixlen > network.prefixlen
+                    and excepted.subnet_of(network)
+                ):
+                    inner = f"{exception!r} is not a strict subset of the cidr {cidr!r}"
+            yield Outcome(f"{where}.except[{k}]", inner)
 
 
 @check("GO111", "netpol-selects")
 def netpol_selects(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """A NetworkPolicy that selects no workload protects nothing (usually a label typo)."""
     selector = (doc.body.get("spec") or {}).get("podSelector") if doc.kind == "NetworkPolicy" else None
-    if selector:  # {} selects every pod: nothing to check
+    if selector is None:
+        return
+    problem = selector_problem(selector)
+    if problem is None and selects_everything(selector):
+        return  # {} selects every pod: nothing to check
+    if problem is None:
         workloads = scope.same_namespace(doc, WORKLOAD_KINDS | {"Pod"})
         selected = any(selects(selector, pod_of(w)[1]) for w in workloads)
-        yield Outcome("spec.podSelector", None if selected else f"{selector} selects no workload's pods")
+        problem = None if selected else f"{selector} selects no workload's pods"
+    yield Outcome("spec.podSelector", problem)
 
 
 def _is_default_deny(doc: Doc) -> bool:
     spec = doc.body.get("spec") or {}
+    types = spec.get("policyTypes") or []
     return (
         doc.kind == "NetworkPolicy"
-        and not (spec.get("podSelector") or {})
-        and {"Ingress", "Egress"} <= set(spec.get("policyTypes") or [])
+        and selects_everything(spec.get("podSelector") or {})
+        and len(types) <= 2  # the API server takes no more (nor another value)
+        and set(types) == {"Ingress", "Egress"}
         and not spec.get("ingress")
         and not spec.get("egress")
     )
@@ -134,6 +255,8 @@ def service_exposure(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         yield Outcome("spec.externalIPs", f"{spec['externalIPs']} routes those addresses to this Service on every node")
     if kind == "LoadBalancer":
         ranges = spec.get("loadBalancerSourceRanges") or []
+        for i, source in enumerate(ranges):  # the API server trims the spaces around each
+            yield Outcome(f"spec.loadBalancerSourceRanges[{i}]", cidr_problem(str(source).strip()))
         open_ranges = [r for r in ranges if _everywhere(r)]
         problem = None
         if not ranges:

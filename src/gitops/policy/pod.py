@@ -6,7 +6,16 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .objects import WORKLOAD_KINDS, pod_containers, pod_of, port_ok, ports
+from .objects import (
+    WORKLOAD_KINDS,
+    container_port_names,
+    container_port_problems,
+    pod_containers,
+    pod_of,
+    port_ok,
+    port_problem,
+    ports,
+)
 from .registry import Doc, Outcome, Scope, check
 
 PROBE_KINDS = ("httpGet", "tcpSocket", "grpc")
@@ -72,17 +81,26 @@ def startup_probe(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 def probe_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """A probe on an undeclared port fails forever."""
     pod = pod_of(doc)
-    names, numbers = ports(pod[0]) if pod else (set(), set())
+    if pod is None:
+        return
+    # What a probe can name: every container's declared ports, each as the API server takes it.
+    for container, where, _ in pod_containers(doc):
+        for at, problem in container_port_problems(container):
+            yield Outcome(f"{where}.{at}", problem)
+    numbers = ports(pod[0])[1]
     for container, where in _long_running(doc):
+        names = container_port_names(container)  # the kubelet looks a port name up in the probe's own container
         for name in ("startupProbe", "livenessProbe", "readinessProbe"):
             probe = container.get(name) or {}
             for kind in PROBE_KINDS:
                 if kind in probe:
                     port = probe[kind].get("port")
-                    ok = port_ok(port, names, numbers)
-                    yield Outcome(
-                        f"{where}.{name}.{kind}.port", None if ok else f"port {port!r} is not a declared container port"
-                    )
+                    problem = port_problem(port)
+                    if problem is None and not port_ok(port, names, numbers):
+                        problem = f"port {port!r} is not a declared container port"
+                        if isinstance(port, str):
+                            problem = f"port {port!r} is not a port name this container declares"
+                    yield Outcome(f"{where}.{name}.{kind}.port", problem)
 
 
 @check("GO137", "host-port")
@@ -136,6 +154,59 @@ def _names(value: object) -> set[str]:
 
 ADDABLE_CAPABILITIES = {"NET_BIND_SERVICE"}
 SECCOMP_TYPES = {"RuntimeDefault", "Localhost"}
+APPARMOR_TYPES = ("RuntimeDefault", "Localhost")
+# What Pod Security admission (k8s.io/pod-security-admission/policy, as of Kubernetes 1.34) admits.
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "image",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+}
+SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
+SELINUX_PROBLEM = f"only a type of {sorted(SELINUX_TYPES - {''})}, no user, no role"
+# Probe and lifecycle handlers that connect somewhere: their host must stay the pod's own.
+HOST_HANDLERS = tuple(
+    f"{handler}.{action}.host"
+    for handler in ("livenessProbe", "readinessProbe", "startupProbe", "lifecycle.postStart", "lifecycle.preStop")
+    for action in ("httpGet", "tcpSocket")
+)
+
+
+def _volume_type(volume: object) -> str:
+    return next((str(k) for k in volume if k != "name"), "none") if isinstance(volume, dict) else "none"
+
+
+def _sysctls(value: object) -> set[str]:
+    return {str(item.get("name")) for item in value or [] if isinstance(item, dict)}
+
+
+def _selinux_ok(value: object) -> bool:
+    return value is None or (
+        isinstance(value, dict)
+        and value.get("type", "") in SELINUX_TYPES
+        and not value.get("user")
+        and not value.get("role")
+    )
+
 
 # The restricted Pod Security Standard, as far as a manifest can show it.
 RESTRICTED: tuple[Rule, ...] = (
@@ -143,7 +214,41 @@ RESTRICTED: tuple[Rule, ...] = (
     Rule("pod", "hostPID", lambda v: not v, "must not be true"),
     Rule("pod", "hostIPC", lambda v: not v, "must not be true"),
     Rule("pod", "volumes[*].hostPath", lambda v: v is None, "not allowed"),
+    Rule(
+        "pod",
+        "volumes[*]",
+        lambda v: _volume_type(v) in RESTRICTED_VOLUMES,
+        lambda v: f"a {_volume_type(v)} volume is not allowed (only {', '.join(sorted(RESTRICTED_VOLUMES))})",
+    ),
     Rule("pod", "securityContext.runAsUser", lambda v: v != 0, "must not be 0"),
+    Rule("pod", "securityContext.runAsNonRoot", lambda v: v is not False, "must not be false"),
+    Rule(
+        "pod",
+        "securityContext.sysctls",
+        lambda v: not _sysctls(v) - SAFE_SYSCTLS,
+        lambda v: f"{sorted(_sysctls(v) - SAFE_SYSCTLS)} are not among the safe sysctls",
+    ),
+    Rule("pod", "securityContext.seLinuxOptions", _selinux_ok, SELINUX_PROBLEM),
+    Rule(
+        "pod",
+        "securityContext.appArmorProfile.type",
+        lambda v: v in (None, *APPARMOR_TYPES),
+        "must be unset, RuntimeDefault or Localhost",
+    ),
+    Rule("pod", "securityContext.windowsOptions.hostProcess", lambda v: not v, "must not be true"),
+    Rule("container", "securityContext.seLinuxOptions", _selinux_ok, SELINUX_PROBLEM),
+    Rule(
+        "container",
+        "securityContext.appArmorProfile.type",
+        lambda v: v in (None, *APPARMOR_TYPES),
+        "must be unset, RuntimeDefault or Localhost",
+    ),
+    Rule("container", "securityContext.windowsOptions.hostProcess", lambda v: not v, "must not be true"),
+    Rule("container", "securityContext.procMount", lambda v: v in (None, "Default"), "must be Default"),
+    *(
+        Rule("container", field, lambda v: not v, "must not be set: the kubelet would connect elsewhere")
+        for field in HOST_HANDLERS
+    ),
     Rule("container", "securityContext.allowPrivilegeEscalation", lambda v: v is False, "must be false"),
     Rule("container", "securityContext.privileged", lambda v: not v, "must not be true"),
     Rule("container", "securityContext.capabilities.drop", lambda v: "ALL" in _names(v), "must include ALL"),
@@ -180,8 +285,12 @@ def _lookup(node: object, path: str) -> Iterator[tuple[str, object]]:
         key = head[:-3]
         items = (node.get(key) if isinstance(node, dict) else None) or []
         for item in items:
+            name = item.get("name") if isinstance(item, dict) else None
+            if not rest:
+                yield f"{key}[{name}]", item
+                continue
             for sub, value in _lookup(item, rest):
-                yield f"{key}[{item.get('name')}].{sub}", value
+                yield f"{key}[{name}].{sub}", value
         return
     value = node.get(head) if isinstance(node, dict) else None
     if not rest:
@@ -214,11 +323,36 @@ def apply_rules(rules: tuple[Rule, ...], doc: Doc) -> Iterator[Outcome]:
                 yield Outcome(f"{at}.{rule.field}", None if rule.allowed(value) else rule.message(value))
 
 
+# The AppArmor annotations that came before securityContext.appArmorProfile (deprecated in 1.30).
+APPARMOR_ANNOTATION = "container.apparmor.security.beta.kubernetes.io/"
+
+
+def _pod_annotations(doc: Doc) -> Iterator[tuple[str, str, object]]:
+    """(field, key, value) of every annotation of the document's pod (its template's, for a workload)."""
+    pod = pod_of(doc)
+    if pod is None:
+        return
+    path = pod[2].removesuffix("spec") + "metadata"
+    node: object = doc.body
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    annotations = (node.get("annotations") if isinstance(node, dict) else None) or {}
+    if isinstance(annotations, dict):
+        for key, value in annotations.items():
+            yield f"{path}.annotations.{key}", str(key), value
+
+
 @check("GO114", "pss-restricted")
 def pss_restricted(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """The restricted Pod Security Standard is enforced on the app's namespaces: a pod that
     breaks it is rejected at admission."""
-    return apply_rules(RESTRICTED, doc)
+    yield from apply_rules(RESTRICTED, doc)
+    for where, key, value in _pod_annotations(doc):
+        if key.startswith(APPARMOR_ANNOTATION):
+            problem = "deprecated since Kubernetes 1.30 (the API server warns): set securityContext.appArmorProfile"
+            if value not in ("runtime/default", "") and not str(value).startswith("localhost/"):
+                problem = f"{value!r} is not allowed: only runtime/default or localhost/<profile>"
+            yield Outcome(where, problem)
 
 
 @check("GO115", "read-only-root")
