@@ -19,6 +19,8 @@ from tests.e2e.cluster import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMINGS: dict[str, float] = {}
+# test_differential.py: cases judged by both gitops validate and the API server, and how many disagreed.
+DIFFERENTIAL: dict[str, int] = {}
 
 
 def pytest_configure(config):
@@ -77,3 +79,8 @@ def work(stack):
 def pytest_terminal_summary(terminalreporter):
     for name, value in TIMINGS.items():
         terminalreporter.write_line(f"e2e: {name}: {value:.1f}")
+    if DIFFERENTIAL:
+        terminalreporter.write_line(
+            f"e2e: differential cases compared (policy vs API server dry run): {DIFFERENTIAL.get('cases', 0)}, "
+            f"disagreements: {DIFFERENTIAL.get('disagreements', 0)}"
+        )
