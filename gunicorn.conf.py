@@ -75,9 +75,11 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 try:
     from flask_app.jsonlog import gunicorn_logconfig
+    from flask_app.metrics import use_cached_pid
 except ImportError:  # gunicorn --check-config outside the venv still reads the file
     pass
 else:
+    use_cached_pid()  # before any metric exists; the workers inherit it
     logconfig_dict = gunicorn_logconfig(loglevel.upper())
     logger_class = "flask_app.jsonlog.GunicornLogger"  # no gunicorn access log: the app logs requests
 

@@ -17,6 +17,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -28,6 +29,33 @@ KNOWN_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH
 OTHER_METHOD = "_OTHER"
 
 bp = Blueprint("metrics", __name__)
+
+
+class _ProcessId:
+    """``os.getpid()``, asked once per process and again in every forked child."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self._refresh)
+
+    def _refresh(self) -> None:
+        self.pid = os.getpid()
+
+    def __call__(self) -> int:
+        return self.pid
+
+
+def use_cached_pid() -> None:
+    """Multiprocess samples that know their process id without a system call.
+
+    prometheus_client checks the pid on every write, to notice a fork; glibc does not
+    cache it, so that is a system call per write, five per request. The id is refreshed
+    in each forked child, so a fork is still noticed. Call it before any metric exists
+    (gunicorn.conf.py does, in the master), the way prometheus_client's docs set
+    ``values.ValueClass``.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        values.ValueClass = values.MultiProcessValue(process_identifier=_ProcessId())
 
 
 class Metrics:

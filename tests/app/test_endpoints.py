@@ -357,3 +357,30 @@ def test_request_ids_differ_across_forked_processes():
     parent = new_request_id()
     assert child[:20] != parent[:20]
     assert len(child) == len(parent) == 32
+
+
+def test_cached_pid_still_tells_forked_workers_apart(tmp_path):
+    """With use_cached_pid (gunicorn.conf.py), a forked child writes its own samples, as with os.getpid."""
+    script = f"""
+import os
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(tmp_path)!r}
+from prometheus_client import CollectorRegistry, Counter, multiprocess, values
+from flask_app.metrics import use_cached_pid
+use_cached_pid()
+count = Counter("forks", "x", registry=None)
+count.inc()
+child = os.fork()
+if child == 0:
+    count.inc(10)
+    os._exit(0)
+os.waitpid(child, 0)
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry, path={str(tmp_path)!r})
+print(registry.get_sample_value("forks_total"), sorted(os.listdir({str(tmp_path)!r})) == sorted(
+    [f"counter_{{os.getpid()}}.db", f"counter_{{child}}.db"]))
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["11.0", "True"]  # 1 in the parent; the child starts from its own file: 10
