@@ -23,11 +23,21 @@ from gitops import settings
 from gitops.testing.repo import copy_repo
 
 ROOT = settings.repo_root()
-DURATION = int(os.environ.get("BENCH_SECONDS", "4"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
-LOOP_PUSHES = int(os.environ.get("BENCH_PUSHES", "5"))
-# Which parts run (all by default): service, repo, argocd.
-PARTS = [p for p in os.environ.get("BENCH_PARTS", "service,repo,argocd").replace(" ", "").split(",") if p]
+ALL_PARTS = ("service", "repo", "argocd")
+
+
+def _setting(name: str, default: str) -> int:
+    raw = os.environ.get(name, default).strip()
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"bench: {name}={raw!r} is not a positive integer")
+    return int(raw)
+
+
+DURATION = _setting("BENCH_SECONDS", "4")
+ROUNDS = _setting("BENCH_ROUNDS", "5")
+LOOP_PUSHES = _setting("BENCH_PUSHES", "5")
+# Which parts run (all by default): service, repo, argocd. A partial run writes its own file.
+PARTS = [p for p in os.environ.get("BENCH_PARTS", ",".join(ALL_PARTS)).replace(" ", "").split(",") if p]
 BIN = Path(sys.executable).parent
 
 
@@ -181,9 +191,10 @@ def report(parts: dict, seconds: float) -> str:
 
 
 def main() -> int:
-    unknown = set(PARTS) - {"service", "repo", "argocd"}
-    if unknown:
-        print(f"bench: BENCH_PARTS: unknown part(s) {sorted(unknown)} (parts: service, repo, argocd)", file=sys.stderr)
+    unknown = set(PARTS) - set(ALL_PARTS)
+    if unknown or not PARTS:
+        what = f"unknown part(s) {sorted(unknown)}" if unknown else "no part named"
+        print(f"bench: BENCH_PARTS: {what} (parts: {', '.join(ALL_PARTS)})", file=sys.stderr)
         return 2
     if "service" in PARTS and shutil.which("wrk") is None:
         print("bench: wrk is not installed (make bench installs the Debian package)", file=sys.stderr)
@@ -208,7 +219,8 @@ def main() -> int:
     text = report(parts, time.monotonic() - t0)
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
-    (results / "latest.md").write_text(text)
+    name = "latest.md" if set(PARTS) == set(ALL_PARTS) else f"latest-{'-'.join(sorted(set(PARTS)))}.md"
+    (results / name).write_text(text)
     print(text)
     return 0
 

@@ -32,12 +32,6 @@ BARE = "bare-wsgi"
 MINIMAL = "minimal-flask"
 DEV = "flask-dev-server"
 KINDS = (SERVICE, BARE, MINIMAL, DEV)
-LABELS = {
-    SERVICE: "the service (gunicorn.conf.py, logs + metrics)",
-    BARE: "bare WSGI callable, same gunicorn.conf.py (ceiling)",
-    MINIMAL: "minimal Flask app, plain `gunicorn -w 2`",
-    DEV: "Flask's development server (the seed's way)",
-}
 PATHS = ("/livez", "/")
 CONNECTIONS = (16, 64)
 
@@ -71,7 +65,8 @@ def start(kind: str, tmp: Path, **env: str) -> srv.Server:
         return srv.start(tmp, command=command, **common)
     port = srv.free_port()
     if kind == MINIMAL:
-        command = [*SERVER_CPU, gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "bench.minimal_flask:app"]
+        plain = ["--config", "bench/plain.gunicorn.conf.py"]  # not ./gunicorn.conf.py: gunicorn's defaults
+        command = [*SERVER_CPU, gunicorn, *plain, "-w", "2", "-b", f"127.0.0.1:{port}", "bench.minimal_flask:app"]
     elif kind == DEV:
         command = [*SERVER_CPU, sys.executable, "-m", "bench.seed_server"]
     else:
@@ -99,7 +94,8 @@ def wait_status(server: srv.Server, path: str, timeout: float = 15) -> float:
             if srv.get(server.port, path, timeout=1)[0] == 200:
                 return time.monotonic() - server.started
         except OSError:
-            time.sleep(0.005)
+            pass
+        time.sleep(0.005)
     raise TimeoutError(server.log())
 
 
@@ -213,7 +209,8 @@ def median_spread(values: list[float]) -> tuple[float, float, float]:
 def ratios(samples: Samples, kind: str, base: str, path: str, conns: int, metric: str) -> list[float]:
     """Per-round ratios kind/base: each pair measured in the same round."""
     return [
-        a[metric] / b[metric] for a, b in zip(samples[(kind, path, conns)], samples[(base, path, conns)], strict=True)
+        a[metric] / b[metric] if b[metric] else float("nan")
+        for a, b in zip(samples[(kind, path, conns)], samples[(base, path, conns)], strict=True)
     ]
 
 
@@ -256,20 +253,26 @@ def goals(samples: Samples, ready: dict[str, list[float]], shutdown: dict[str, f
     def med(kind: str, base: str, path: str, conns: int, metric: str) -> float:
         return statistics.median(ratios(samples, kind, base, path, conns, metric))
 
+    def noisy(kind: str, base: str, path: str, conns: int, metric: str) -> bool:
+        return fmt_ratio(ratios(samples, kind, base, path, conns, metric)).endswith("~")
+
     rows = []
     for path in PATHS:
         for conns in CONNECTIONS:
-            rows.append((f"`{path}` c={conns}: req/s >= minimal Flask", med(SERVICE, MINIMAL, path, conns, "rps"), 1.0))
+            args = (SERVICE, MINIMAL, path, conns, "rps")
+            rows.append((f"`{path}` c={conns}: req/s >= minimal Flask", med(*args), 1.0, noisy(*args)))
     for conns in CONNECTIONS:
-        rows.append((f"`/livez` c={conns}: req/s >= 70% of bare WSGI", med(SERVICE, BARE, "/livez", conns, "rps"), 0.7))
-    checks = [(name, f"{value:.0%}", value >= bound) for name, value, bound in rows]
+        args = (SERVICE, BARE, "/livez", conns, "rps")
+        rows.append((f"`/livez` c={conns}: req/s >= 70% of bare WSGI", med(*args), 0.7, noisy(*args)))
+    checks = [(name + (" (~)" if flag else ""), f"{value:.0%}", value >= bound) for name, value, bound, flag in rows]
     for path in PATHS:
         for conns in CONNECTIONS:
-            value = med(SERVICE, BARE, path, conns, "p99")
-            checks.append((f"`{path}` c={conns}: p99 <= 1.5x bare WSGI", f"{value:.2f}x", value <= 1.5))
+            args = (SERVICE, BARE, path, conns, "p99")
+            name = f"`{path}` c={conns}: p99 <= 1.5x bare WSGI" + (" (~)" if noisy(*args) else "")
+            checks.append((name, f"{med(*args):.2f}x", med(*args) <= 1.5))
     ready_s = statistics.median(ready[SERVICE])
     checks.append(("start to ready < 0.5 s", f"{ready_s:.3f} s", ready_s < 0.5))
-    checks.append(("SIGTERM under load: 0 errors", f"{shutdown['errors']:.0f}", shutdown["errors"] == 0))
+    checks.append(("SIGTERM under load (drain window): 0 errors", f"{shutdown['errors']:.0f}", shutdown["errors"] == 0))
     lines = ["| goal | this run | met |", "|---|---:|:---:|"]
     lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks]
     return lines
