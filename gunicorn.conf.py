@@ -81,7 +81,7 @@ except ImportError:  # gunicorn --check-config outside the venv still reads the 
 else:
     use_cached_pid()  # before any metric exists; the workers inherit it
     logconfig_dict = gunicorn_logconfig(loglevel.upper())
-    logger_class = "flask_app.jsonlog.GunicornLogger"  # no gunicorn access log: the app logs requests
+    logger_class = "flask_app.worker.GunicornLogger"  # no gunicorn access log: the app logs requests
 
 proc_name = "flask-app"
 # gunicorn's control socket would live under $HOME, which is read-only in the pod;

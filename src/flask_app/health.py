@@ -33,7 +33,10 @@ def answer(app: Flask, path: str) -> tuple[int, bytes]:
     if state != READY:
         return 503, _unavailable(state)
     for check in app.extensions["readiness_checks"]:
-        failure = check()
+        try:
+            failure = check()
+        except Exception as exc:  # a check that fails by raising still answers 503, not 500
+            failure = f"{getattr(check, '__name__', 'check')}: {type(exc).__name__}"
         if failure:
             return 503, _unavailable(failure)
     return 200, OK_BODY

@@ -7,8 +7,6 @@ import logging
 import sys
 import time
 
-from gunicorn import glogging
-
 # Attributes every LogRecord has; anything else passed through `extra=` is emitted.
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
@@ -32,15 +30,15 @@ class JsonFormatter(logging.Formatter):
         return _encode(entry)
 
 
-_second: list = [None, ""]  # the last whole second formatted, and its text
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text (one object: no torn reads)
 
 
 def _utc(created: float) -> str:
+    global _second
     second = int(created)
     cached = _second
-    if cached[0] != second:  # a race here only formats the same second twice
-        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        cached[0] = second
+    if cached[0] != second:
+        cached = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
     return f"{cached[1]}.{int(created % 1 * 1000):03d}Z"
 
 
@@ -78,8 +76,8 @@ class AccessLog:
             try:
                 handler.stream.write(line)
                 handler.stream.flush()
-            except Exception:  # a closed or broken stdout: logging's own error path reports it
-                logger.info("request", extra=fields)
+            except Exception:  # a closed or broken stdout: reported the way logging reports it
+                handler.handleError(logger.makeRecord(logger.name, logging.INFO, "", 0, "request", (), None))
 
 
 def configure(level: str) -> None:
@@ -91,19 +89,6 @@ def configure(level: str) -> None:
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
-
-
-class GunicornLogger(glogging.Logger):
-    """gunicorn's logger without its access log (``logger_class`` in gunicorn.conf.py).
-
-    The app writes one line per request itself (middleware.py). gunicorn would still
-    build every request's access-log fields whenever a logging config is given, only
-    for its ``gunicorn.access`` logger to drop them: an eighth of a worker's Python
-    time in a profile under load.
-    """
-
-    def access(self, resp, req, environ, request_time) -> None:
-        return None
 
 
 def gunicorn_logconfig(level: str) -> dict[str, object]:

@@ -54,8 +54,10 @@ def use_cached_pid() -> None:
     (gunicorn.conf.py does, in the master), the way prometheus_client's docs set
     ``values.ValueClass``.
     """
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        values.ValueClass = values.MultiProcessValue(process_identifier=_ProcessId())
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and not getattr(values.ValueClass, "_cached_pid", False):
+        value_class = values.MultiProcessValue(process_identifier=_ProcessId())
+        value_class._cached_pid = True  # once per process: a second class would share the same files
+        values.ValueClass = value_class
 
 
 class Metrics:

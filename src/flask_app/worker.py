@@ -25,7 +25,7 @@ import socket
 import threading
 from concurrent import futures
 
-from gunicorn import util
+from gunicorn import glogging, util
 from gunicorn.http import errors
 from gunicorn.workers.gthread import TConn, ThreadWorker
 from werkzeug.exceptions import default_exceptions
@@ -151,3 +151,16 @@ class ServiceWorker(ThreadWorker):
             util.write_nonblock(client, response)
         except Exception:
             self.log.debug("Failed to send error message.")
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger without its access log (``logger_class`` in gunicorn.conf.py).
+
+    The app writes one line per request itself (middleware.py). gunicorn would still
+    build every request's access-log fields whenever a logging config is given, only
+    for its ``gunicorn.access`` logger to drop them: an eighth of a worker's Python
+    time in a profile under load.
+    """
+
+    def access(self, resp, req, environ, request_time) -> None:
+        return None

@@ -25,6 +25,8 @@ from .errors import GitopsError, one_line
 from .settings import tool
 
 TOOL = "appset-render"
+# Far above a render of hundreds of clusters (about a second); only a read that blocks meets it.
+RENDER_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,10 @@ def render(appsets: list[dict], root: Path, projects: list[dict] = ()) -> list[R
             capture_output=True,
             text=True,
             check=False,
+            timeout=RENDER_TIMEOUT,
         )
+    except subprocess.TimeoutExpired:
+        raise GitopsError(f"{TOOL}: no answer within {RENDER_TIMEOUT} s (a file it reads blocks?)", 1) from None
     except OSError as exc:
         raise GitopsError(f"{TOOL}: {exc} (run 'make tools')", 1) from None
     if result.returncode not in (0, 1):

@@ -384,3 +384,13 @@ print(registry.get_sample_value("forks_total"), sorted(os.listdir({str(tmp_path)
 
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.split() == ["11.0", "True"]  # 1 in the parent; the child starts from its own file: 10
+
+
+def test_a_readiness_check_that_raises_answers_503():
+    def broken():
+        raise RuntimeError("secret detail")
+
+    client = create_app({"READINESS_CHECKS": [broken]}).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "unavailable", "reason": "broken: RuntimeError"}

@@ -368,3 +368,12 @@ def test_cluster_names_and_namespaces_are_dns_labels_to_the_end():
               "url": "https://dev.example.com\n"}  # fmt: skip
     fields = {where for where, _ in _schema_problems(config, ("dev",))}
     assert fields == {"cluster.name", "namespace", "url"}
+
+
+def test_reviewed_appproject_names_refuse_a_trailing_newline():
+    from gitops.policy.clusters import settings_problems
+
+    assert settings_problems({"reviewedAppProjects": ["flask-app"]}, ("dev",)) == []
+    problems = settings_problems({"reviewedAppProjects": ["flask-app\n"]}, ("dev",))
+    assert len(problems) == 1
+    assert problems[0].startswith("reviewedAppProjects.0: ")

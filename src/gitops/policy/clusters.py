@@ -367,7 +367,7 @@ def manual_sync(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome(f"{where}.syncPolicy.automated", problem if automated else None)
 
 
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*" + END
 
 
 def settings_schema(environments: tuple[str, ...]) -> dict:
