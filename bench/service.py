@@ -85,6 +85,16 @@ def started(kind: str, tmp: Path, **env: str) -> srv.Server:
     return server
 
 
+def stop(kind: str, server: srv.Server) -> None:
+    """gunicorn's quick stop (SIGINT); SIGTERM for the dev server, which a shell may start with SIGINT ignored."""
+    try:
+        server.stop(signal.SIGTERM if kind == DEV else signal.SIGINT, timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+        raise
+
+
 def wait_status(server: srv.Server, path: str, timeout: float = 15) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -163,7 +173,7 @@ def throughput(tmp: Path, rounds: int, duration: float, log) -> Samples:
                         log(f"round {round_ + 1}/{rounds}: {kind} {path} c={conns}")
                         samples.setdefault((kind, path, conns), []).append(wrk(server.port, path, conns, duration))
             finally:
-                server.stop(signal.SIGINT, timeout=30)
+                stop(kind, server)
     return samples
 
 
@@ -177,7 +187,7 @@ def start_to_ready(tmp: Path, runs: int = 5) -> dict[str, list[float]]:
                 seconds = server.wait_ready() if kind == SERVICE else wait_status(server, "/livez")
                 out.setdefault(kind, []).append(seconds)
             finally:
-                server.stop(signal.SIGINT, timeout=30)
+                stop(kind, server)
     return out
 
 
