@@ -377,3 +377,9 @@ def test_reviewed_appproject_names_refuse_a_trailing_newline():
     problems = settings_problems({"reviewedAppProjects": ["flask-app\n"]}, ("dev",))
     assert len(problems) == 1
     assert problems[0].startswith("reviewedAppProjects.0: ")
+
+
+def test_a_digest_with_a_trailing_newline_is_no_digest():
+    pinned = "registry.invalid/web@sha256:" + "a" * 64
+    assert not [f for f in findings(deployment(image=pinned)) if f.startswith("GO116")]
+    assert [f for f in findings(deployment(image=pinned + "\n")) if f.startswith("GO116")]

@@ -368,7 +368,7 @@ def sa_token(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 
 
 # --- images ---------------------------------------------------------------------
-_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}\Z")  # \Z: no trailing newline
 
 
 @check("GO116", "image-tag")
