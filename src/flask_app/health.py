@@ -23,6 +23,7 @@ from .lifecycle import READY
 bp = Blueprint("health", __name__)
 
 OK_BODY = b'{"status":"ok"}\n'
+PATHS = frozenset({"/livez", "/readyz"})  # what ``answer`` answers
 
 
 def answer(app: Flask, path: str) -> tuple[int, bytes]:

@@ -19,6 +19,7 @@ from flask import Flask, request
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
+from .health import PATHS as PROBE_ROUTES
 from .jsonlog import AccessLog
 
 access_log = AccessLog()
@@ -28,10 +29,9 @@ ROUTE_KEY = "flask_app.route"
 UNMATCHED = "<unmatched>"
 # An incoming X-Request-ID is kept only if it is short and plain (no log injection).
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-# Not logged unless LOG_PROBES: the kubelet's probes and Prometheus' scrapes.
-PROBE_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
-# Answered by the middleware itself for GET and HEAD (see health.py).
-PROBE_ROUTES = frozenset({"/livez", "/readyz"})
+# Not logged unless LOG_PROBES: the kubelet's probes (answered here for GET and HEAD,
+# see health.py) and Prometheus' scrapes.
+PROBE_PATHS = PROBE_ROUTES | {"/metrics"}
 _STATUS_LINES = {code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in (200, 503)}
 
 

@@ -308,6 +308,15 @@ PORT_NAMES = ["http", "web", "h2c", "grpc-web", "a", "x1", "abcdefghijklmno", "a
 port_names = st.sampled_from(PORT_NAMES) | st.text(alphabet="ab09-A_", min_size=1, max_size=17)
 port_numbers = st.sampled_from([0, 1, 80, 5000, 5001, 8080, 65535, 65536, -1]) | st.integers(1, 65535)
 protocols = st.sampled_from([None, "TCP", "UDP", "SCTP", "tcp"])
+
+
+def _set_or_drop(entry: dict, key: str, value: object) -> None:
+    """``entry[key] = value``, or no ``key`` at all for None."""
+    entry.pop(key, None)
+    if value is not None:
+        entry[key] = value
+
+
 SERVICE_PORT_NAMES = ["http", "web", "HTTP", "a" * 63, "a" * 64, "-x", "x-", "x.y", "1x", "8080", "h_2"]
 
 
@@ -383,22 +392,13 @@ def port_cases(draw) -> Case:
         elif mutation == "container-port-string":
             declared["containerPort"] = str(declared["containerPort"])  # the schema layer's to refuse
         elif mutation == "container-protocol":
-            value = draw(protocols)
-            declared.pop("protocol")
-            if value:
-                declared["protocol"] = value
+            _set_or_drop(declared, "protocol", draw(protocols))
         elif mutation == "service-port":
             entry["port"] = draw(port_numbers)
         elif mutation == "service-name":
-            value = draw(st.sampled_from(SERVICE_PORT_NAMES) | port_names | st.just(None))
-            entry.pop("name")
-            if value is not None:
-                entry["name"] = value
+            _set_or_drop(entry, "name", draw(st.sampled_from(SERVICE_PORT_NAMES) | port_names | st.just(None)))
         elif mutation == "service-protocol":
-            value = draw(protocols)
-            entry.pop("protocol")
-            if value:
-                entry["protocol"] = value
+            _set_or_drop(entry, "protocol", draw(protocols))
         elif mutation == "target":
             how = draw(st.sampled_from(["digits", "zero", "empty", "omitted", "other-name", "other-number"]))
             value = {"digits": str(declared["containerPort"]), "zero": 0, "empty": "", "omitted": MISSING,

@@ -228,22 +228,20 @@ RESTRICTED: tuple[Rule, ...] = (
         lambda v: not _sysctls(v) - SAFE_SYSCTLS,
         lambda v: f"{sorted(_sysctls(v) - SAFE_SYSCTLS)} are not among the safe sysctls",
     ),
-    Rule("pod", "securityContext.seLinuxOptions", _selinux_ok, SELINUX_PROBLEM),
-    Rule(
-        "pod",
-        "securityContext.appArmorProfile.type",
-        lambda v: v in (None, *APPARMOR_TYPES),
-        "must be unset, RuntimeDefault or Localhost",
+    *(  # the same three on the pod's securityContext and on each container's
+        rule
+        for level in ("pod", "container")
+        for rule in (
+            Rule(level, "securityContext.seLinuxOptions", _selinux_ok, SELINUX_PROBLEM),
+            Rule(
+                level,
+                "securityContext.appArmorProfile.type",
+                lambda v: v in (None, *APPARMOR_TYPES),
+                "must be unset, RuntimeDefault or Localhost",
+            ),
+            Rule(level, "securityContext.windowsOptions.hostProcess", lambda v: not v, "must not be true"),
+        )
     ),
-    Rule("pod", "securityContext.windowsOptions.hostProcess", lambda v: not v, "must not be true"),
-    Rule("container", "securityContext.seLinuxOptions", _selinux_ok, SELINUX_PROBLEM),
-    Rule(
-        "container",
-        "securityContext.appArmorProfile.type",
-        lambda v: v in (None, *APPARMOR_TYPES),
-        "must be unset, RuntimeDefault or Localhost",
-    ),
-    Rule("container", "securityContext.windowsOptions.hostProcess", lambda v: not v, "must not be true"),
     Rule("container", "securityContext.procMount", lambda v: v in (None, "Default"), "must be Default"),
     *(
         Rule("container", field, lambda v: not v, "must not be set: the kubelet would connect elsewhere")
