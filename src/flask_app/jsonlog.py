@@ -42,19 +42,41 @@ def _utc(created: float) -> str:
     return f"{cached[1]}.{int(created % 1 * 1000):03d}Z"
 
 
+# The access log's fields, in the order they are written.
+ACCESS_FIELDS = ("method", "path", "route", "status", "duration_ms", "request_id", "remote_addr", "user_agent")
+_quote = json.encoder.encode_basestring_ascii  # json's own C string encoder (ensure_ascii, as _encode)
+
+
 class AccessLog:
-    """The access log's line for one request: the line JsonFormatter writes, at a third of the cost.
+    """The access log's line for one request: the line JsonFormatter writes, at a fifth of the cost.
 
     On the usual setup (``configure``: one stdout handler with JsonFormatter, no
-    filters) the line is built and written here, without a LogRecord. Any other setup
-    of the ``flask_app.access`` logger (other handlers, filters, a test's capture) gets
-    an ordinary ``logger.info`` call, so the logging configuration still rules.
+    filters) the line is built and written here, without a LogRecord or a dict: the
+    fields have fixed names and types, so only their values are encoded, each string
+    by json's own encoder. Any other setup of the ``flask_app.access`` logger (other
+    handlers, filters, a test's capture) gets an ordinary ``logger.info`` call, so the
+    logging configuration still rules.
     """
 
     def __init__(self, name: str = "flask_app.access") -> None:
         self.logger = logging.getLogger(name)
+        self._head = '","level":"info","logger":' + _quote(name) + ',"message":"request","method":'
 
-    def __call__(self, fields: dict[str, object]) -> None:
+    def line(
+        self, created: float, method, path, route, status, duration_ms, request_id, remote_addr, user_agent
+    ) -> str:
+        """The JSON line for one request, as JsonFormatter would format it (created: a time.time())."""
+        if type(status) is not int or type(duration_ms) is not float:
+            raise TypeError("status must be an int and duration_ms a float")
+        addr = "null" if remote_addr is None else _quote(remote_addr)
+        return (
+            f'{{"time":"{_utc(created)}{self._head}{_quote(method)},"path":{_quote(path)},"route":{_quote(route)},'
+            f'"status":{status},"duration_ms":{duration_ms!r},"request_id":{_quote(request_id)},'
+            f'"remote_addr":{addr},"user_agent":{_quote(user_agent)}}}\n'
+        )
+
+    def __call__(self, *values) -> None:
+        """Log one request: the values of ACCESS_FIELDS, in order."""
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
             return
@@ -68,16 +90,22 @@ class AccessLog:
             or handler.filters
             or handler.level > logging.INFO
         ):
-            logger.info("request", extra=fields)
+            self._log(values)
             return
-        head = {"time": _utc(time.time()), "level": "info", "logger": logger.name, "message": "request"}
-        line = _encode(head | fields) + "\n"
+        try:
+            line = self.line(time.time(), *values)
+        except TypeError:  # a value of another type (a test's environ): JsonFormatter's own encoding
+            self._log(values)
+            return
         with handler.lock:
             try:
                 handler.stream.write(line)
                 handler.stream.flush()
             except Exception:  # a closed or broken stdout: reported the way logging reports it
                 handler.handleError(logger.makeRecord(logger.name, logging.INFO, "", 0, "request", (), None))
+
+    def _log(self, values: tuple) -> None:
+        self.logger.info("request", extra=dict(zip(ACCESS_FIELDS, values, strict=True)))
 
 
 def configure(level: str) -> None:

@@ -120,16 +120,14 @@ class Observability:
             path = environ.get("PATH_INFO", "")
             if self.log_probes or path not in PROBE_PATHS:
                 access_log(
-                    {
-                        "method": method,
-                        "path": path,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "request_id": request_id,
-                        "remote_addr": environ.get("REMOTE_ADDR"),
-                        "user_agent": environ.get("HTTP_USER_AGENT", ""),
-                    }
+                    method,
+                    path,
+                    route,
+                    status,
+                    round(elapsed * 1000, 3),
+                    request_id,
+                    environ.get("REMOTE_ADDR"),
+                    environ.get("HTTP_USER_AGENT", ""),
                 )
 
     def _answer_probe(self, environ, path: str, start) -> list[bytes]:
