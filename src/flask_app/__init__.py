@@ -8,12 +8,13 @@ from flask import Flask
 
 from . import config, errors, health, info, jsonlog, metrics, middleware
 from .lifecycle import Lifecycle
-from .middleware import RouteRecordingFlask
+from .middleware import RouteRecordingRequest
 
 
 def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     """Application factory: settings from the environment, overridden by ``test_config``."""
-    app = RouteRecordingFlask(__name__)
+    app = Flask(__name__)
+    app.request_class = RouteRecordingRequest
     app.config.from_mapping(config.from_env())
     if test_config is not None:
         app.config.from_mapping(test_config)
