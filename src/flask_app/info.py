@@ -36,5 +36,5 @@ def register(app: Flask) -> None:
         namespace=cfg["POD_NAMESPACE"] or None,
         node=cfg["NODE_NAME"] or None,
     )
-    app.add_url_rule("/", "info.index", _view(index), methods=["GET"])
-    app.add_url_rule("/version", "info.version", _view(version), methods=["GET"])
+    app.add_url_rule("/", "index", _view(index), methods=["GET"])
+    app.add_url_rule("/version", "version", _view(version), methods=["GET"])

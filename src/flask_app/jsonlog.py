@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 
@@ -69,9 +70,10 @@ class AccessLog:
         if type(status) is not int or type(duration_ms) is not float:
             raise TypeError("status must be an int and duration_ms a float")
         addr = "null" if remote_addr is None else _quote(remote_addr)
+        duration = repr(duration_ms) if math.isfinite(duration_ms) else _encode(duration_ms)  # NaN, Infinity as json
         return (
             f'{{"time":"{_utc(created)}{self._head}{_quote(method)},"path":{_quote(path)},"route":{_quote(route)},'
-            f'"status":{status},"duration_ms":{duration_ms!r},"request_id":{_quote(request_id)},'
+            f'"status":{status},"duration_ms":{duration},"request_id":{_quote(request_id)},'
             f'"remote_addr":{addr},"user_agent":{_quote(user_agent)}}}\n'
         )
 
@@ -105,6 +107,9 @@ class AccessLog:
                 handler.handleError(logger.makeRecord(logger.name, logging.INFO, "", 0, "request", (), None))
 
     def _log(self, values: tuple) -> None:
+        if len(values) != len(ACCESS_FIELDS):
+            fields = ", ".join(ACCESS_FIELDS)
+            raise TypeError(f"AccessLog takes {len(ACCESS_FIELDS)} values ({fields}), got {len(values)}")
         self.logger.info("request", extra=dict(zip(ACCESS_FIELDS, values, strict=True)))
 
 

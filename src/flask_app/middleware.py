@@ -166,8 +166,10 @@ class RouteRecordingRequest(Request):
     """A request that leaves its matched route template in the WSGI environ, for metrics and logs.
 
     Flask sets ``url_rule`` once, when it matches the URL (``Flask.request_class``):
-    no hook or context lookup per request. Unmatched requests (404/405) never set it
-    and are labelled "<unmatched>" by the middleware.
+    no hook or context lookup per request. A matched request keeps its route even when
+    a ``before_request`` hook answers it (the route is what matched, as OpenTelemetry's
+    ``http.route``). Unmatched requests (404/405) never set it and are labelled
+    "<unmatched>" by the middleware.
     """
 
     _url_rule: Rule | None = None

@@ -101,6 +101,8 @@ def test_probes_skip_flask_but_answer_like_its_routes(app, client):
         return {"refused": True}, 418
 
     assert client.get("/").status_code == 418  # an app route goes through Flask's hooks
+    metrics = app.wsgi_app.metrics.exposition().decode()
+    assert _sample(metrics, "http_requests_total", method="GET", route="/", status="418") == 1  # the route matched
     for path in ("/livez", "/readyz"):
         response = client.get(path)
         assert (response.status_code, response.get_json()) == (200, {"status": "ok"})
@@ -302,6 +304,21 @@ def test_access_line_is_json_formatters_line(values):
     assert line == JsonFormatter().format(record) + "\n"
     assert line.count("\n") == 1
     assert list(json.loads(line)) == ["time", "level", "logger", "message", *ACCESS_FIELDS]
+
+
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), float("-inf")])
+def test_access_line_non_finite_duration_is_json_formatters_too(duration):
+    values = ("GET", "/", "/", 200, duration, "id", None, "")
+    record = logging.LogRecord("flask_app.access", logging.INFO, "", 0, "request", (), None)
+    record.created = 1.5
+    record.__dict__.update(zip(ACCESS_FIELDS, values, strict=True))
+    assert AccessLog().line(1.5, *values) == JsonFormatter().format(record) + "\n"
+
+
+def test_access_log_refuses_a_wrong_number_of_values():
+    create_app()
+    with pytest.raises(TypeError, match="AccessLog takes 8 values"):
+        AccessLog()("GET", "/", "/", 200, 1.0, "id")
 
 
 def test_access_log_values_of_other_types_go_through_the_formatter(capsys):
