@@ -11,7 +11,10 @@
 
 Baselines: a bare WSGI callable under the same gunicorn.conf.py (the ceiling: gunicorn's
 own cost), a minimal Flask app under plain ``gunicorn -w 2`` (what a user gets from
-Flask and gunicorn's defaults), and Flask's development server (the seed's way).
+Flask and gunicorn's defaults), the same minimal app under the service's
+gunicorn.conf.py (Flask alone on the same server: what the service's logs, metrics and
+headers cost, and what any Flask route costs against the ceiling), and Flask's
+development server (the seed's way).
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from gitops.testing import server as srv
 SERVICE = "service"
 BARE = "bare-wsgi"
 MINIMAL = "minimal-flask"
+SAME_SERVER = "minimal-flask-same-server"
 DEV = "flask-dev-server"
-KINDS = (SERVICE, BARE, MINIMAL, DEV)
+KINDS = (SERVICE, BARE, MINIMAL, SAME_SERVER, DEV)
 PATHS = ("/livez", "/")
 CONNECTIONS = (16, 64)
 
@@ -60,8 +64,9 @@ def start(kind: str, tmp: Path, **env: str) -> srv.Server:
     if kind == SERVICE:
         command = [*SERVER_CPU, gunicorn, "--config", "gunicorn.conf.py", "flask_app.wsgi:app"]
         return srv.start(tmp, command=command, **common)
-    if kind == BARE:
-        command = [*SERVER_CPU, gunicorn, "--config", "gunicorn.conf.py", "bench.bare_wsgi:app"]
+    if kind in (BARE, SAME_SERVER):
+        app = "bench.bare_wsgi:app" if kind == BARE else "bench.minimal_flask:app"
+        command = [*SERVER_CPU, gunicorn, "--config", "gunicorn.conf.py", app]
         return srv.start(tmp, command=command, **common)
     port = srv.free_port()
     if kind == MINIMAL:
@@ -236,8 +241,8 @@ def fmt_ratio(values: list[float], unit: str = "%") -> str:
 def table(samples: Samples) -> list[str]:
     lines = [
         "| server | path | conns | req/s | p99 ms | errors | req/s vs minimal Flask | req/s vs bare WSGI "
-        "| p99 vs bare WSGI |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| p99 vs bare WSGI | req/s vs minimal Flask, same server |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for path in PATHS:
         for conns in CONNECTIONS:
@@ -248,7 +253,12 @@ def table(samples: Samples) -> list[str]:
                 errors = sum(r["errors"] for r in runs)
                 cells = [
                     fmt_ratio(ratios(samples, kind, base, path, conns, metric), unit) if kind != base else "1"
-                    for base, metric, unit in ((MINIMAL, "rps", "%"), (BARE, "rps", "%"), (BARE, "p99", "x"))
+                    for base, metric, unit in (
+                        (MINIMAL, "rps", "%"),
+                        (BARE, "rps", "%"),
+                        (BARE, "p99", "x"),
+                        (SAME_SERVER, "rps", "%"),
+                    )
                 ]
                 lines.append(
                     f"| {kind} | `{path}` | {conns} | {rps:.0f} ({rps_lo:.0f}-{rps_hi:.0f}) | "
@@ -285,4 +295,22 @@ def goals(samples: Samples, ready: dict[str, list[float]], shutdown: dict[str, f
     checks.append(("SIGTERM under load (drain window): 0 errors", f"{shutdown['errors']:.0f}", shutdown["errors"] == 0))
     lines = ["| goal | this run | met |", "|---|---:|:---:|"]
     lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks]
-    return lines
+    return [*lines, "", *flask_alone(samples)]
+
+
+def flask_alone(samples: Samples) -> list[str]:
+    """What the features cost on `/`, and the p99 that Flask alone reaches on the same server."""
+
+    def ratio(kind: str, base: str, conns: int, metric: str, unit: str) -> str:
+        return fmt_ratio(ratios(samples, kind, base, "/", conns, metric), unit)
+
+    cells = [
+        f"c={conns}: req/s {ratio(SERVICE, SAME_SERVER, conns, 'rps', '%')} of it, "
+        f"p99 {ratio(SERVICE, SAME_SERVER, conns, 'p99', 'x')} its p99, "
+        f"its own p99 {ratio(SAME_SERVER, BARE, conns, 'p99', 'x')} bare WSGI's"
+        for conns in CONNECTIONS
+    ]
+    return [
+        "Against the minimal Flask app on the same server (gunicorn.conf.py: Flask alone, no logs, metrics or "
+        "headers), the service on `/`: " + "; ".join(cells) + "."
+    ]
