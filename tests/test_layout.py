@@ -1,4 +1,4 @@
-"""The README's layout table names homes that exist, and every module has a row."""
+"""The layout table (docs/layout.md) names homes that exist, and every module has a row."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ ROOT = repo_root()
 
 
 def layout_rows() -> dict[str, str]:
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    table = (ROOT / "docs" / "layout.md").read_text()
     return dict(re.findall(r"^\| `([^`]+)` \| (.+) \|$", table, re.M))
 
 
@@ -32,4 +31,4 @@ def test_the_layout_names_every_command_module_and_shared_module():
     for module in (ROOT / "src" / "gitops").glob("*.py"):
         if module.stem in {"__init__", "__main__", "cli", "settings", "render"}:  # render: an alias
             continue
-        assert f"`{module.stem}`" in shared, f"src/gitops/{module.name} has no row in the README layout"
+        assert f"`{module.stem}`" in shared, f"src/gitops/{module.name} has no row in docs/layout.md"

@@ -415,12 +415,15 @@ def test_push_credentials_fall_back_to_the_workflow_token_and_refuse_a_bad_app_i
     assert "numeric id" in result.stderr
 
 
-def test_readme_describes_an_app_token_not_a_branch_protection_bypass_for_actions():
-    readme = (ROOT / "README.md").read_text()
-    assert not re.search(r"allow\s+the\s+Actions\s+bot\s+to\s+push", readme, re.I)
-    assert not re.search(r"Actions[^.]*bypass|bypass[^.]*Actions", readme, re.I)
-    assert "BUMP_APP_ID" in readme
-    assert "BUMP_APP_PRIVATE_KEY" in readme
+def test_docs_describe_an_app_token_not_a_branch_protection_bypass_for_actions():
+    # The GitHub settings a fork needs live in docs/supply-chain.md; the README must not contradict them.
+    for name in ("README.md", "docs/supply-chain.md"):
+        text = (ROOT / name).read_text()
+        assert not re.search(r"allow\s+the\s+Actions\s+bot\s+to\s+push", text, re.I), name
+        assert not re.search(r"Actions[^.]*bypass|bypass[^.]*Actions", text, re.I), name
+    settings = (ROOT / "docs" / "supply-chain.md").read_text()
+    assert "BUMP_APP_ID" in settings
+    assert "BUMP_APP_PRIVATE_KEY" in settings
 
 
 def test_bump_cannot_run_on_pull_requests_and_serializes():
