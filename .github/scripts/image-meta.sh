@@ -12,7 +12,7 @@ fi
 # registry (its host is the repository variable IMAGE_REGISTRY, set by an admin, out of
 # reach of a pull request), under the repository owner's namespace. Anything else is
 # refused here, before any login; pushing elsewhere takes that registry's own
-# credentials (README).
+# credentials (docs/supply-chain.md).
 registry=${IMAGE_REGISTRY:-}
 if [[ ! "$registry" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$ ]]; then
   echo "image-meta: the repository variable IMAGE_REGISTRY is not a registry host (\"$registry\");" \

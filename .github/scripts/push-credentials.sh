@@ -2,7 +2,7 @@
 # Give this checkout's git the credentials for the dev bump push. With a GitHub App
 # configured (BUMP_APP_ID variable, BUMP_APP_PRIVATE_KEY secret), a one-hour
 # installation token limited to this repository and contents: write; the App is what
-# the branch protection of main lets push (README). Without one, the workflow token,
+# the branch protection of main lets push (docs/supply-chain.md). Without one, the workflow token,
 # which a protected main refuses: the bump then fails visibly.
 # Usage: push-credentials.sh   (APP_ID, APP_PRIVATE_KEY, WORKFLOW_TOKEN, GITHUB_* in env)
 set -euo pipefail

@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         const="text",
         choices=("text", "markdown"),
-        help="print each policy id, name and reason (markdown: the README's table) and exit",
+        help="print each policy id, name and reason (markdown: the table in docs/validation.md) and exit",
     )
     p.add_argument(
         "--skip-policy",

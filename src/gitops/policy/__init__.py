@@ -1,8 +1,8 @@
 """Policy checks over rendered manifests: what schemas cannot see.
 
 Each check is registered in one place with its stable id, name and reason
-(``@check`` in policy/registry.py); `gitops validate --list-policies` and the README's
-table print that registry. The checks live by concern:
+(``@check`` in policy/registry.py); `gitops validate --list-policies` and the table in
+docs/validation.md print that registry. The checks live by concern:
 
 - inputs.py: what kustomize reads, before it runs (local files in the repository only);
 - clusters.py: clusters/*/config.yaml (a JSON Schema) and the cluster kustomizations;

@@ -1,7 +1,7 @@
 """The policy registry: every check with its id, name and reason, and the runner.
 
 A check is a function registered with ``@check(id, name)``; its docstring is the reason
-(what `--list-policies` and the README print). It is called once per document and yields
+(what `--list-policies` and docs/validation.md print). It is called once per document and yields
 one ``Outcome`` per thing it examined: the field, and ``None`` when it is fine or a
 one-line problem when it is not. The runner counts the outcomes, turns the problems into
 findings, and skips the ids it is told to skip.
@@ -189,7 +189,7 @@ def run(docs: Iterable[Doc], ctx: Context, skip: Iterable[str] = (), stage: str 
 
 
 def table(markdown: bool = False) -> str:
-    """Every policy, one a line (``--list-policies``), or as the README's Markdown table."""
+    """Every policy, one a line (``--list-policies``), or as docs/validation.md's Markdown table."""
     policies = sorted(POLICIES.values(), key=lambda p: p.id)
     if not markdown:
         return "\n".join(f"{p.id} {p.name}: {p.reason}" for p in policies) + "\n"
