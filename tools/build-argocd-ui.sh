@@ -6,8 +6,12 @@
 # registry). Its one dependency that no registry serves, argo-ui, is a git tarball
 # upstream: when ARGO_UI_TARBALL names a file (the Makefile sets it to the offline copy
 # in ../shared/vendor/ when that exists) the build takes argo-ui from it instead.
-# The cache key is the Argo CD version plus the argo-ui source, so changing either
-# rebuilds. Source maps are dropped: they would add 24 MB to the binary.
+# That offline copy is an older argo-ui than the one Argo CD pins, so the build first
+# applies tools/patches/argo-ui-*.patch to it (the react-toastify 11 change that Argo CD's
+# React 19 UI needs; without it every notification crashes the page with React error #130)
+# and hands pnpm the patched tarball.
+# The cache key is the Argo CD version plus the argo-ui source and its patches, so
+# changing any of them rebuilds. Source maps are dropped: they would add 24 MB to the binary.
 set -euo pipefail
 
 cache_dir=${1:?usage: tools/build-argocd-ui.sh CACHE_DIR}
@@ -25,7 +29,9 @@ out="$cache_dir/argocd/$version/ui"
 if [[ -n "$tarball" ]]; then
   [[ -f "$tarball" ]] || { echo "error: ARGO_UI_TARBALL=$tarball: no such file" >&2; exit 1; }
   tarball="$(cd "$(dirname "$tarball")" && pwd)/$(basename "$tarball")"
-  ui_id="argocd-$version argo-ui-sha256:$(sha256sum "$tarball" | cut -d' ' -f1)"
+  patches=("$(cd "$(dirname "$0")" && pwd)"/patches/argo-ui-*.patch)
+  [[ -f "${patches[0]}" ]] || patches=()
+  ui_id="argocd-$version argo-ui-sha256:$(cat "$tarball" ${patches[@]+"${patches[@]}"} | sha256sum | cut -d' ' -f1)"
 else
   ui_id="argocd-$version argo-ui-upstream"
 fi
@@ -52,6 +58,23 @@ cp -r "$src/ui" "$work"
 chmod -R u+w "$work"
 if [[ -n "$tarball" ]]; then
   echo "e2e-tools: argo-ui from $tarball (offline copy)"
+  if ((${#patches[@]})); then
+    mkdir "$work/.argo-ui"
+    tar -xzf "$tarball" -C "$work/.argo-ui"
+    for p in "${patches[@]}"; do
+      if patch -d "$work/.argo-ui/package" -p1 --forward --silent --dry-run <"$p" >/dev/null; then
+        patch -d "$work/.argo-ui/package" -p1 --forward --silent <"$p"
+        echo "e2e-tools: argo-ui patched with ${p##*/}"
+      elif patch -d "$work/.argo-ui/package" -p1 --reverse --silent --dry-run <"$p" >/dev/null; then
+        echo "e2e-tools: argo-ui already has ${p##*/} (skipped)"
+      else
+        echo "error: ${p##*/} does not apply to $tarball; update or remove the patch" >&2
+        exit 1
+      fi
+    done
+    tar -czf "$work/.argo-ui/argo-ui.tgz" -C "$work/.argo-ui" package
+    tarball="$work/.argo-ui/argo-ui.tgz"
+  fi
   (cd "$work" && ARGO_UI="file:$tarball" node -e '
     const fs = require("fs");
     const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"));
