@@ -171,8 +171,8 @@ class ArgoAPI:
     def running_images(self, name: str) -> tuple[str, ...]:
         """The images of the Application's live Deployments, as Argo CD sees them in the cluster.
 
-        (Not the pods of its resource tree: Argo CD leaves out of the tree the kinds the
-        AppProject does not list, and ReplicaSets and Pods are not listed.)
+        (The Deployment's spec, not the pods of the resource tree: during a rollout the
+        tree holds the pods of the old ReplicaSet as well.)
         """
         path = f"/api/v1/applications/{urllib.parse.quote(name)}/managed-resources?group=apps&kind=Deployment"
         found: list[str] = []

@@ -124,6 +124,82 @@ CHROMIUM_FLAGS = [
 SCREENSHOTS = ROOT / "build" / "screenshots"
 
 
+def logged_in_page(browser, stack, errors: list[str] | None = None):
+    """A page logged in as admin, on the Applications list; uncaught page errors go to ``errors``."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.set_default_timeout(30_000)
+    if errors is not None:
+        page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{stack.argo.url}/login")
+    page.locator("input:not([type=password])").first.fill("admin")
+    page.locator("input[type=password]").fill(stack.password)
+    page.locator("button[type=submit]").click()
+    page.locator(".applications-list__entry").first.wait_for()
+    return page
+
+
+def assert_ui_alive(page, errors: list[str]) -> None:
+    """Argo CD's error boundary replaces the whole page with "Something went wrong!" on a render error."""
+    assert page.get_by_text("Something went wrong!").count() == 0, page.inner_text("body")[:2000]
+    assert not [e for e in errors if "Minified React error" in e], errors
+
+
+def dev_pods(stack) -> dict[str, str]:
+    """The dev pods kubectl shows (kwok plays their kubelet): name -> the ReplicaSet that owns them."""
+    ns = CONFIGS["dev"]["namespace"]
+    pods = stack.clusters["dev"].get("pods", "-n", ns)["items"]
+    owned = {}
+    for pod in pods:
+        owners = [o for o in pod["metadata"].get("ownerReferences") or [] if o["kind"] == "ReplicaSet"]
+        if owners and not pod["metadata"].get("deletionTimestamp"):
+            owned[pod["metadata"]["name"]] = owners[0]["name"]
+    return owned
+
+
+def test_the_resource_tree_has_the_deployments_replicasets_and_pods(stack):
+    """Argo CD's tree is deploy -> rs -> pods with their health, as kubectl shows them (issue 27 item 2).
+    Argo CD leaves out of the tree every kind the AppProject's namespaceResourceWhitelist omits."""
+    stack.wait_app(app("dev"), synced_healthy())
+    pods = stack.procs.until("dev pods", lambda: dev_pods(stack), 60)
+
+    def tree_has_every_pod():
+        tree = stack.api.call("GET", f"/api/v1/applications/{app('dev')}/resource-tree")
+        nodes = tree.get("nodes") or []
+        in_tree = {n["name"]: n for n in nodes if n["kind"] == "Pod"}
+        return (nodes, in_tree) if set(pods) <= set(in_tree) else None
+
+    nodes, in_tree = stack.procs.until("every dev pod in Argo CD's resource tree", tree_has_every_pod, 120)
+    replicasets = {n["name"]: n for n in nodes if n["kind"] == "ReplicaSet"}
+    for name, rs in pods.items():
+        pod = in_tree[name]
+        assert [(p["kind"], p["name"]) for p in pod.get("parentRefs") or []] == [("ReplicaSet", rs)], pod
+        assert (pod.get("health") or {}).get("status") == "Healthy", pod
+        assert [(p["kind"], p["name"]) for p in replicasets[rs].get("parentRefs") or []] == [
+            ("Deployment", "flask-app")
+        ]
+
+
+def test_the_argocd_ui_shows_the_dev_pods_in_the_tree(stack):
+    from playwright.sync_api import sync_playwright
+
+    pods = stack.procs.until("dev pods", lambda: dev_pods(stack), 60)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        try:
+            errors: list[str] = []
+            page = logged_in_page(browser, stack, errors)
+            page.goto(f"{stack.argo.url}/applications/argocd/{app('dev')}?view=tree")
+            page.locator(".application-resource-tree__node--replicaset").first.wait_for()
+            shown = page.locator(".application-resource-tree__node--pod .application-resource-tree__node-title")
+            shown.first.wait_for()
+            names = set(shown.all_inner_texts())
+            assert set(pods) <= names, (sorted(pods), sorted(names))
+            page.screenshot(path=str(SCREENSHOTS / "argocd-dev-tree.png"))
+            assert_ui_alive(page, errors)
+        finally:
+            browser.close()
+
+
 def test_the_argocd_ui_shows_one_tile_per_cluster_with_argocds_own_status(stack):
     """A real browser (Debian's Chromium through Playwright) logs in and reads the Applications page."""
     from playwright.sync_api import sync_playwright
@@ -132,12 +208,7 @@ def test_the_argocd_ui_shows_one_tile_per_cluster_with_argocds_own_status(stack)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.set_default_timeout(30_000)
-            page.goto(f"{stack.argo.url}/login")
-            page.locator("input:not([type=password])").first.fill("admin")
-            page.locator("input[type=password]").fill(stack.password)
-            page.locator("button[type=submit]").click()
+            page = logged_in_page(browser, stack)
             tiles = page.locator(".applications-list__entry")
             expected = {app(name) for name in CONFIGS} | {"flask-gitops-root"}
             page.wait_for_function(f"document.querySelectorAll('.applications-list__entry').length === {len(expected)}")
@@ -290,6 +361,60 @@ def test_a_deny_window_blocks_automated_sync_and_lifting_it_syncs(stack, work):
     stack.api.application(app("staging"), refresh="normal")
     stack.wait_app(app("staging"), synced_healthy(deploy_revision(stack)), timeout=240)
     assert deployment_image(stack, "staging").endswith(f":{tag}")
+
+
+def test_a_refused_prod_sync_in_the_ui_shows_argocds_error_and_the_page_keeps_working(stack, work):
+    """SYNC then SYNCHRONIZE on prod outside its window: the API answers 403 and the UI shows
+    Argo CD's error notification (a react-toastify toast), not "Something went wrong!"
+    (issue 27 item 1: React error #130 from argo-ui's toast container)."""
+    from playwright.sync_api import sync_playwright
+
+    name = MANUAL[0]
+    project = work / "argocd" / "projects" / "appproject.yaml"
+    original = project.read_text()
+    doc = yaml.safe_load(original)
+    # Outside the window whatever the hour: a deny window beats every allow window.
+    deny = {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "clusters": [name], "timeZone": "UTC"}
+    doc["spec"]["syncWindows"] = [*doc["spec"].get("syncWindows", []), deny]
+    project.write_text(yaml.safe_dump(doc, sort_keys=False))
+    commit_and_push(work, f"e2e: freeze {name}")
+    stack.apply_projects()
+    try:
+        stack.procs.until(
+            f"{name} outside its window",
+            lambda: stack.api.call("GET", f"/api/v1/applications/{app(name)}/syncwindows")["canSync"] is False,
+            60,
+        )
+        with pytest.raises(GitopsError, match="HTTP 403"):
+            stack.api.sync(app(name))
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+            try:
+                errors: list[str] = []
+                page = logged_in_page(browser, stack, errors)
+                page.goto(f"{stack.argo.url}/applications/argocd/{app(name)}")
+                page.get_by_role("button", name="Sync", exact=True).first.click()
+                page.locator("[qe-id=application-sync-panel-button-synchronize]").click()
+                toast = page.locator(".Toastify__toast--error")
+                toast.first.wait_for()
+                text = toast.first.inner_text()
+                assert "Unable to sync" in text, text
+                assert "blocked by sync window" in text, text
+                page.screenshot(path=str(SCREENSHOTS / "argocd-refused-sync.png"))
+                assert_ui_alive(page, errors)
+                # The page keeps working: the panel closes and the app's details still open.
+                page.locator("[qe-id=application-sync-panel-button-cancel]").click()
+                page.get_by_text("Details", exact=True).first.click()
+                page.locator(".sliding-panel").get_by_text("environment").first.wait_for()
+                assert_ui_alive(page, errors)
+            finally:
+                browser.close()
+        assert app_state(stack.api.application(app(name)))[0] == "OutOfSync"
+        assert not (stack.api.application(app(name)).get("status") or {}).get("operationState")
+    finally:
+        project.write_text(original)
+        commit_and_push(work, f"e2e: thaw {name}")
+        stack.apply_projects()
 
 
 @pytest.mark.parametrize("name", MANUAL)

@@ -25,6 +25,7 @@ CLUSTERS = sorted(p.name for p in (ROOT / "clusters").iterdir() if p.is_dir())
 POLICY = "flask-app-images"
 ADMISSION_GROUP = "admissionregistration.k8s.io"
 ADMISSION = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+TREE_ONLY = {"ReplicaSet", "Pod"}
 
 
 def docs(path: Path) -> list[dict]:
@@ -375,7 +376,14 @@ def test_appproject_is_restricted(argocd):
         (i["group"], i["kind"], i.get("name")) for i in project["clusterResourceWhitelist"] if i["kind"] != "Namespace"
     } == cluster_scoped
     kinds = {item["kind"] for item in project["namespaceResourceWhitelist"]}
-    assert kinds == {d["kind"] for d in rendered} - ADMISSION
+    # The kinds the app is made of, plus the children of its Deployment that Argo CD's
+    # resource tree shows only when the project lists them (never rendered from Git).
+    assert not TREE_ONLY & {d["kind"] for d in rendered}
+    assert kinds == ({d["kind"] for d in rendered} - ADMISSION) | TREE_ONLY
+    assert {(i["group"], i["kind"]) for i in project["namespaceResourceWhitelist"] if i["kind"] in TREE_ONLY} == {
+        ("apps", "ReplicaSet"),
+        ("", "Pod"),
+    }
     destinations = {(d["name"], d["namespace"]) for d in project["destinations"]}
     for cluster in CLUSTERS:
         config = yaml.safe_load((ROOT / "clusters" / cluster / "config.yaml").read_text())
