@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import bounded
 from .errors import GitopsError, one_line
 from .settings import tool
 
@@ -114,6 +115,13 @@ def _irregular_inputs(appsets: list[dict], root: Path) -> Iterator[str]:
                 yield rel
 
 
+def _run_tool(args: list[str], stream: str) -> subprocess.CompletedProcess[str]:
+    path = tool(TOOL)
+    if not os.path.isfile(path):
+        raise GitopsError(f"{TOOL}: not installed at {path} (run 'make tools')", 1)
+    return bounded.run([path, *args], what=TOOL, input=stream, env=bounded.offline_env(), timeout=RENDER_TIMEOUT)
+
+
 def render(appsets: list[dict], root: Path, projects: list[dict] = ()) -> list[Rendered]:
     """Every ApplicationSet in ``appsets`` rendered over the working tree ``root``, in one run of the tool.
 
@@ -129,19 +137,7 @@ def render(appsets: list[dict], root: Path, projects: list[dict] = ()) -> list[R
         why = "not a regular file (an ApplicationSet's git generator reads it)"
         raise GitopsError(f"{irregular}: cannot read: {why}", 1)
     stream = "".join(json.dumps(doc) + "\n---\n" for doc in [*appsets, *projects])
-    try:
-        result = subprocess.run(
-            [tool(TOOL), "-root", str(root), "-"],
-            input=stream,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=RENDER_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
-        raise GitopsError(f"{TOOL}: no answer within {RENDER_TIMEOUT} s (a file it reads blocks?)", 1) from None
-    except OSError as exc:
-        raise GitopsError(f"{TOOL}: {exc} (run 'make tools')", 1) from None
+    result = _run_tool(["-root", str(root), "-"], stream)
     if result.returncode not in (0, 1):
         raise GitopsError(f"{TOOL} failed: {one_line(result.stderr)}", 1)
     try:
@@ -158,4 +154,56 @@ def render(appsets: list[dict], root: Path, projects: list[dict] = ()) -> list[R
             errors=[RenderError(e.get("field", ""), e.get("source", ""), e["message"]) for e in s.get("errors") or []],
         )
         for s in sets
+    ]
+
+
+@dataclass
+class Manifests:
+    """What the repo-server would generate for one Application (or why it cannot)."""
+
+    name: str
+    path: str
+    source_type: str = ""
+    manifests: list[dict] = field(default_factory=list)
+    error: str = ""
+
+
+# What the repo-server's checkout would not hold, and what the copy leaves out.
+_NOT_COPIED = {".git", ".venv", ".tools", "build", "node_modules", "__pycache__", ".pytest_cache", ".hypothesis"}
+
+
+def manifests(apps: list[dict], root: Path) -> list[Manifests]:
+    """Each Application's source rendered by the repo-server's own code (GenerateManifests), in order.
+
+    The tool works on a throw-away copy of ``root`` (with source overrides Argo CD edits the
+    kustomization in place, as in its own checkout), with kustomize from tools/versions.mk,
+    offline and bounded like every other tool. The caller has checked what kustomize reads.
+    """
+    if not apps:
+        return []
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gitops-argocd-") as tmp:
+        tree = Path(tmp) / "repo"
+        shutil.copytree(root, tree, symlinks=True, ignore=lambda _d, names: [n for n in names if n in _NOT_COPIED])
+        stream = "".join(json.dumps(app) + "\n---\n" for app in apps)
+        result = _run_tool(["-manifests", "-root", str(tree), "-kustomize", tool("kustomize"), "-"], stream)
+    if result.returncode not in (0, 1):
+        raise GitopsError(f"{TOOL} -manifests failed: {one_line(result.stderr)}", 1)
+    try:
+        found = json.loads(result.stdout)["applications"]
+    except (ValueError, KeyError, TypeError):
+        raise GitopsError(f"{TOOL}: unreadable output: {one_line(result.stderr)}", 1) from None
+    if len(found) != len(apps):
+        raise GitopsError(f"{TOOL}: rendered {len(found)} Applications of {len(apps)}", 1)
+    return [
+        Manifests(
+            name=a.get("name", ""),
+            path=a.get("path", ""),
+            source_type=a.get("sourceType", ""),
+            manifests=[m for m in a.get("manifests") or [] if isinstance(m, dict)],
+            error=a.get("error", ""),
+        )
+        for a in found
     ]

@@ -8,7 +8,6 @@ network or leaves the checkout.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from . import policy
+from . import bounded, policy
 from .errors import GitopsError
 from .repo import find_root
 from .settings import tool
@@ -46,21 +45,7 @@ def gate_findings(target: Path, root: Path | None = None) -> list[str]:
     return [str(f) for f in result.findings]
 
 
-# Belt and braces behind the gate: were a remote to slip past it, kustomize's HTTP goes to
-# a closed local port and git may use no transport at all. (Go never proxies loopback
-# addresses, so the gate, not this, is what keeps 127.0.0.1 unreached.)
-OFFLINE_ENV = {
-    **{key: "http://127.0.0.1:9" for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")},
-    "NO_PROXY": "",
-    "no_proxy": "",
-    "GIT_ALLOW_PROTOCOL": "none",
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_SSH_COMMAND": "false",
-}
-
-
-def offline_env() -> dict[str, str]:
-    return {**os.environ, **OFFLINE_ENV}
+offline_env = bounded.offline_env  # kustomize's environment: see bounded.OFFLINE_ENV
 
 
 def build(target: Path, root: Path | None = None) -> Rendered:
@@ -70,13 +55,11 @@ def build(target: Path, root: Path | None = None) -> Rendered:
         error = GitopsError(f"{target}: not built: {refused[0]}", 1)
         error.reason = f"not built: {refused[0]}" + (f" (and {len(refused) - 1} more)" if len(refused) > 1 else "")
         raise error
-    result = subprocess.run(
-        [tool("kustomize"), "build", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=offline_env(),
-    )
+    try:
+        result = bounded.run([tool("kustomize"), "build", str(target)], what="kustomize build", env=offline_env())
+    except bounded.Exceeded as exc:
+        exc.reason = str(exc)
+        raise
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
         reason = lines[-1] if lines else f"exit {result.returncode}"

@@ -62,6 +62,8 @@ type application struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              v1alpha1.ApplicationSpec `json:"spec"`
+	// Operation: what a templatePatch may add; Argo CD starts a sync when it sees one.
+	Operation *v1alpha1.Operation `json:"operation,omitempty"`
 }
 
 type input struct {
@@ -77,6 +79,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("appset-render", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	root := flags.String("root", ".", "the repository's working tree the Git generator reads")
+	manifests := flags.Bool("manifests", false, "render Applications' sources as the repo-server would (see manifests.go)")
+	kustomize := flags.String("kustomize", "", "the kustomize binary (-manifests; default: kustomize on PATH)")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
@@ -86,6 +90,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	files := flags.Args()
 	if len(files) == 0 {
 		files = []string{"-"}
+	}
+	if *manifests {
+		return runManifests(*root, *kustomize, files, stdin, stdout, stderr)
 	}
 	var appsets []input
 	var projects []v1alpha1.AppProject
@@ -194,6 +201,7 @@ func render(in input, repos *workTree, projects []v1alpha1.AppProject) result {
 			TypeMeta:   metav1.TypeMeta{APIVersion: gvk.GroupVersion().String(), Kind: gvk.Kind},
 			ObjectMeta: app.ObjectMeta,
 			Spec:       app.Spec,
+			Operation:  app.Operation,
 		})
 		res.GeneratedFrom = append(res.GeneratedFrom, renderer.sourceOf(app.Name))
 	}
