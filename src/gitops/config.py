@@ -72,6 +72,31 @@ GITOPS_YAML = {
             "uniqueItems": True,
             "items": _string(DNS_SUBDOMAIN, "an AppProject name (a DNS subdomain)", 253),
         },
+        # What Argo CD is told beyond a path (policy/controls.py): deny by default.
+        "argocd": _string(FOLDER, "a folder inside the repository", 200),
+        "revision": _string(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}\Z", "a branch name or HEAD", 200),
+        "reviewedSyncOptions": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": _string(r"^[A-Za-z]+=[A-Za-z0-9,-]+\Z", "a sync option such as PruneLast=true", 100),
+        },
+        "reviewedAnnotations": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": _string(r"^[a-z0-9.-]+/[A-Za-z0-9._-]+=[^\n]*\Z", "an annotation as key=value", 300),
+        },
+        "reviewedAppFields": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": _string(
+                r"^[A-Za-z]+(\.[A-Za-z]+)*\Z", "an Application spec field such as source.kustomize.images", 200
+            ),
+        },
+        "reviewedGenerators": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": {"enum": ["git", "list", "matrix", "merge"]},
+        },
     },
 }
 

@@ -12,6 +12,9 @@ from .files import load_yaml
 
 CONFIG_FILE = "gitops.yaml"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+DEFAULT_REVISION = "HEAD"  # the repository's default branch, the one pull requests merge into
+DEFAULT_SYNC_OPTIONS = frozenset({"CreateNamespace=true", "ServerSideApply=true", "PruneLast=true"})
+DEFAULT_GENERATORS = frozenset({"git"})
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -49,6 +52,13 @@ class Repo:
     environments: list[str]
     digest_required: set[str] = field(default_factory=set)
     skip_policies: list[str] = field(default_factory=list)  # policy ids switched off for this repository
+    # What Argo CD is told beyond a path (policy/controls.py); the defaults are this repository's own.
+    argocd_dir: Path | None = None  # the folder the root Application syncs
+    revision: str = DEFAULT_REVISION  # the one targetRevision Applications and generators may track
+    reviewed_sync_options: frozenset[str] = DEFAULT_SYNC_OPTIONS
+    reviewed_annotations: frozenset[str] = frozenset()
+    reviewed_app_fields: frozenset[str] = frozenset()
+    reviewed_generators: frozenset[str] = DEFAULT_GENERATORS
 
     @classmethod
     def load(cls, root: Path | None = None) -> Repo:
@@ -69,6 +79,12 @@ class Repo:
             environments=envs,
             digest_required=set(data.get("digestRequired", [])),
             skip_policies=list(data.get("skipPolicies", [])),
+            argocd_dir=root / data.get("argocd", "argocd"),
+            revision=data.get("revision", DEFAULT_REVISION),
+            reviewed_sync_options=frozenset(data.get("reviewedSyncOptions", DEFAULT_SYNC_OPTIONS)),
+            reviewed_annotations=frozenset(data.get("reviewedAnnotations", ())),
+            reviewed_app_fields=frozenset(data.get("reviewedAppFields", ())),
+            reviewed_generators=frozenset(data.get("reviewedGenerators", DEFAULT_GENERATORS)),
         )
 
     def rel(self, path: Path) -> str:
@@ -116,9 +132,16 @@ class Repo:
         """What `gitops validate` checks with no arguments: clusters, overlays, argocd/."""
         targets = [c.path for c in self.clusters()]
         targets += [self.overlays_dir / env for env in self.environments]
-        argocd = self.root / "argocd"
-        targets += [p.parent for p in sorted(argocd.rglob("kustomization.yaml"))]
-        return targets
+        return targets + self.argocd_targets()
+
+    def argocd_targets(self) -> list[Path]:
+        """What the root Application syncs: every kustomization folder under argocd/ (any file name
+        kustomize reads), and argocd/ itself when it has none (Argo CD then reads its files as they are)."""
+        folder = self.argocd_dir or self.root / "argocd"
+        found = sorted({p.parent for name in KUSTOMIZATION_FILES for p in folder.rglob(name) if p.is_file()})
+        if folder.is_dir() and not is_kustomization(folder):
+            found.insert(0, folder)
+        return found
 
     def environment_of(self, target: Path) -> str | None:
         """The environment a target renders, when it is a known overlay or cluster."""

@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterable
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .. import policy
+from .. import appset, bounded, policy
 from ..errors import GitopsError
 from ..files import load_documents, load_yaml, read_text, yaml_error
 from ..kustomize import Rendered, build_many
@@ -102,7 +101,7 @@ def run_kubeconform(rendered: list[tuple[str, str]], schemas: Path, report: Repo
         if not names:
             return
         for version in kubernetes_versions():
-            result = subprocess.run(
+            result = bounded.run(
                 [
                     tool("kubeconform"),
                     "-strict",
@@ -116,9 +115,7 @@ def run_kubeconform(rendered: list[tuple[str, str]], schemas: Path, report: Repo
                     str(schemas / SCHEMA_LOCATION),
                     *names,
                 ],
-                capture_output=True,
-                text=True,
-                check=False,
+                what="kubeconform",
             )
             try:
                 resources = json.loads(result.stdout or "{}").get("resources") or []
@@ -163,6 +160,13 @@ def policy_context(repo: Repo, settings: object = None) -> policy.Context:
         reviewed_projects=frozenset(reviewed) if reviewed is not None else policy.registry.DEFAULT_REVIEWED_APPPROJECTS,
         # Without a manualSync list, the last environment of the promotion order (prod) syncs by hand.
         manual_sync=frozenset(data.get("manualSync", envs[-1:])),
+        repo_url=repo.repo_url,
+        revision=repo.revision,
+        argocd=repo.argocd_dir,
+        reviewed_sync_options=repo.reviewed_sync_options,
+        reviewed_annotations=repo.reviewed_annotations,
+        reviewed_app_fields=repo.reviewed_app_fields,
+        reviewed_generators=repo.reviewed_generators,
     )
 
 
@@ -181,8 +185,8 @@ def environment_of(repo: Repo, target: Path) -> str | None:
 
 
 def argocd_targets(repo: Repo) -> list[Path]:
-    """Every kustomization folder under argocd/ (the Argo CD objects: the AppProjects among them)."""
-    return [p.parent for p in sorted((repo.root / "argocd").rglob("kustomization.yaml"))]
+    """What the root Application syncs (Repo.argocd_targets): the Argo CD objects, the AppProjects among them."""
+    return repo.argocd_targets()
 
 
 def default_targets(repo: Repo) -> list[Path]:
@@ -238,10 +242,77 @@ def check_inputs(
     return blocked
 
 
-def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = ()) -> Report:
-    """Every step over ``paths`` (default: every cluster, overlay and argocd/ folder).
+def _rendered_by_argocd(repo: Repo, ctx: policy.Context, argocd_docs: list[dict]) -> list[tuple[dict, str]]:
+    """(Application, label) of every Application Argo CD would create: the ones written under argocd/
+    and the ones its ApplicationSets generate (rendered by Argo CD's own code)."""
+    apps = [(body, "") for body in argocd_docs if body.get("kind") == "Application"]
+    appsets = [body for body in argocd_docs if body.get("kind") == "ApplicationSet"]
+    if appsets:
+        projects = [
+            {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject", "metadata": {"name": n}, "spec": s}
+            for n, s in ctx.projects.items()
+        ]
+        for rendered in appset.render(appsets, repo.root, projects):
+            apps += [(app, f"ApplicationSet {rendered.name}") for app in rendered.applications]
+    return apps
 
-    The policies in gitops.yaml's skipPolicies and in ``skip`` do not run.
+
+def _source_path(repo: Repo, app: dict) -> Path | None:
+    """The folder of this repository an Application syncs, when it has one source here (else None)."""
+    spec = app.get("spec") or {}
+    source = spec.get("source")
+    if not isinstance(source, dict) or spec.get("sources") or not isinstance(source.get("path"), str):
+        return None
+    if source.get("repoURL", "").strip().rstrip("/").removesuffix(".git") != repo.repo_url.removesuffix(".git"):
+        return None
+    folder = Path(os.path.abspath(repo.root / source["path"].lstrip("/")))
+    root = Path(os.path.abspath(repo.root))
+    inside = folder == root or str(folder).startswith(str(root) + os.sep)
+    return folder if inside and folder.is_dir() else None
+
+
+# Source overrides Argo CD's code may render here: they name no file and no address, so the
+# render reads only the checked folder (components, patch files, helm, plugins and jsonnet
+# options would read elsewhere or reach out: such an Application is not rendered, and GO146
+# refuses it unless reviewed).
+RENDERABLE = frozenset(
+    f"kustomize.{k}"
+    for k in (
+        "patches", "images", "namePrefix", "nameSuffix", "namespace", "commonLabels", "commonAnnotations",
+        "replicas", "forceCommonLabels", "forceCommonAnnotations", "labelWithoutSelector", "labelIncludeTemplates",
+    )
+) | {"directory.recurse", "directory.include", "directory.exclude", "repoURL", "path", "targetRevision"}  # fmt: skip
+
+
+def _not_renderable(app: dict) -> str | None:
+    """The first source field that keeps Argo CD's code from rendering ``app`` here, or None."""
+    spec = app.get("spec") or {}
+    if spec.get("sources"):
+        return "spec.sources"
+    source = spec.get("source") or {}
+    for key, value in source.items() if isinstance(source, dict) else ():
+        fields = [f"{key}.{k}" for k in value] if isinstance(value, dict) else [str(key)]
+        for name in fields:
+            if name not in RENDERABLE:
+                return f"spec.source.{name}"
+    patches = ((source.get("kustomize") or {}).get("patches") or []) if isinstance(source, dict) else []
+    if any(not isinstance(p, dict) or p.get("path") for p in patches):
+        return "spec.source.kustomize.patches[].path"
+    return None
+
+
+def _basic_source(app: dict) -> bool:
+    source = (app.get("spec") or {}).get("source") or {}
+    return isinstance(source, dict) and set(source) <= {"repoURL", "path", "targetRevision"}
+
+
+def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = ()) -> Report:
+    """Every step over ``paths`` (default: every cluster, overlay and argocd/ folder, and what Argo CD renders).
+
+    With no ``paths``, every Application Argo CD would create from argocd/ (written there, or
+    generated by an ApplicationSet) has its source rendered by the repo-server's own code, and
+    the policies read that render. The policies in gitops.yaml's skipPolicies and in ``skip``
+    do not run.
     """
     skip = skipped_policies(repo, skip)
     ctx = policy_context(repo)
@@ -251,7 +322,6 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
     for target in targets:
         if not target.exists():
             raise GitopsError(f"{target}: no such file or directory")
-    report.targets = len(targets)
 
     # 1. yamllint over every YAML file (for the default run: the whole repository).
     lint_roots = targets if paths else [repo.root]
@@ -260,14 +330,47 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
     run_yamllint(files, repo.root, report)
 
     # 2. Before kustomize runs: what it and Argo CD read (local files in the repository
-    # only, cluster configs); a target that would reach the network or leave the repository
-    # is not built.
+    # only, bounded YAML, cluster configs); a target that would reach the network, leave the
+    # repository or blow up is not built.
     blocked = check_inputs(repo, ctx, targets, skip, report)
 
-    # 3. Render: kustomizations with kustomize, plain folders and files as they are.
+    # 3. The Argo CD objects first (default run): the Applications they make decide what else
+    # is rendered, and how.
+    argocd = {t.resolve() for t in argocd_targets(repo)} if not paths else set()
+    rendered: list[tuple[str, str, list[dict], str | None]] = []
+    _render_targets(repo, [t for t in targets if t.resolve() in argocd], blocked, rendered, report)
+    argocd_docs = [body for _, _, bodies, _ in rendered for body in bodies]
+    if any(body.get("kind") in ("Application", "ApplicationSet") for body in argocd_docs):
+        ctx = dataclasses.replace(ctx, projects=repository_projects(repo, targets, report))
+    by_argocd: set[Path] = set()
+    if argocd_docs:
+        by_argocd = _render_applications(repo, ctx, argocd_docs, targets, blocked, skip, rendered, report)
+
+    # 4. The rest: kustomizations with kustomize, plain folders and files as they are.
+    rest = [t for t in targets if t.resolve() not in argocd and t.resolve() not in by_argocd]
+    _render_targets(repo, rest, blocked, rendered, report)
+    report.targets = len(targets) + len({p for p in by_argocd if p not in {t.resolve() for t in targets}})
+    report.documents = sum(len(docs) for _, _, docs, _ in rendered)
+
+    # 5. kubeconform, offline and strict, against every pinned Kubernetes version.
+    run_kubeconform([(label, text) for label, text, docs, _ in rendered if docs], schemas_dir(), report)
+
+    # 6. Policy over every rendered document; Applications without their AppProjects in the
+    # run are checked against the repository's.
+    docs = [policy.Doc(label, body, env) for label, _, bodies, env in rendered for body in bodies]
+    if any(doc.kind in ("Application", "ApplicationSet") for doc in docs) and not ctx.projects:
+        ctx = dataclasses.replace(ctx, projects=repository_projects(repo, targets, report))
+    result = policy.run(docs, ctx, skip)
+    report.errors += [str(f) for f in result.findings]
+    report.checks += result.checks
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _render_targets(repo: Repo, targets: list[Path], blocked: set[Path], rendered: list, report: Report) -> None:
+    """Kustomizations with kustomize, plain folders and files as they are, appended to ``rendered``."""
     kustomizations = [t for t in targets if is_kustomization(t) and t not in blocked]
     plain = [t for t in targets if not is_kustomization(t)]
-    rendered: list[tuple[str, str, list[dict], str | None]] = []
     for target, result in zip(kustomizations, build_many(kustomizations, root=repo.root), strict=True):
         label = repo.rel(target)
         if not isinstance(result, Rendered):
@@ -286,21 +389,71 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
                 continue
             rendered.append((repo.rel(path), path.read_text(), docs, None))
 
-    report.documents = sum(len(docs) for _, _, docs, _ in rendered)
 
-    # 4. kubeconform, offline and strict, against every pinned Kubernetes version.
-    run_kubeconform([(label, text) for label, text, docs, _ in rendered if docs], schemas_dir(), report)
+def _render_applications(
+    repo: Repo,
+    ctx: policy.Context,
+    argocd_docs: list[dict],
+    targets: list[Path],
+    blocked: set[Path],
+    skip: Iterable[str],
+    rendered: list,
+    report: Report,
+) -> set[Path]:
+    """Render every Application's source as the repo-server would; the folders rendered so.
 
-    # 5. Policy over every rendered document; Applications without their AppProjects in the
-    # run are checked against the repository's.
-    docs = [policy.Doc(label, body, env) for label, _, bodies, env in rendered for body in bodies]
-    if any(doc.kind in ("Application", "ApplicationSet") for doc in docs):
-        ctx = dataclasses.replace(ctx, projects=repository_projects(repo, targets, report))
-    result = policy.run(docs, ctx, skip)
-    report.errors += [str(f) for f in result.findings]
-    report.checks += result.checks
-    report.seconds = time.perf_counter() - started
-    return report
+    A folder no target covers has its inputs checked first (and is not rendered when they
+    are refused). The root folder (argocd/) is rendered so only when its Application
+    overrides the source: otherwise kustomize's render of it is the same.
+    """
+    try:
+        apps = _rendered_by_argocd(repo, ctx, argocd_docs)
+    except GitopsError as exc:
+        report.errors.append(f"ARGOCD {exc}")
+        return set()
+    argocd = {t.resolve() for t in argocd_targets(repo)}
+    known = {t.resolve() for t in targets}
+    wanted: list[tuple[dict, str, Path]] = []
+    for app, origin in apps:
+        folder = _source_path(repo, app)
+        if folder is None or (folder.resolve() in argocd and _basic_source(app)):
+            continue  # the policies refuse another repository or a missing path; argocd/ is rendered already
+        field = _not_renderable(app)
+        if field is not None:
+            name = (app.get("metadata") or {}).get("name", "?")
+            report.errors.append(f"ARGOCD {repo.rel(folder)}: Application {name}: {field}: not rendered offline")
+            continue
+        wanted.append((app, origin, folder))
+    new = sorted({f for _, _, f in wanted if f.resolve() not in known})
+    refused = {p.resolve() for p in blocked}
+    if new:
+        refused |= {p.resolve() for p in check_inputs(repo, ctx, new, skip, report)}
+    # A refused folder is neither built by kustomize nor rendered by Argo CD's code (whose
+    # kustomize would reach the network): it counts as handled, its refusal is the finding.
+    handled = {f.resolve() for _, _, f in wanted if f.resolve() in refused}
+    wanted = [(a, o, f) for a, o, f in wanted if f.resolve() not in refused]
+    if not wanted:
+        return handled
+    try:
+        results = appset.manifests([a for a, _, _ in wanted], repo.root)
+    except GitopsError as exc:
+        report.errors.append(f"ARGOCD {exc}")
+        return handled
+    shared = {f for _, _, f in wanted if sum(1 for _, _, g in wanted if g == f) > 1}
+    done = set(handled)
+    for (app, origin, folder), result in zip(wanted, results, strict=True):
+        name = (app.get("metadata") or {}).get("name", "?")
+        label = repo.rel(folder)
+        if folder in shared or not _basic_source(app) or folder.resolve() in argocd:
+            label += f" (Application {name})"
+        if result.error:
+            where = f" from {origin}" if origin else ""
+            report.errors.append(f"ARGOCD {label}: Application {name}{where}: Argo CD cannot render it: {result.error}")
+            continue
+        text = "".join("---\n" + yaml.safe_dump(m, sort_keys=False) for m in result.manifests)
+        rendered.append((label, text, result.manifests, environment_of(repo, folder)))
+        done.add(folder.resolve())
+    return done
 
 
 def skipped_policies(repo: Repo, extra: Iterable[str] = ()) -> list[str]:

@@ -10,12 +10,14 @@ docs/validation.md print that registry. The checks live by concern:
 - scaling.py: HorizontalPodAutoscalers and their targets;
 - network.py: Services and their exposure, NetworkPolicies;
 - namespaces.py: `default` and the system namespaces, Namespace objects, Pod Security labels;
-- access.py: RBAC, Secrets;
+- access.py: RBAC (no wildcards, no privilege verbs, no bindings to everyone), Secrets;
+- admission.py: the repository's admission policies deny;
 - argocd.py: Applications, ApplicationSets and their AppProjects;
+- controls.py: Argo CD's own controls (annotations, sync options, source fields, revision, generators), deny by default;
 - projects.py: what AppProjects may allow, and which may exist.
 """
 
-from . import access, argocd, clusters, inputs, namespaces, network, pod, projects, scaling
+from . import access, admission, argocd, clusters, controls, inputs, namespaces, network, pod, projects, scaling
 from .registry import (
     DOCUMENT,
     INPUT,
@@ -45,10 +47,12 @@ __all__ = [
     "Result",
     "Scope",
     "access",
+    "admission",
     "argocd",
     "check",
     "check_skippable",
     "clusters",
+    "controls",
     "inputs",
     "namespaces",
     "network",

@@ -12,6 +12,16 @@ BINDING_KINDS = {"RoleBinding", "ClusterRoleBinding"}
 WILDCARD_RULE_FIELDS = ("verbs", "resources", "nonResourceURLs")
 # Roles nobody in this repository binds: each one grants the whole cluster.
 FORBIDDEN_ROLES = {"cluster-admin"}
+# Verbs that grant more than they name: create bindings to any role, edit a role beyond
+# one's own rights, act as another user, group or service account.
+PRIVILEGE_VERBS = ("escalate", "bind", "impersonate")
+# Subjects that stand for everyone (signed in or not), or every service account.
+BROAD_SUBJECTS = {
+    ("Group", "system:authenticated"),
+    ("Group", "system:unauthenticated"),
+    ("Group", "system:serviceaccounts"),
+    ("User", "system:anonymous"),
+}
 
 
 @check("GO132", "rbac-wildcard")
@@ -46,3 +56,22 @@ def no_secrets(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     (history keeps it): secrets come from a secret store at run time, never from Git."""
     if doc.kind == "Secret" and str(doc.body.get("apiVersion", "v1")) == "v1":
         yield Outcome("kind", "a Secret in Git; use the secret store (External Secrets, Sealed Secrets)")
+
+
+@check("GO152", "rbac-privilege")
+def rbac_privilege(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """RBAC that escalates: the `escalate`, `bind` and `impersonate` verbs let a subject
+    give itself any permission, and a binding to `system:authenticated`,
+    `system:unauthenticated`, `system:anonymous` or every service account grants a role to
+    everyone."""
+    if doc.kind in ROLE_KINDS:
+        for i, rule in enumerate(doc.body.get("rules") or []):
+            verbs = [str(v) for v in (rule or {}).get("verbs") or [] if str(v).lower() in PRIVILEGE_VERBS]
+            yield Outcome(f"rules[{i}].verbs", f"{verbs} grants more than it names" if verbs else None)
+    elif doc.kind in BINDING_KINDS:
+        for i, subject in enumerate(doc.body.get("subjects") or []):
+            if not isinstance(subject, dict):
+                continue
+            kind, name = str(subject.get("kind", "")), str(subject.get("name", ""))
+            broad = (kind, name) in BROAD_SUBJECTS or (kind == "Group" and name.startswith("system:serviceaccounts:"))
+            yield Outcome(f"subjects[{i}]", f"{kind} {name!r} is everyone of its kind" if broad else None)

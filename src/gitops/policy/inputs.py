@@ -322,3 +322,37 @@ def unlisted_file(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             where = "resources" if here == folder else "resources (subfolder)"
             problem = f"{rel} is in this folder but no kustomization lists it (list it, or delete it)"
             yield Outcome(where, None if Path(os.path.realpath(path)) in listed or path in listed else problem)
+
+
+# The fields whose files kustomize parses as YAML (the generators' data files it reads as
+# text: those are only size-bounded, by files.read_bytes).
+_YAML_FIELDS = {f.path for f in FIELDS if not f.path.startswith(("configMapGenerator", "secretGenerator", "helm"))}
+
+
+@functools.lru_cache(maxsize=1024)
+def _bounded_problem(path: Path, mtime_ns: int, size: int) -> str | None:
+    try:
+        files.load_documents(path, path.name)  # bounded size, depth and alias expansion
+    except GitopsError as exc:
+        return " ".join(str(exc).split())[:200]
+    return None
+
+
+@check("GO153", "kustomize-inputs-bounded", stages=(INPUT,), mandatory=True)
+def kustomize_inputs_bounded(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Every YAML file kustomize reads is small, shallow and free of alias bombs (at most
+    1 MiB, 64 levels, 100,000 nodes once aliases expand): a few hundred bytes of aliases
+    grow into gigabytes inside kustomize. Such a file is refused before kustomize runs."""
+    if not is_kustomization_doc(doc) or doc.body.get(_ERROR):
+        return
+    root = Path(os.path.realpath(scope.context.root))
+    for ref in references(doc.body, _folder(doc, scope.context)):
+        if ref.path is None or ref.spec.path not in _YAML_FIELDS or not inside(ref.path, root):
+            continue
+        try:
+            info = ref.path.stat()
+        except OSError:
+            continue  # missing: GO125 says so
+        if not ref.path.is_file():
+            continue
+        yield Outcome(ref.field, _bounded_problem(ref.path, info.st_mtime_ns, info.st_size))

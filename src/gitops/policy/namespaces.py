@@ -58,6 +58,10 @@ PSS_LEVEL = "restricted"
 def _pss_labels(labels: dict, where: str, require_enforce: bool) -> Iterator[Outcome]:
     for mode in PSS_MODES:
         key = PSS_PREFIX + mode
+        version = labels.get(f"{key}-version")
+        if version is not None:
+            problem = f"{version!r} pins an older standard: use 'latest'" if version != "latest" else None
+            yield Outcome(f"{where}.{key}-version", problem)
         if key in labels:
             value = labels[key]
             problem = f"{value!r} is weaker than {PSS_LEVEL!r}" if value != PSS_LEVEL else None

@@ -230,12 +230,37 @@ def netpol_default_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     yield Outcome("metadata.namespace", None if denied else problem)
 
 
+# Ranges that together hold more addresses than a /8 of their family are the internet, however
+# they are cut (0.0.0.0/1 and 128.0.0.0/1 are all of it): an allow-list is narrower than that.
+BROADEST_PREFIX = 8
+
+
 def _everywhere(cidr: object) -> bool:
     """Does ``cidr`` cover every address of its family (0.0.0.0/0, ::/0, or a spelling of them)?"""
     try:
         return ipaddress.ip_network(str(cidr).strip(), strict=False).prefixlen == 0
     except ValueError:
         return False  # GO112 says why
+
+
+def too_broad(cidrs: list[object]) -> str | None:
+    """Why ``cidrs`` together are a public address space (more than a /8 of a family), else None."""
+    networks: dict[int, list] = {4: [], 6: []}
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(str(cidr).strip(), strict=False)
+        except ValueError:
+            continue  # GO112 / the range check says why
+        networks[network.version].append(network)
+    for version, found in networks.items():
+        bits = 32 if version == 4 else 128
+        total = sum(n.num_addresses for n in ipaddress.collapse_addresses(found))
+        if total > 2 ** (bits - BROADEST_PREFIX):
+            share = total / 2**bits
+            return (
+                f"together {[str(n) for n in found]} cover {share:.1%} of IPv{version} (more than a /{BROADEST_PREFIX})"
+            )
+    return None
 
 
 @check("GO135", "service-exposure")
@@ -263,6 +288,8 @@ def service_exposure(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             problem = "a LoadBalancer without source ranges is open to the internet"
         elif open_ranges:
             problem = f"{open_ranges} lets every address in"
+        else:
+            problem = too_broad(ranges)
         yield Outcome("spec.loadBalancerSourceRanges", problem)
 
 
@@ -281,3 +308,9 @@ def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     for where, cidr in _cidrs(spec):
         if where.endswith(".cidr"):
             yield Outcome(where, f"{cidr!r} allows every address" if _everywhere(cidr) else None)
+    for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            blocks = [p.get("ipBlock") for p in (rule or {}).get(peer_key) or [] if isinstance(p, dict)]
+            cidrs = [b.get("cidr") for b in blocks if isinstance(b, dict) and not _everywhere(b.get("cidr"))]
+            if len(cidrs) > 1 or any(not _everywhere(c) for c in cidrs):
+                yield Outcome(f"spec.{direction}[{i}].{peer_key}", too_broad(cidrs))

@@ -76,6 +76,16 @@ class Context:
     clusters: Path | None = None  # the folder of the cluster folders
     reviewed_projects: frozenset[str] = DEFAULT_REVIEWED_APPPROJECTS
     manual_sync: frozenset[str] = frozenset()  # environments never synced automatically
+    # Argo CD's own controls (policy/controls.py); what is not listed here is refused.
+    repo_url: str = ""  # the repository every Application and generator must read (gitops.yaml repoURL)
+    revision: str = "HEAD"  # the one revision they may track (gitops.yaml revision)
+    argocd: Path | None = None  # the folder the root Application syncs
+    reviewed_sync_options: frozenset[str] = frozenset(
+        {"CreateNamespace=true", "ServerSideApply=true", "PruneLast=true"}
+    )
+    reviewed_annotations: frozenset[str] = frozenset()
+    reviewed_app_fields: frozenset[str] = frozenset()
+    reviewed_generators: frozenset[str] = frozenset({"git"})
     # The repository's AppProject specs by name, for Applications validated without them (say
     # `gitops validate argocd`, whose projects live in argocd/projects/); a run's own win.
     projects: Mapping[str, dict] = field(default_factory=dict, compare=False)
