@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops.stack.gitserver import MAX_BODY, github_push_payload
+from gitops.stack.gitserver import MAX_BODY, REMOTE_USER, github_push_payload
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -71,15 +73,30 @@ def stop(proc: subprocess.Popen) -> int:
     return proc.returncode
 
 
+PASSWORD = secrets.token_urlsafe(16)
+
+
+def password_file(folder: Path, mode: int = 0o600) -> Path:
+    path = folder / "git-password"
+    path.write_text(PASSWORD + "\n")
+    path.chmod(mode)
+    return path
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen
     port: int
     root: Path
     log_path: Path
+    password: str = PASSWORD
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}.git"
+    def url(self, name: str, password: str | None = None) -> str:
+        return f"http://{REMOTE_USER}:{password or self.password}@127.0.0.1:{self.port}/{name}.git"
+
+    def auth(self) -> dict[str, str]:
+        token = base64.b64encode(f"{REMOTE_USER}:{self.password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -107,7 +124,9 @@ def server(tmp_path) -> Iterator[Server]:
     git(tmp_path, "clone", "--quiet", "--bare", str(seed), str(root / "seed.git"))
 
     ready = tmp_path / "run" / "port"
-    proc = start(root, tmp_path, "--port", "0", "--ready-file", str(ready))
+    proc = start(
+        root, tmp_path, "--port", "0", "--ready-file", str(ready), "--password-file", str(password_file(tmp_path))
+    )
     log_path = tmp_path / "gitserver.log"
     try:
         deadline = time.monotonic() + 15
@@ -189,7 +208,7 @@ def test_ten_concurrent_clones(server, tmp_path):
 def test_missing_repository_is_404(server, tmp_path):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
-        conn.request("GET", "/missing.git/info/refs?service=git-upload-pack")
+        conn.request("GET", "/missing.git/info/refs?service=git-upload-pack", headers=server.auth())
         response = conn.getresponse()
         response.read()
         assert response.status == 404
@@ -206,6 +225,8 @@ def test_oversized_body_is_413_without_reading_it(server):
         conn.putrequest("POST", "/seed.git/git-receive-pack")
         conn.putheader("Content-Type", "application/x-git-receive-pack-request")
         conn.putheader("Content-Length", str(MAX_BODY + 1))
+        for key, value in server.auth().items():
+            conn.putheader(key, value)
         conn.endheaders()
         response = conn.getresponse()
         response.read()
@@ -216,7 +237,19 @@ def test_oversized_body_is_413_without_reading_it(server):
 
 def test_non_loopback_host_is_refused(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "gitops.stack.gitserver", "--root", str(tmp_path), "--port", "0", "--host", "0.0.0.0"],
+        [
+            sys.executable,
+            "-m",
+            "gitops.stack.gitserver",
+            "--root",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--host",
+            "0.0.0.0",
+            "--password-file",
+            str(password_file(tmp_path)),
+        ],
         capture_output=True,
         text=True,
         timeout=30,
@@ -249,3 +282,50 @@ def test_github_push_payload_matches_served_url():
     assert github_push_payload("http://127.0.0.1:8418/gitops.git", "main", before, "0" * 40)["commits"] == []
     with pytest.raises(ValueError, match="not an http"):
         github_push_payload("/srv/gitops.git", "main", before, after)
+
+
+@pytest.mark.parametrize("password", ["", "wrong-password"])
+def test_requests_without_the_password_are_refused(server, tmp_path, password):
+    """127.0.0.1 is every local user's: reads and pushes need the generated password (issue 24)."""
+    before = head(server)
+    url = server.url("seed").replace(
+        f"{REMOTE_USER}:{server.password}@", f"{REMOTE_USER}:{password}@" if password else ""
+    )
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false"}
+    assert git(tmp_path, "ls-remote", url, env=env, check=False).returncode != 0
+    work = tmp_path / "work"
+    git(tmp_path, "clone", "--quiet", server.url("seed"), str(work))
+    commit_file(work, "evil", b"x", "unreviewed")
+    assert git(work, "push", url, "HEAD:refs/heads/main", env=env, check=False).returncode != 0
+    assert head(server) == before
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request("GET", "/seed.git/info/refs?service=git-receive-pack")
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 401
+        assert response.getheader("WWW-Authenticate", "").startswith("Basic")
+    finally:
+        conn.close()
+
+
+def test_a_password_file_others_can_read_is_refused(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gitops.stack.gitserver",
+            "--root",
+            str(tmp_path),
+            "--port",
+            "0",
+            "--password-file",
+            str(password_file(tmp_path, 0o644)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "readable by others" in result.stderr

@@ -3,8 +3,10 @@
 One multi-call binary (tools/build-argocd.sh) started under the component names
 argocd-repo-server, argocd-application-controller, argocd-applicationset-controller and
 argocd-server, with ``ARGOCD_FAKE_IN_CLUSTER=true`` and the host cluster's kubeconfig;
-Redis from Debian. Every listener is on 127.0.0.1 except the two that cannot be told
-so: the metrics ports of the application controller and of the notifications controller.
+Redis from Debian, behind a password. Every listener is on 127.0.0.1 except the two that
+cannot be told so: the metrics ports of the application controller (v3.6.1 binds it to
+0.0.0.0 in controller/appcontroller.go, with no flag or variable) and of the notifications
+controller.
 The repo server finds ``git-verify-wrapper.sh`` and ``gpg-wrapper.sh`` in the pinned
 module's ``hack/`` folder, in the Go module cache.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -21,9 +24,12 @@ from pathlib import Path
 
 from gitops.stack import http
 from gitops.stack.kube import Cluster
-from gitops.stack.procs import Supervisor, free_port
+from gitops.stack.procs import Supervisor, free_port, write_private
 
 NAMESPACE = "argocd"
+# The read-only account whose token `make up` prints for `gitops status`, `promote` and the
+# gate: `applications, get` and nothing else (the admin password is for the UI only).
+READER = "gitops-reader"
 
 
 def module_dir(version: str, toolchain: str) -> Path:
@@ -56,6 +62,7 @@ class ArgoCD:
     module: Path
     host: Cluster
     ports: dict[str, int] = field(default_factory=dict)
+    redis_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property
     def url(self) -> str:
@@ -90,6 +97,17 @@ class ArgoCD:
                     "timeout.reconciliation": "60s",
                     # A sync to a revision other than the target one is an override (as the README asks).
                     "application.sync.requireOverridePrivilegeForRevisionSync": "true",
+                    # The account `gitops` reads with: an API key, no login, read-only (below).
+                    f"accounts.{READER}": "apiKey",
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "argocd-rbac-cm", "namespace": NAMESPACE},
+                "data": {
+                    "policy.default": "",
+                    "policy.csv": f"p, role:{READER}, applications, get, */*, allow\ng, {READER}, role:{READER}\n",
                 },
             },
         )
@@ -111,6 +129,19 @@ class ArgoCD:
                 "labels": {"argocd.argoproj.io/secret-type": "cluster"},
             },
             "stringData": {"name": name, "server": server, "config": json.dumps({"tlsClientConfig": tls})},
+        }
+
+    def repository_secret(self, url: str, username: str, password: str) -> dict:
+        """Argo CD's declarative repository credentials (what `argocd repo add` writes)."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "repo-local",
+                "namespace": NAMESPACE,
+                "labels": {"argocd.argoproj.io/secret-type": "repository"},
+            },
+            "stringData": {"type": "git", "url": url, "username": username, "password": password},
         }
 
     def _env(self) -> dict[str, str]:
@@ -142,6 +173,7 @@ class ArgoCD:
             "TMPDIR": str(state / "tmp"),
             "PATH": path,
             "HOSTNAME": "argocd-application-controller-0",
+            "REDIS_PASSWORD": self.redis_password,
         }
 
     def start(self, timeout: float = 120) -> None:
@@ -151,10 +183,14 @@ class ArgoCD:
         p = self.ports
         redis = f"127.0.0.1:{p['redis']}"
         repo = f"127.0.0.1:{p['repo']}"
-        self.procs.spawn(
-            "redis",
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(p["redis"]), "--save", "", "--appendonly", "no"],
+        # Redis asks for a password (Argo CD's cache holds manifests and tokens' sessions): it
+        # lives in a 0600 file and the components' environment, never on a command line.
+        config = self.procs.state / "argocd" / "redis.conf"
+        write_private(
+            config,
+            f'bind 127.0.0.1\nport {p["redis"]}\nsave ""\nappendonly no\nrequirepass {self.redis_password}\n',
         )
+        self.procs.spawn("redis", ["redis-server", str(config)])
         common = ["--loglevel", "info", "--logformat", "json", "--redis", redis]
         self.procs.spawn(
             "argocd-repo-server",
@@ -187,7 +223,9 @@ class ArgoCD:
             [str(self.bin / "argocd-applicationset-controller"), "--loglevel", "info", "--logformat", "json",
              "--namespace", NAMESPACE, "--argocd-repo-server", repo, "--repo-server-plaintext",
              "--metrics-addr", f"127.0.0.1:{p['appset-metrics']}", "--probe-addr", f"127.0.0.1:{p['appset-probe']}",
-             "--webhook-addr", f"127.0.0.1:{p['appset-webhook']}", "--enable-policy-override"],
+             "--webhook-addr", f"127.0.0.1:{p['appset-webhook']}", "--enable-policy-override",
+             # No SCM-provider or pull-request generator reaches out with Argo CD's tokens.
+             "--enable-scm-providers=false"],
             env=env,
         )  # fmt: skip
 
@@ -230,3 +268,12 @@ class ArgoCD:
         if not secret:
             raise RuntimeError("argocd-server did not create argocd-initial-admin-secret")
         return base64.b64decode(secret["data"]["password"]).decode()
+
+
+def reader_token(api, hours: int = 24) -> str:
+    """A token of the read-only account (READER), made with the admin session ``api``."""
+    answer = api.call("POST", f"/api/v1/account/{READER}/token", {"name": READER, "expiresIn": hours * 3600})
+    token = answer.get("token")
+    if not isinstance(token, str) or not token:
+        raise RuntimeError(f"Argo CD made no token for the account {READER}")
+    return token

@@ -65,7 +65,8 @@ def create(bare: Path, source: Path, url: str, webhooks: list[str], revision: st
     _git("init", "--quiet", "--bare", "--initial-branch=main", str(bare))
     (bare / CONFIG).write_text(json.dumps({"url": url, "webhooks": webhooks}, indent=1))
     hook = bare / "hooks" / "post-receive"
-    hook.write_text(f'#!/bin/sh\nexec {sys.executable} -m gitops.stack.gitremote hook "$@"\n')
+    # -I: isolated, so nothing is imported from the hook's working folder or PYTHON* variables.
+    hook.write_text(f'#!/bin/sh\nexec {sys.executable} -I -m gitops.stack.gitremote hook "$@"\n')
     hook.chmod(0o755)
     sha = _git("rev-parse", revision, cwd=source)
     _git("push", "--quiet", str(bare), f"{sha}:refs/heads/main", cwd=source)
@@ -82,7 +83,8 @@ def deploy(bare: Path, main_sha: str) -> str:
         _git("clone", "--quiet", "--no-checkout", str(bare), str(work))
         _git("checkout", "--quiet", "--detach", main_sha, cwd=work)
         configure = subprocess.run(
-            [sys.executable, "-m", "gitops", "configure", "--repo", config["url"], "--no-validate"],
+            # -I: the pushed tree is the working folder; its own gitops/ must never be imported.
+            [sys.executable, "-I", "-m", "gitops", "configure", "--repo", config["url"], "--no-validate"],
             cwd=work,
             capture_output=True,
             text=True,

@@ -1,15 +1,19 @@
 """The local git remote a local Argo CD reads: ``git http-backend`` (CGI) behind a loopback-only HTTP server.
 
 Every bare repository under ``--root`` is served over git's smart HTTP protocol at
-``http://127.0.0.1:PORT/<name>.git``; clones and fetches (protocol v0 and v2) and pushes work. git itself speaks
+``http://127.0.0.1:PORT/<name>.git``, to the user ``gitops`` with the password in
+``--password-file`` only (HTTP Basic: 127.0.0.1 is every local user's); clones and
+fetches (protocol v0 and v2) and pushes work. git itself speaks
 the protocol: this module only turns HTTP requests into CGI invocations and streams the answers back.
 
-    python -m gitops.stack.gitserver --root DIR --port 0 --ready-file PATH
+    python -m gitops.stack.gitserver --root DIR --port 0 --ready-file PATH --password-file PATH
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hmac
 import io
 import ipaddress
 import os
@@ -69,8 +73,9 @@ class GitHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64  # Argo CD's components fetch in bursts
 
-    def __init__(self, address: tuple[str, int], root: Path) -> None:
+    def __init__(self, address: tuple[str, int], root: Path, password: str) -> None:
         self.root = root
+        self.password = password
         self.env = base_environment()
         self.active: set[subprocess.Popen] = set()
         self.active_lock = threading.Lock()
@@ -133,10 +138,25 @@ class GitHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.serve()
 
-    def reply(self, status: HTTPStatus, text: str) -> None:
+    def authenticate(self) -> None:
+        """Every request, reads too, carries the user and the generated password (HTTP Basic)."""
+        header = self.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user, password = "", ""
+        expected = self.server.password  # type: ignore[attr-defined]
+        good = scheme.lower() == "basic" and user == REMOTE_USER
+        if not (hmac.compare_digest(password.encode(), expected.encode()) and good):
+            raise BadRequest(HTTPStatus.UNAUTHORIZED, "authentication required")
+
+    def reply(self, status: HTTPStatus, text: str, challenge: bool = False) -> None:
         body = text.encode()
         self.close_connection = True
         self.send_response(status)
+        if challenge:
+            self.send_header("WWW-Authenticate", 'Basic realm="flask-gitops"')
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
@@ -147,6 +167,7 @@ class GitHandler(BaseHTTPRequestHandler):
         started = time.monotonic()
         self.close_connection = True
         try:
+            self.authenticate()
             path_info, query = self.split_path()
             with tempfile.TemporaryFile() as body:
                 length = self.read_body(body)
@@ -154,7 +175,7 @@ class GitHandler(BaseHTTPRequestHandler):
                 self.run_cgi(path_info, query, body, length)
         except BadRequest as exc:
             try:
-                self.reply(exc.status, f"{exc}\n")
+                self.reply(exc.status, f"{exc}\n", challenge=exc.status == HTTPStatus.UNAUTHORIZED)
             except OSError:
                 self.status = exc.status
         except (BrokenPipeError, ConnectionResetError):
@@ -368,6 +389,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", required=True, type=int, help="TCP port; 0 picks a free one")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--ready-file", type=Path, help="written with the actual port once the socket listens")
+    parser.add_argument(
+        "--password-file",
+        required=True,
+        type=Path,
+        help=f"the password every request must give, as user {REMOTE_USER!r} (HTTP Basic); a file only its owner reads",
+    )
     return parser.parse_args(argv)
 
 
@@ -383,10 +410,19 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         log(f"port {args.port} out of range")
         return 2
+    try:
+        password = args.password_file.read_text().strip()
+        mode = args.password_file.stat().st_mode & 0o077
+    except OSError as exc:
+        log(f"--password-file {str(args.password_file)!r}: {exc.strerror}")
+        return 2
+    if not password or mode:
+        log(f"--password-file {str(args.password_file)!r}: empty, or readable by others (chmod 600)")
+        return 2
     host = "127.0.0.1" if args.host == "localhost" else args.host
     server_class = GitHTTPServer6 if ":" in host else GitHTTPServer
     try:
-        server = server_class((host, args.port), root)
+        server = server_class((host, args.port), root, password)
     except OSError as exc:
         log(f"cannot listen on {host}:{args.port}: {exc.strerror or exc}")
         return 1

@@ -40,7 +40,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def make_pki(pki: Path) -> None:
     """A CA, the API servers' serving cert, an admin client cert and the service-account key."""
-    pki.mkdir(parents=True)
+    pki.mkdir(parents=True, mode=0o700)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "7", "-subj", "/CN=flask-gitops-local-ca",
              "-keyout", "ca.key", "-out", "ca.crt", cwd=pki)  # fmt: skip
     (pki / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
@@ -161,11 +161,16 @@ class ControlPlane:
     def start(self, timeout: float = 180) -> None:
         make_pki(self.pki)
         etcd_port, peer_port = free_port(), free_port()
-        etcd = f"http://127.0.0.1:{etcd_port}"
+        # Clients prove themselves with a certificate of the stack's CA (the API servers use the
+        # admin one): etcd holds every cluster's secrets, and 127.0.0.1 is every local user's.
+        etcd = self.etcd_url = f"https://127.0.0.1:{etcd_port}"
+        pki = self.pki
         self.procs.spawn(
             "etcd",
             [str(self.bin / "etcd"), "--data-dir", str(self.procs.state / "etcd"), "--unsafe-no-fsync",
              "--listen-client-urls", etcd, "--advertise-client-urls", etcd,
+             "--client-cert-auth", f"--trusted-ca-file={pki / 'ca.crt'}",
+             f"--cert-file={pki / 'server.crt'}", f"--key-file={pki / 'server.key'}",
              "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
              "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
              "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
@@ -192,6 +197,9 @@ class ControlPlane:
         return [
             str(self.bin / "kube-apiserver"),
             f"--etcd-servers={etcd}",
+            f"--etcd-cafile={pki / 'ca.crt'}",
+            f"--etcd-certfile={pki / 'admin.crt'}",
+            f"--etcd-keyfile={pki / 'admin.key'}",
             f"--etcd-prefix=/registry-{name}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",

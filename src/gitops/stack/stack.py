@@ -15,6 +15,7 @@ checkout configured by ``gitops configure --repo``.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -26,8 +27,8 @@ import yaml
 
 from gitops.argocd import ArgoAPI
 from gitops.errors import GitopsError
-from gitops.stack import argocd, gitremote, kube
-from gitops.stack.procs import Supervisor, free_port
+from gitops.stack import argocd, gitremote, gitserver, kube
+from gitops.stack.procs import Supervisor, free_port, write_private
 
 REPO_NAME = "flask-gitops.git"
 SPARE = "spare"
@@ -59,8 +60,9 @@ class Stack:
     argo: argocd.ArgoCD
     bare: Path
     repo_url: str
-    password: str
-    api: ArgoAPI
+    password: str  # admin's, for the UI
+    api: ArgoAPI  # an admin session (the harness applies and syncs)
+    reader_token: str = ""  # what `make up` prints for `gitops`: applications, get only
 
     @property
     def clusters(self) -> dict[str, kube.Cluster]:
@@ -75,7 +77,8 @@ class Stack:
            worktree: bool = False, tied: bool = False, spare: bool = False) -> Stack:  # fmt: skip
         """Start everything; the remote's main is ``root``'s HEAD, or (``worktree``) its working tree.
         ``tied``: every process dies with this one, even if it is killed (tests and benchmarks)."""
-        state.mkdir(parents=True)
+        state.mkdir(parents=True, mode=0o700)
+        state.chmod(0o700)  # whatever the umask: it holds keys, passwords and tokens
         procs = Supervisor(state, tied=tied)
         try:
             return cls._up(state, root, cache, tools_bin, pins, procs, log, worktree, spare)
@@ -112,10 +115,12 @@ class Stack:
         git_root = state / "git"
         git_root.mkdir()
         ready = state / "gitserver.port"
+        git_password = secrets.token_urlsafe(24)
+        write_private(state / "git-password", git_password + "\n")
         procs.spawn(
             "gitserver",
-            [sys.executable, "-m", "gitops.stack.gitserver", "--root", str(git_root), "--port", "0",
-             "--ready-file", str(ready)],
+            [sys.executable, "-I", "-m", "gitops.stack.gitserver", "--root", str(git_root), "--port", "0",
+             "--ready-file", str(ready), "--password-file", str(state / "git-password")],
         )  # fmt: skip
         host = plane.clusters[names[0]]
         argo = argocd.ArgoCD(
@@ -129,15 +134,16 @@ class Stack:
         port = int(procs.until("git server port", lambda: ready.exists() and ready.read_text().strip(), 30))
         repo_url = f"http://127.0.0.1:{port}/{REPO_NAME}"
         bare = git_root / REPO_NAME
+        host.apply_json(argo.repository_secret(repo_url, gitserver.REMOTE_USER, git_password))
         step(f"seeding the local git remote {repo_url} from {root}")
         revision = gitremote.worktree_commit(root) if worktree else "HEAD"
         gitremote.create(bare, root, repo_url, [f"{argo.url}/api/webhook", argo.appset_webhook], revision)
         password = argo.admin_password()
         api = ArgoAPI.login(argo.url, "admin", password)
-        stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api)
+        stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api, argocd.reader_token(api))
         step("bootstrapping: gitops configure --repo, kubectl apply -k argocd/projects/, then -k argocd/")
         stack.bootstrap()
-        (state / "stack.json").write_text(json.dumps(stack.describe(), indent=1))
+        write_private(state / "stack.json", json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
         stack.wait_settled(on_healthy=lambda name: step(f"{name} Synced + Healthy"))
         step("ready")
@@ -166,7 +172,7 @@ class Stack:
             "ui": self.argo.url,
             "username": "admin",
             "password": self.password,
-            "token": self.api.token,
+            "token": self.reader_token,  # read-only: applications, get
             "repo_url": self.repo_url,
             "remote_path": str(self.bare),
             "clusters": {
