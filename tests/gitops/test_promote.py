@@ -179,3 +179,16 @@ def test_a_passing_gate_says_so_and_the_body_keeps_the_digest(repo, capsys, monk
         assert run(repo, "promote", "dev", "staging", "--argocd", fake.url) == 0
     out = capsys.readouterr().out.splitlines()
     assert "promote: the Argo CD gate passed: every dev cluster is Synced + Healthy and runs this image." in out
+
+
+def test_pr_body_only_prints_and_leaves_the_working_tree_alone(repo, capsys):
+    run(repo, "set-image", "--env", "dev", "--tag", "v7", "--commit")
+    before, head = snapshot(repo), git(repo, "rev-parse", "HEAD")
+    capsys.readouterr()
+    assert run(repo, "promote", "dev", "staging", "--pr-body") == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "promote(staging): flask-app v7 from dev"
+    assert "+        image: registry.example.com/example-org/flask-app:v7" in out
+    assert snapshot(repo) == before
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "status", "--porcelain") == ""

@@ -221,13 +221,21 @@ def deploy_or_body(
     message: str | None = None,
 ) -> int:
     """`deploy` for promote and rollback: with --pr-body, stdout is the body alone (title first),
-    built from the written change and the rendered diff of ``env``'s clusters, and progress is quiet."""
+    built from the change and the rendered diff of ``env``'s clusters, and progress is quiet.
+
+    --pr-body alone only prints: the change is rendered in a temporary copy of HEAD, and the
+    working tree is not touched. With --commit or --push the change is also made, as without it.
+    """
     from .diff import rendered_diffs
 
     body: list[str] = []
+    affected = [c.path.name for c in repo.clusters() if c.environment == env]
+    if args.pr_body and not (args.commit or args.push):
+        change = plan()
+        console.say(body_of(change, rendered_diffs(repo, "HEAD", affected, {change.path: change.new})), end="")
+        return 0
 
     def make_body(change: ImageChange) -> None:
-        affected = [c.path.name for c in repo.clusters() if c.environment == env]
         body.append(body_of(change, rendered_diffs(repo, "HEAD", affected)))
 
     deploy(
