@@ -95,3 +95,31 @@ def test_only_argocd_server_set_without_a_token_names_the_variable_and_keeps_the
     assert run(repo, "status", "--live") == 2
     err = capsys.readouterr().err
     assert err.startswith("gitops: error: ARGOCD_SERVER http://argocd.example.com: plain http only on this machine")
+
+
+def test_status_says_when_the_tree_differs_from_what_was_committed_or_pushed(origin, tmp_path, capsys):
+    from tests.gitops.conftest import clone, git
+
+    work = clone(origin, tmp_path / "work")
+    assert run(work, "set-image", "--env", "dev", "--tag", "v2", "--commit") == 0
+    assert run(work, "set-image", "--env", "staging", "--tag", "v3") == 0
+    capsys.readouterr()
+    assert run(work, "status") == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["dev"].endswith("(committed, not pushed)")
+    assert rows["staging"].endswith("(edited, not committed)")
+    assert "not" not in rows["prod"]
+    git(work, "push", "-q", "origin", "main")
+    assert run(work, "status", "--output", "json") == 0
+    states = {r["environment"]: r["state"] for r in json.loads(capsys.readouterr().out)}
+    assert states == {"dev": "", "staging": "edited, not committed", "prod": ""}
+
+
+def test_a_revision_this_checkout_does_not_have_is_explained_where_it_is_shown(repo, argo, capsys):
+    argo.apps["flask-app-dev"] = application("flask-app-dev", revision="ab" * 20, images=(IMAGE,))
+    assert run(repo, "status", "--live", "--argocd", argo.url) == 0
+    out = capsys.readouterr().out
+    note = next(line for line in out.splitlines() if line.startswith("(REVISION is the commit Argo CD synced; "))
+    assert "abababababab" in note
+    assert "is not in this checkout" in note
+    assert "deploy/local" in note

@@ -26,6 +26,21 @@ class EnvStatus:
     digest: str | None
     commit: str | None
     date: str | None
+    state: str = ""  # "edited, not committed" / "committed, not pushed" when Git differs from what was pushed
+
+
+def git_state(repo: Repo, path) -> str:
+    """Whether ``path`` differs from what was committed, or its last commit from the branch's upstream."""
+    try:
+        rel = repo.rel(path)
+        if gitutil.git(repo.root, "status", "--porcelain", "--", rel, check=False).stdout.strip():
+            return "edited, not committed"
+        ahead = gitutil.git(repo.root, "rev-list", "--count", "@{upstream}..HEAD", "--", rel, check=False)
+        if ahead.returncode == 0 and ahead.stdout.strip() not in ("", "0"):
+            return "committed, not pushed"
+    except GitopsError:
+        pass
+    return ""
 
 
 def status(repo: Repo) -> list[EnvStatus]:
@@ -44,6 +59,7 @@ def status(repo: Repo) -> list[EnvStatus]:
                 ref.digest,
                 commit,
                 date,
+                git_state(repo, path),
             )
         )
     return rows
@@ -58,7 +74,7 @@ def status_table(rows: list[EnvStatus]) -> str:
             r.image or "-",
             r.tag or "-",
             (r.digest or "-")[:19],
-            f"{r.commit} {r.date}" if r.commit else "uncommitted",
+            (f"{r.commit} {r.date}" if r.commit else "uncommitted") + (f" ({r.state})" if r.state else ""),
         )
         for r in rows
     ]
@@ -182,6 +198,14 @@ def live_table(rows: list[ClusterLive]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table)
 
 
+def _local_commit(repo: Repo, revision: str) -> bool:
+    try:
+        found = gitutil.git(repo.root, "cat-file", "-e", f"{revision}^{{commit}}", check=False)
+    except GitopsError:
+        return False
+    return found.returncode == 0
+
+
 def objects_table(rows: list[ObjectLive]) -> str:
     header = ("ARGO CD", "NAME", "SYNC", "HEALTH", "MESSAGE")
     table = [header] + [(r.kind, r.name, r.sync, r.health, "; ".join(r.messages) or "-") for r in rows]
@@ -220,7 +244,15 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         }
         console.say(json.dumps(document, indent=2))
     else:
-        console.say(status_table(rows) + "\n\n" + live_table(clusters) + "\n\n" + objects_table(objects))
+        console.say(status_table(rows) + "\n\n" + live_table(clusters))
+        unknown = sorted({c.revision[:12] for c in clusters if c.revision and not _local_commit(repo, c.revision)})
+        if unknown:
+            console.say(
+                f"(REVISION is the commit Argo CD synced; {', '.join(unknown)} is not in this checkout: with make up "
+                "it is the remote's deploy/local, your main plus one commit setting its repoURL, so its hash "
+                "differs from main's under CHANGED)"
+            )
+        console.say("\n" + objects_table(objects))
         if problems:
             console.say("\nnot healthy:")
             for what, state, messages in problems:
