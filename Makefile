@@ -41,8 +41,9 @@ $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is required")'
 	$(PYTHON) -m venv $(VENV)
 
-$(RUNTIME_STAMP): requirements/runtime.txt pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet setuptools==84.2.1 -r requirements/runtime.txt
+# The service's closure plus what the `gitops` entry point imports (installed with the project).
+$(RUNTIME_STAMP): requirements/runtime.txt requirements/tooling.txt pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet setuptools==84.2.1 -r requirements/tooling.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 

@@ -7,18 +7,20 @@ set -euo pipefail
 from=$1 to=$2
 body=$(mktemp)
 
-.venv/bin/gitops promote "$from" "$to" --pr-body >"$body"
-if git diff --quiet; then
+branch="promote/$to"
+git config user.name "github-actions[bot]"
+git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
+git switch --quiet -C "$branch"
+before=$(git rev-parse HEAD)
+# --pr-body prints the title and body; --commit also makes the edit, on this branch.
+.venv/bin/gitops promote "$from" "$to" --pr-body --commit >"$body"
+if [ "$(git rev-parse HEAD)" = "$before" ]; then
   echo "$to already runs what $from runs: nothing to propose"
   exit 0
 fi
 
-branch="promote/$to"
 title=$(head -n 1 "$body")
-git config user.name "github-actions[bot]"
-git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
-git switch -C "$branch"
-git commit --quiet -am "$title"
+git commit --quiet --amend -m "$title"
 git push --force origin "$branch"
 
 tail -n +3 "$body" >"$body.md"

@@ -37,6 +37,7 @@ class Live:
     operation: str = ""
     message: str = ""
     conditions: tuple[str, ...] = field(default=())
+    messages: tuple[str, ...] = field(default=())  # what Argo CD says is wrong: health message, conditions
 
     @property
     def settled(self) -> bool:
@@ -66,27 +67,30 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
-def _checked_url(url: str) -> tuple[str, str]:
-    """The base URL and its host for messages; https, or http on this machine only; no credentials in it."""
+def _checked_url(url: str, source: str = "--argocd") -> tuple[str, str]:
+    """The base URL and its host for messages; https, or http on this machine only; no credentials in it.
+
+    ``source`` is where the URL came from (``--argocd`` or ``ARGOCD_SERVER``), for the messages.
+    """
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
         port = parts.port
     except ValueError:
-        raise GitopsError("--argocd: not a URL", 2) from None
+        raise GitopsError(f"{source}: not a URL", 2) from None
     if parts.username is not None or parts.password is not None:
-        raise GitopsError("--argocd: put no credentials in the URL (the token comes from ARGOCD_AUTH_TOKEN)", 2)
+        raise GitopsError(f"{source}: put no credentials in the URL (the token comes from {TOKEN_ENV})", 2)
     if parts.scheme not in ("http", "https") or not host:
-        raise GitopsError(f"--argocd {parts.scheme}://{host}: expected the https URL of the Argo CD API server", 2)
+        raise GitopsError(f"{source} {parts.scheme}://{host}: expected the https URL of the Argo CD API server", 2)
     if parts.scheme == "http" and host not in LOOPBACK:
-        raise GitopsError(f"--argocd http://{host}: plain http only on this machine; use https", 2)
+        raise GitopsError(f"{source} http://{host}: plain http only on this machine; use https", 2)
     where = f"{host}:{port}" if port else host
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}", where
 
 
 class ArgoAPI:
-    def __init__(self, url: str, token: str, timeout: float = 30):
-        self.url, self.where = _checked_url(url)
+    def __init__(self, url: str, token: str, timeout: float = 30, source: str = "--argocd"):
+        self.url, self.where = _checked_url(url, source)
         if token and (not token.isascii() or not token.isprintable() or " " in token):
             raise GitopsError(f"{TOKEN_ENV}: not a token (it holds spaces or control characters)", 2)
         self.token = token
@@ -95,13 +99,14 @@ class ArgoAPI:
     @classmethod
     def from_env(cls, url: str | None) -> ArgoAPI | None:
         """The API given on the command line or in the environment; None when neither names a server."""
+        source = "--argocd" if url else SERVER_ENV
         url = url or os.environ.get(SERVER_ENV)
         if not url:
             return None
         token = os.environ.get(TOKEN_ENV, "").strip()
         if not token:
-            raise GitopsError(f"--argocd {_checked_url(url)[1]}: set {TOKEN_ENV} to an Argo CD API token", 2)
-        return cls(url, token)
+            raise GitopsError(f"{source} {_checked_url(url, source)[0]}: set {TOKEN_ENV} to an Argo CD API token", 2)
+        return cls(url, token, source=source)
 
     @classmethod
     def login(cls, url: str, username: str, password: str) -> ArgoAPI:
@@ -148,6 +153,15 @@ class ArgoAPI:
     def application(self, name: str, refresh: str | None = None) -> dict:
         query = f"?refresh={refresh}" if refresh else ""
         return self.call("GET", f"/api/v1/applications/{urllib.parse.quote(name)}{query}")
+
+    def application_set(self, name: str) -> dict | None:
+        """ApplicationSet ``name`` as Argo CD reports it, or None when it does not exist."""
+        try:
+            return self.call("GET", f"/api/v1/applicationsets/{urllib.parse.quote(name)}")
+        except GitopsError as error:
+            if ": HTTP 404:" in str(error):
+                return None
+            raise
 
     def sync(self, name: str, revision: str | None = None, prune: bool = True) -> dict:
         body: dict = {"prune": prune}
@@ -239,6 +253,11 @@ def live_of(app: dict) -> Live:
     status = _dict(app.get("status"))
     sync = _dict(status.get("sync"))
     operation = _dict(status.get("operationState"))
+    health = _dict(status.get("health"))
+    messages = [_text(health.get("message"))] + [
+        f"{_text(_dict(c).get('type'), 'condition')}: {_text(_dict(c).get('message'))}"
+        for c in _list(status.get("conditions"))
+    ]
     return Live(
         app=_text(_dict(app.get("metadata")).get("name"), "?"),
         sync=_text(sync.get("status"), "Unknown"),
@@ -248,4 +267,25 @@ def live_of(app: dict) -> Live:
         operation=_text(operation.get("phase")),
         message=_text(operation.get("message")),
         conditions=tuple(_text(_dict(c).get("type")) for c in _list(status.get("conditions"))),
+        messages=tuple(m for m in messages if m),
     )
+
+
+# ApplicationSet conditions that say it cannot do its work (Argo CD's own health check
+# for an ApplicationSet reads the same two: ErrorOccurred true, ResourcesUpToDate false).
+APPSET_FAILING = {"ErrorOccurred": "True", "ResourcesUpToDate": "False", "ParametersGenerated": "False"}
+
+
+def appset_health(appset: dict) -> tuple[str, tuple[str, ...]]:
+    """(health, messages) of an ApplicationSet: Degraded with the failing conditions' messages, or Healthy."""
+    status = _dict(appset.get("status"))
+    failing: dict[str, list[str]] = {}  # message -> the condition types that carry it
+    for condition in _list(status.get("conditions")):
+        condition = _dict(condition)
+        kind = _text(condition.get("type"))
+        if APPSET_FAILING.get(kind) == _text(condition.get("status")):
+            failing.setdefault(_text(condition.get("message"), "(no message)"), []).append(kind)
+    reported = _text(_dict(status.get("health")).get("status"))
+    if failing:
+        return "Degraded", tuple(f"{', '.join(kinds)}: {message}" for message, kinds in failing.items())
+    return reported or "Healthy", ()

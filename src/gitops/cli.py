@@ -179,7 +179,13 @@ def _git_flags(p: argparse.ArgumentParser, pr_body: str | None = None) -> None:
     p.add_argument(
         "--push",
         action="store_true",
-        help="push after committing; on a race, fetch, rebase and retry (implies --commit)",
+        help="push after committing, to the branch's upstream (or --remote); on a race, fetch, rebase and retry "
+        "(implies --commit)",
+    )
+    p.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="with --push: push to this git remote instead of the branch's upstream (e.g. 'local' after make up)",
     )
 
 
@@ -189,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = _parser()
         args = parser.parse_args(argv)
         _check_single_values(parser, args)
+        if getattr(args, "remote", None) is not None and not args.push:
+            raise GitopsError(f"{args.command}: --remote needs --push", BAD_INPUT)
         repo = Repo.load(args.root)
         command = importlib.import_module(module_name(args.command))  # only the one that runs is imported
         code = command.run(repo, args)

@@ -32,7 +32,7 @@ class ClusterState:
     def row(self) -> str:
         if self.live is None:
             return f"| {self.cluster} | no Application | | | |"
-        images = ", ".join(f"`{cell(i)}`" for i in self.live.images) or "-"
+        images = ", ".join(f"`{code(i)}`" for i in self.live.images) or "-"
         return (
             f"| {cell(self.cluster)} | {cell(self.live.sync)} | {cell(self.live.health)} | "
             f"`{cell(self.live.revision[:12]) or '-'}` | {images} |"
@@ -42,6 +42,12 @@ class ClusterState:
 def cell(text: str) -> str:
     """Text from the Argo CD server, safe in a Markdown table cell or code span."""
     return "".join(c for c in text if c.isprintable() and c not in "|`@<>[]\\")[:200]
+
+
+def code(text: str) -> str:
+    """Text from the Argo CD server for a code span in a table cell: an image keeps its ``@`` (tag@digest);
+    inside a code span it mentions nobody."""
+    return "".join(c for c in text if c.isprintable() and c not in "|`<>[]\\")[:200]
 
 
 def app_name(repo: Repo, cluster: str) -> str:

@@ -3,9 +3,14 @@
 ``preflight`` checks everything a commit (and push) needs before a file is touched:
 git on PATH, a work tree on a branch with a commit, no operation in progress, an
 identity, the files to write tracked and unmodified, and for ``--push`` a clean tree
-and the remote. ``commit`` commits exactly the files the command wrote. ``push``
-retries only a real race (the remote moved), and ``rollback`` puts the branch and the
-index back where ``preflight`` found them.
+and where to push: the branch's upstream (``branch.<name>.remote`` and ``.merge``, what
+``git push`` would use), or the remote named by ``--remote``. ``commit`` commits exactly
+the files the command wrote. For a push, ``detach`` first leaves the branch where it is
+and the commit is made on a detached HEAD; only once the push landed does ``attach``
+move the branch to it. A run killed in between (``kill -9``) leaves the branch
+untouched and HEAD detached, which the next run refuses: a commit nobody saw pushed is
+never pushed by a later, unrelated run. ``push`` retries only a real race (the remote
+moved), and ``rollback`` puts the branch and the index back where ``preflight`` found them.
 """
 
 from __future__ import annotations
@@ -89,10 +94,38 @@ class Checkout:
     root: Path
     branch: str
     head: str
-    remote: str | None = None
+    remote: str | None = None  # where --push goes: a remote's name (or URL), None without --push
+    target: str | None = None  # the branch on ``remote`` it updates
+
+    @property
+    def destination(self) -> str:
+        return f"{self.remote} ({self.target})"
 
 
-def preflight(root: Path, paths: list[Path], push: bool, remote: str = "origin") -> Checkout:
+def push_target(root: Path, branch: str, remote: str | None) -> tuple[str, str]:
+    """(remote, branch on it) a push of ``branch`` goes to: its upstream, or ``remote`` when given."""
+    upstream = git(root, "config", "--get", f"branch.{branch}.remote", check=False).stdout.strip()
+    merge = git(root, "config", "--get", f"branch.{branch}.merge", check=False).stdout.strip()
+    merged = merge.removeprefix("refs/heads/") if merge.startswith("refs/heads/") else None
+    if remote is not None:
+        if not remote or remote.startswith("-") or any(c.isspace() or not c.isprintable() for c in remote):
+            raise GitopsError(f"--remote {remote!r}: not a git remote name", 2)
+        if git(root, "remote", "get-url", remote, check=False).returncode != 0:
+            names = ", ".join(git(root, "remote").stdout.split()) or "none"
+            raise GitopsError(f"git: no remote {remote!r} to push to (remotes: {names})", FAILED)
+        return remote, merged if upstream == remote and merged else branch
+    if not upstream or not merged:
+        raise GitopsError(
+            f"git: branch {branch} has no upstream to push to; give --remote NAME "
+            f"or set one (git branch --set-upstream-to REMOTE/{branch})",
+            FAILED,
+        )
+    if upstream == ".":
+        raise GitopsError(f"git: branch {branch} tracks the local branch {merged}, not a remote; give --remote NAME")
+    return upstream, merged
+
+
+def preflight(root: Path, paths: list[Path], push: bool, remote: str | None = None) -> Checkout:
     """Everything ``commit`` (and ``push``) will need, checked before any file is written."""
     inside = git(root, "rev-parse", "--is-inside-work-tree", check=False)
     if inside.returncode != 0 or inside.stdout.strip() != "true":
@@ -105,7 +138,11 @@ def preflight(root: Path, paths: list[Path], push: bool, remote: str = "origin")
         raise GitopsError(f"git: {git_dir / 'index.lock'} exists (another git command is running)", FAILED)
     branch = git(root, "symbolic-ref", "--quiet", "--short", "HEAD", check=False)
     if branch.returncode != 0:
-        raise GitopsError("git: HEAD is detached; check out the branch to commit to", FAILED)
+        raise GitopsError(
+            "git: HEAD is detached; check out the branch to commit to "
+            "(a gitops --push that was killed leaves HEAD so, its commit not on the branch and not pushed)",
+            FAILED,
+        )
     head = git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
     if head.returncode != 0:
         raise GitopsError(f"git: branch {branch.stdout.strip()} has no commit yet", FAILED)
@@ -122,15 +159,37 @@ def preflight(root: Path, paths: list[Path], push: bool, remote: str = "origin")
             f"{' '.join(rel)}: has uncommitted changes; commit or stash them first (gitops commits only its own edit)",
             FAILED,
         )
-    if push:
-        if git(root, "remote", "get-url", remote, check=False).returncode != 0:
-            raise GitopsError(f"git: no remote {remote!r} to push to", FAILED)
-        reach = git(root, "ls-remote", "--quiet", remote, f"refs/heads/{branch.stdout.strip()}", check=False)
-        if reach.returncode != 0:
-            raise GitopsError(f"git: cannot reach remote {remote!r}: {last_line(reach)}", FAILED)
-        if git(root, "status", "--porcelain", "--untracked-files=no").stdout.strip():
-            raise GitopsError("git: the work tree has uncommitted changes (--push may rebase); commit or stash", FAILED)
-    return Checkout(root, branch.stdout.strip(), head.stdout.strip(), remote if push else None)
+    if not push:
+        return Checkout(root, branch.stdout.strip(), head.stdout.strip())
+    remote, target = push_target(root, branch.stdout.strip(), remote)
+    reach = git(root, "ls-remote", "--quiet", "--", remote, f"refs/heads/{target}", check=False)
+    if reach.returncode != 0:
+        raise GitopsError(f"git: cannot reach remote {remote!r}: {last_line(reach)}", FAILED)
+    if git(root, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+        raise GitopsError("git: the work tree has uncommitted changes (--push may rebase); commit or stash", FAILED)
+    return Checkout(root, branch.stdout.strip(), head.stdout.strip(), remote, target)
+
+
+def detach(checkout: Checkout) -> None:
+    """HEAD detached at the branch's commit: what is committed now stays off the branch until ``attach``."""
+    git(checkout.root, "update-ref", "--no-deref", "-m", "gitops: commit to push", "HEAD", checkout.head)
+
+
+def attach(checkout: Checkout) -> str:
+    """After the push: the branch moves to the pushed commit (only from where it was) and HEAD is on it again."""
+    root = checkout.root
+    pushed = git(root, "rev-parse", "HEAD").stdout.strip()
+    ref = f"refs/heads/{checkout.branch}"
+    moved = git(root, "update-ref", "-m", f"gitops: pushed to {checkout.destination}", ref, pushed, checkout.head,
+                check=False)  # fmt: skip
+    if moved.returncode != 0:
+        raise GitopsError(
+            f"git: pushed {pushed[:12]} to {checkout.destination}, but branch {checkout.branch} moved meanwhile; "
+            f"HEAD is left detached at {pushed[:12]}",
+            FAILED,
+        )
+    git(root, "symbolic-ref", "-m", "gitops: pushed", "HEAD", ref)
+    return pushed
 
 
 def commit(root: Path, paths: list[Path], message: str) -> bool:
@@ -188,20 +247,22 @@ def push(
     is dropped, ``reapply`` redoes the edit on top of the new tip and commits it again.
     Other commits are never dropped: any other conflict aborts the rebase and fails.
     """
-    root, branch, remote = checkout.root, checkout.branch, checkout.remote or "origin"
+    root, remote, branch = checkout.root, checkout.remote, checkout.target
+    if remote is None or branch is None:
+        raise GitopsError("git push: no remote to push to (preflight without push)", FAILED)
     for attempt in range(1, attempts + 1):
-        result = git(root, "push", "--porcelain", remote, f"HEAD:refs/heads/{branch}", check=False)
+        result = git(root, "push", "--porcelain", "--", remote, f"HEAD:refs/heads/{branch}", check=False)
         if result.returncode == 0:
             return
         raced, reason = _push_outcome(result)
         if not raced:
-            raise GitopsError(f"git push to {remote} refused: {reason}", FAILED)
+            raise GitopsError(f"git push to {checkout.destination} refused: {reason}", FAILED)
         if attempt == attempts:
             break
         delay = base_delay * 2 ** (attempt - 1) * (1 + random.random())  # noqa: S311 - jitter
         log(f"push rejected (remote moved); fetch, rebase, retry {attempt}/{attempts - 1} in {delay:.1f}s")
         time.sleep(delay)
-        git(root, "fetch", "--quiet", remote, f"refs/heads/{branch}")
+        git(root, "fetch", "--quiet", "--", remote, f"refs/heads/{branch}")
         own = git(root, "rev-parse", "HEAD").stdout.strip()
         rebase = git(root, "rebase", "--quiet", "FETCH_HEAD", check=False)
         if rebase.returncode != 0:

@@ -222,8 +222,12 @@ def test_detached_head(origin, tmp_path, capsys):
 
 def test_missing_remote(origin, tmp_path, capsys):
     work = clone(origin, tmp_path / "work")
-    git(work, "remote", "remove", "origin")
-    refused(work, capsys, 1, ["set-image", "--env", "dev", "--tag", "v1", "--push"], "no remote 'origin'")
+    git(work, "remote", "remove", "origin")  # and with it main's upstream
+    refused(work, capsys, 1, ["set-image", "--env", "dev", "--tag", "v1", "--push"], "main has no upstream", "--remote")
+    refused(work, capsys, 1, ["set-image", "--env", "dev", "--tag", "v1", "--push", "--remote", "origin"],
+            "no remote 'origin' to push to (remotes: none)")  # fmt: skip
+    refused(work, capsys, 2, ["set-image", "--env", "dev", "--tag", "v1", "--push", "--remote=-x"], "not a git remote")
+    refused(work, capsys, 2, ["set-image", "--env", "dev", "--tag", "v1", "--remote", "origin"], "needs --push")
 
 
 def test_rejected_push_is_not_retried_and_leaves_no_commit(origin, tmp_path, capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from gitops.cli import main
 from tests.gitops.conftest import git, snapshot
 
@@ -133,3 +135,60 @@ def test_the_token_and_url_credentials_never_reach_an_error_message(repo, capsys
     assert err.count("\n") == 4
     assert "secret-token" not in err
     assert "hunter2" not in err
+
+
+def test_a_backwards_promotion_is_refused_without_suggesting_force(repo, capsys):
+    before = snapshot(repo)
+    for extra in ([], ["--force"]):
+        assert run(repo, "promote", "prod", "dev", *extra) == 2
+        err = capsys.readouterr().err
+        assert err == (
+            "gitops: error: promote: prod -> dev goes backwards (order: dev -> staging -> prod); "
+            "to give dev an image it ran before, use 'gitops rollback dev'\n"
+        )
+    assert snapshot(repo) == before
+
+
+def _healthy_dev(repo, fake) -> str:
+    """dev Synced + Healthy in the fake Argo CD, running what its overlay names; returns that image."""
+    from gitops import gate, images
+    from gitops.testing.argocd import application
+
+    ref = images.read(repo / "apps/flask-app/overlays/dev/kustomization.yaml", "flask-app", "dev")
+    image = gate.rendered(ref.name or "registry.example.com/example-org/flask-app", ref)
+    fake.apps["flask-app-dev"] = application("flask-app-dev", images=(image,))
+    deployment = {"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"image": image}]}}}}
+    fake.manifests["flask-app-dev"] = [json.dumps(deployment)]
+    fake.apps["flask-app-staging"] = application("flask-app-staging", images=(image,))
+    return image
+
+
+def test_a_passing_gate_says_so_and_the_body_keeps_the_digest(repo, capsys, monkeypatch):
+    from gitops.testing.argocd import TOKEN, FakeArgoCD
+
+    monkeypatch.setenv("ARGOCD_AUTH_TOKEN", TOKEN)
+    run(repo, "set-image", "--env", "staging", "--tag", "v0")
+    git(repo, "commit", "-qam", "staging: v0")
+    with FakeArgoCD() as fake:
+        image = _healthy_dev(repo, fake)
+        assert "@sha256:" in image
+        capsys.readouterr()
+        assert run(repo, "promote", "dev", "staging", "--argocd", fake.url, "--pr-body") == 0
+        body = capsys.readouterr().out
+        assert f"| dev | Synced | Healthy | `000000000000` | `{image}` |" in body
+        assert run(repo, "promote", "dev", "staging", "--argocd", fake.url) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "promote: the Argo CD gate passed: every dev cluster is Synced + Healthy and runs this image." in out
+
+
+def test_pr_body_only_prints_and_leaves_the_working_tree_alone(repo, capsys):
+    run(repo, "set-image", "--env", "dev", "--tag", "v7", "--commit")
+    before, head = snapshot(repo), git(repo, "rev-parse", "HEAD")
+    capsys.readouterr()
+    assert run(repo, "promote", "dev", "staging", "--pr-body") == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "promote(staging): flask-app v7 from dev"
+    assert "+        image: registry.example.com/example-org/flask-app:v7" in out
+    assert snapshot(repo) == before
+    assert git(repo, "rev-parse", "HEAD") == head
+    assert git(repo, "status", "--porcelain") == ""

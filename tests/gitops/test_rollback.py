@@ -87,3 +87,12 @@ def test_to_and_steps_together_is_a_usage_error(repo):
     deploy(repo, "dev", "v1")
     deploy(repo, "dev", "v2")
     assert run(repo, "rollback", "dev", "--to", "v1", "--steps", "1") == 2
+
+
+def test_the_refusal_lists_each_tag_once_with_the_one_running_now(repo, capsys):
+    for tag in ("v1", "v2", "v1", "v3"):  # v1 ran twice
+        deploy(repo, "dev", tag)
+    capsys.readouterr()
+    assert run(repo, "rollback", "dev", "--to", "v9") == 1
+    err = capsys.readouterr().err
+    assert f"({DEV} history on this branch: v3 (now), v1, v2, sha-3b9cb9f);" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -48,8 +49,14 @@ def _data_or_skip(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
         return None
 
 
-def rendered_diffs(repo: Repo, base: str, clusters: list[str] | None = None) -> dict[str, str]:
-    """Unified diff per cluster between ``base`` and the working tree (only changed ones)."""
+def rendered_diffs(
+    repo: Repo, base: str, clusters: list[str] | None = None, proposed: dict[Path, bytes] | None = None
+) -> dict[str, str]:
+    """Unified diff per cluster between ``base`` and the working tree (only changed ones).
+
+    With ``proposed`` (file -> new bytes), between ``base`` and ``base`` with those files
+    replaced, in a temporary folder: the working tree is not read or written.
+    """
     names = [c.path.name for c in repo.clusters()]
     if clusters is not None:
         names = [n for n in names if n in clusters]
@@ -57,7 +64,13 @@ def rendered_diffs(repo: Repo, base: str, clusters: list[str] | None = None) -> 
         old_root = _tree_at(repo, base, Path(tmp))
         clusters_rel = repo.clusters_dir.relative_to(repo.root)
         old_targets = [old_root / clusters_rel / n for n in names]
-        new_targets = [repo.clusters_dir / n for n in names]
+        new_root = repo.root
+        if proposed is not None:
+            new_root = Path(tmp) / "proposed"
+            shutil.copytree(old_root, new_root, symlinks=True)
+            for path, data in proposed.items():
+                (new_root / path.relative_to(repo.root)).write_bytes(data)
+        new_targets = [new_root / clusters_rel / n for n in names]
         exists = [t.is_dir() for t in old_targets]
         results = build_many([t for t, e in zip(old_targets, exists, strict=True) if e] + new_targets)
     old_iter = iter(results[: sum(exists)])
@@ -77,7 +90,7 @@ def rendered_diffs(repo: Repo, base: str, clusters: list[str] | None = None) -> 
                 old_text.splitlines(keepends=True),
                 new_text.splitlines(keepends=True),
                 fromfile=f"{base}/clusters/{name}",
-                tofile=f"working-tree/clusters/{name}",
+                tofile=f"{'proposed' if proposed is not None else 'working-tree'}/clusters/{name}",
             )
         )
     return out

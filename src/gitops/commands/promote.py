@@ -17,6 +17,11 @@ def check_order(repo: Repo, source: str, target: str, force: bool) -> None:
     if source == target:
         raise GitopsError(f"promote: {source} -> {target}: the same environment")
     order = repo.environments
+    if order.index(target) < order.index(source):
+        raise GitopsError(
+            f"promote: {source} -> {target} goes backwards (order: {' -> '.join(order)}); "
+            f"to give {target} an image it ran before, use 'gitops rollback {target}'"
+        )
     if order.index(target) != order.index(source) + 1 and not force:
         raise GitopsError(
             f"gitops.yaml: environments: {source} -> {target} is not the next stage "
@@ -135,6 +140,10 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         if not args.pr_body:  # the body says so itself, and stdout is the body alone
             console.say("promote: the Argo CD gate was not checked (no --argocd or ARGOCD_SERVER)")
     else:
+        if not args.pr_body:  # one line, as for an unchecked gate: what the gate found
+            said = live[0].removeprefix("Argo CD gate: ").replace("**", "").replace("`", "")
+            passed = "" if said.startswith("forced past") else "passed: "
+            console.say(f"promote: the Argo CD gate {passed}{said}")
         live += gate.table(f"{args.target} in Argo CD now", gate.states(repo, api, args.target))
 
     def body_of(change: ImageChange, diffs: dict[str, str]) -> str:

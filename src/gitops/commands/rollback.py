@@ -66,8 +66,11 @@ def choose(repo: Repo, env: str, to: str | None, steps: int | None) -> tuple[ima
         oci.tag(to)  # bad input: exit 2 before any git work
     # Only this repository's image comes back: an old entry naming another registry does not.
     name = current.name or repo.image
-    earlier = [r for r in history(repo, env) if r.ref != current and (r.ref.name or repo.image) == name]
-    seen = ", ".join(str(r.ref.tag) for r in earlier[:8]) or "none"
+    ran = [r for r in history(repo, env) if (r.ref.name or repo.image) == name]
+    earlier = [r for r in ran if r.ref != current]
+    # Each tag once, newest first, the one running now marked: what a person reads to choose.
+    tags = dict.fromkeys(f"{r.ref.tag} (now)" if r.ref == current else str(r.ref.tag) for r in ran)
+    seen = ", ".join(list(tags)[:8]) or "none"
     if to is not None:
         matches = [r for r in earlier if r.ref.tag == to]
         if not matches:

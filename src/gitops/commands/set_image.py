@@ -148,6 +148,7 @@ def deploy(
     log: Log = console.say,
     after_write: Callable[[ImageChange], None] | None = None,
     message: str | None = None,
+    remote: str | None = None,
 ) -> ImageChange:
     """Plan, write, (validate,) commit and push one environment's image as one transaction.
 
@@ -158,20 +159,25 @@ def deploy(
     commit = commit or push
     with files.repo_lock(repo.root):
         path = repo.kustomization(env)
-        checkout = gitutil.preflight(repo.root, [path], push) if commit else None
+        checkout = gitutil.preflight(repo.root, [path], push, remote) if commit else None
         change = plan()
         written: list[files.Change] = []
+        committed: list[str] = []
         try:
             write(repo, change, log)
-            written.append(change.file_change())
+            if change.changed:
+                written.append(change.file_change())
             if push and change.changed:
                 validate_targets(repo, affected_targets(repo, env), log)
             if after_write is not None:
                 after_write(change)
             if checkout is not None:
+                if push:
+                    gitutil.detach(checkout)  # the commit stays off the branch until the push landed
                 subject = message or deploy_message(env, repo.app, change.after)
                 if gitutil.commit(repo.root, [path], subject):
-                    log(f"committed: {subject}")
+                    committed.append(gitutil.git(repo.root, "rev-parse", "--short=12", "HEAD").stdout.strip())
+                    log(f"committed {committed[-1]}{' (not pushed yet)' if push else ''}: {subject}")
             if push and checkout is not None:
 
                 def reapply() -> bool:
@@ -182,13 +188,28 @@ def deploy(
                     return gitutil.commit(repo.root, [path], message or deploy_message(env, repo.app, again.after))
 
                 gitutil.push(checkout, reapply, log=log)
-                log("pushed")
-        except BaseException:
+        except BaseException as exc:
             if checkout is not None:
                 gitutil.rollback(checkout, [path])
             files.revert(written)
+            if isinstance(exc, GitopsError) and (written or committed):
+                raise GitopsError(f"{exc}; {undone(repo, checkout, written, committed)}", exc.code) from None
             raise
+        if push and checkout is not None:
+            pushed = gitutil.attach(checkout)
+            log(f"pushed {pushed[:12]} to {checkout.destination}")
     return change
+
+
+def undone(repo: Repo, checkout: gitutil.Checkout | None, written: list[files.Change], committed: list[str]) -> str:
+    """What a failed deploy put back, in words: the edit, the commit, where the branch is."""
+    parts = [f"commit {committed[0]}"] if committed else []
+    parts += [f"the edit of {c.label}" for c in written]
+    text = "undone: " + " and ".join(parts)
+    if checkout is not None:
+        text += f" ({checkout.branch} is back at {checkout.head[:12]}"
+        text += ", nothing was pushed)" if checkout.remote else ")"
+    return text
 
 
 def deploy_or_body(
@@ -200,13 +221,21 @@ def deploy_or_body(
     message: str | None = None,
 ) -> int:
     """`deploy` for promote and rollback: with --pr-body, stdout is the body alone (title first),
-    built from the written change and the rendered diff of ``env``'s clusters, and progress is quiet."""
+    built from the change and the rendered diff of ``env``'s clusters, and progress is quiet.
+
+    --pr-body alone only prints: the change is rendered in a temporary copy of HEAD, and the
+    working tree is not touched. With --commit or --push the change is also made, as without it.
+    """
     from .diff import rendered_diffs
 
     body: list[str] = []
+    affected = [c.path.name for c in repo.clusters() if c.environment == env]
+    if args.pr_body and not (args.commit or args.push):
+        change = plan()
+        console.say(body_of(change, rendered_diffs(repo, "HEAD", affected, {change.path: change.new})), end="")
+        return 0
 
     def make_body(change: ImageChange) -> None:
-        affected = [c.path.name for c in repo.clusters() if c.environment == env]
         body.append(body_of(change, rendered_diffs(repo, "HEAD", affected)))
 
     deploy(
@@ -218,6 +247,7 @@ def deploy_or_body(
         log=console.quiet if args.pr_body else console.say,
         after_write=make_body if args.pr_body else None,
         message=message,
+        remote=args.remote,
     )
     if body:
         console.say(body[0], end="")
@@ -229,5 +259,5 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         return plan_image(repo, args.env, args.tag, args.digest, args.image)
 
     plan()  # bad input fails here, before any git check or lock
-    deploy(repo, args.env, plan, commit=args.commit, push=args.push)
+    deploy(repo, args.env, plan, commit=args.commit, push=args.push, remote=args.remote)
     return 0
