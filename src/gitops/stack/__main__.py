@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from gitops.errors import GitopsError
 from gitops.settings import build_cache, pins, repo_root, tools_dir
 from gitops.stack import http
+from gitops.stack.procs import SCALE_ENV
 from gitops.stack.stack import Stack
 
 REMOTE = "local"
@@ -105,9 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("up: interrupted; stopped everything it had started", file=sys.stderr)
         return 130
-    except (RuntimeError, TimeoutError, OSError) as error:
+    except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError, GitopsError) as error:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        print(f"error: {first} (logs were in {_state(root) / 'logs'}; everything started was stopped)", file=sys.stderr)
+        hint = ""
+        if isinstance(error, (TimeoutError, subprocess.TimeoutExpired)) and SCALE_ENV not in first:
+            hint = f"; on a loaded machine set {SCALE_ENV}=3 (waits are stretched by that factor) and re-run"
+        print(
+            f"error: {first} (logs were in {_state(root) / 'logs'}; everything started was stopped{hint})",
+            file=sys.stderr,
+        )
         return 1
 
 

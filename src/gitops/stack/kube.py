@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitops.stack import http
-from gitops.stack.procs import Supervisor, free_port
+from gitops.stack.procs import SCALE_ENV, Supervisor, free_port, scaled
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 
@@ -92,14 +92,21 @@ class Cluster:
         return f"https://127.0.0.1:{self.port}"
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(self.bin / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        timeout = scaled(120)
+        try:
+            result = subprocess.run(
+                [str(self.bin / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                input=input,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(
+                f"{self.name}: kubectl {' '.join(args[:3])} got no answer in {timeout:.0f}s (a loaded machine: "
+                f"set {SCALE_ENV}=3 and re-run)"
+            ) from None
         if check and result.returncode != 0:
             raise RuntimeError(f"{self.name}: kubectl {' '.join(args)}: {result.stderr.strip()}")
         return result

@@ -93,7 +93,10 @@ class Supervisor:
                 raise ProcessDied(f"{name} exited with {process.returncode}: {self.log(name)}")
 
     def until(self, what: str, check, timeout: float, interval: float = 0.25, log: str | None = None):
-        """Poll ``check`` until it returns something true; fail early if a process died."""
+        """Poll ``check`` until it returns something true; fail early if a process died.
+
+        ``timeout`` is for an idle machine: it is scaled (``scaled``) to the load when the wait starts."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -160,3 +163,29 @@ def write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(text)
+
+
+SCALE_ENV = "STACK_TIMEOUT_SCALE"
+
+
+def scaled(seconds: float) -> float:
+    """``seconds`` (a wait measured on an idle machine) stretched to this machine's load.
+
+    STACK_TIMEOUT_SCALE (a number, at least 1) sets the factor; otherwise it is the
+    one-minute load average per core, between 1 and 4: a machine busy with twice its cores
+    of work gets twice as long.
+    """
+    text = os.environ.get(SCALE_ENV, "").strip()
+    if text:
+        try:
+            factor = float(text)
+        except ValueError:
+            raise RuntimeError(f"{SCALE_ENV}={text!r} is not a number (for example 2)") from None
+        if not factor >= 1:
+            raise RuntimeError(f"{SCALE_ENV}={text!r} must be 1 or more")
+        return seconds * factor
+    try:
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        load = 1.0
+    return seconds * min(4.0, max(1.0, load))
