@@ -393,7 +393,14 @@ def test_a_refused_prod_sync_in_the_ui_shows_argocds_error_and_the_page_keeps_wo
                 errors: list[str] = []
                 page = logged_in_page(browser, stack, errors)
                 page.goto(f"{stack.argo.url}/applications/argocd/{app(name)}")
-                page.get_by_role("button", name="Sync", exact=True).first.click()
+                # The top bar's SYNC (argo-ui's action menu: an icon and the label "Sync").
+                sync = page.locator(".top-bar__action-menu button").filter(has_text=re.compile(r"^\s*Sync\s*$"))
+                try:
+                    sync.first.click()
+                except Exception:
+                    (SCREENSHOTS / "argocd-refused-sync.html").write_text(page.content())
+                    page.screenshot(path=str(SCREENSHOTS / "argocd-refused-sync-failed.png"))
+                    raise
                 page.locator("[qe-id=application-sync-panel-button-synchronize]").click()
                 toast = page.locator(".Toastify__toast--error")
                 toast.first.wait_for()

@@ -95,7 +95,7 @@ def test_template_kustomize_patches_are_refused(repo, capsys):
         '        path: "{{ .path.path }}"\n',
         '        path: "{{ .path.path }}"\n        kustomize:\n          patches:\n'
         "            - target: {kind: Service}\n"
-        "              patch: '[{\"op\": \"replace\", \"path\": \"/spec/type\", \"value\": \"NodePort\"}]'\n",
+        '              patch: \'[{"op": "replace", "path": "/spec/type", "value": "NodePort"}]\'\n',
     )
     found = validate(repo, capsys)
     assert "GO146" in ids(found), found

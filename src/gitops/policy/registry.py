@@ -167,7 +167,9 @@ def check_skippable(skip: Iterable[str]) -> None:
         raise ValueError(f"unknown policy id(s): {', '.join(sorted(unknown))}")
     mandatory = sorted(pid for pid in skipped if POLICIES[pid].mandatory)
     if mandatory:
-        raise ValueError(f"policy id(s) {', '.join(mandatory)} cannot be switched off (they keep kustomize offline)")
+        raise ValueError(
+            f"policy id(s) {', '.join(mandatory)} cannot be switched off (they keep kustomize offline and bounded)"
+        )
 
 
 def run(docs: Iterable[Doc], ctx: Context, skip: Iterable[str] = (), stage: str = DOCUMENT) -> Result:
