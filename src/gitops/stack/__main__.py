@@ -42,16 +42,21 @@ def _is_up(state: Path) -> dict | None:
 
 
 def summary(info: dict) -> str:
+    release = info.get("release") or {}
+    tag, digest = release.get("tag", "1.2.4"), release.get("digest", "sha256:...")
     return "\n".join(
         [
             "",
             f"Argo CD UI   {info['ui']}   (user admin, password {info['password']})",
             f"git remote   '{REMOTE}' -> {info['remote_path']}  (Argo CD reads it as {info['repo_url']})",
-            f"Argo CD API  export ARGOCD_SERVER={info['ui']} ARGOCD_AUTH_TOKEN={info['token']}",
-            "next:",
-            f"  {GITOPS} set-image --env dev --tag 1.2.4 && git commit -qam 'dev: 1.2.4' && {PUSH}",
-            f"  {GITOPS} status --live   # what Argo CD reports for every cluster (after the export above)",
-            f"  {GITOPS} promote dev staging && git commit -qam 'staging: 1.2.4' && {PUSH}",
+            f"Argo CD API  export ARGOCD_SERVER={info['ui']} ARGOCD_AUTH_TOKEN={info['token']}  (read-only)",
+            f"release      export TAG={tag} DIGEST={digest}  (this checkout's service as an OCI layout)",
+            "next (after the two exports):",
+            f'  {GITOPS} set-image --env dev --tag $TAG --digest $DIGEST && git commit -qam "dev: $TAG" && {PUSH}',
+            f"  {GITOPS} status --live   # what Argo CD reports for every cluster",
+            f'  {GITOPS} promote dev staging && git commit -qam "staging: $TAG" && {PUSH}',
+            f'  {GITOPS} promote staging prod && git commit -qam "prod: $TAG" && {PUSH}',
+            "  then SYNC prod-eu and prod-us in the UI (Mon-Fri 08:00-18:00 UTC; outside, Argo CD refuses)",
             "  make down      # stop everything and remove the local state",
         ]
     )

@@ -27,7 +27,7 @@ import yaml
 
 from gitops.argocd import ArgoAPI
 from gitops.errors import GitopsError
-from gitops.stack import argocd, gitremote, gitserver, kube
+from gitops.stack import argocd, gitremote, gitserver, kube, release
 from gitops.stack.procs import Supervisor, free_port, write_private
 
 REPO_NAME = "flask-gitops.git"
@@ -63,6 +63,7 @@ class Stack:
     password: str  # admin's, for the UI
     api: ArgoAPI  # an admin session (the harness applies and syncs)
     reader_token: str = ""  # what `make up` prints for `gitops`: applications, get only
+    release: dict | None = None  # the sandbox's release (stack/release.py): tag and digest
 
     @property
     def clusters(self) -> dict[str, kube.Cluster]:
@@ -143,6 +144,7 @@ class Stack:
         stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api, argocd.reader_token(api))
         step("bootstrapping: gitops configure --repo, kubectl apply -k argocd/projects/, then -k argocd/")
         stack.bootstrap()
+        stack.release = {"tag": release.TAG, "digest": release.build(root, state / "oci")}
         write_private(state / "stack.json", json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
         stack.wait_settled(on_healthy=lambda name: step(f"{name} Synced + Healthy"))
@@ -173,6 +175,7 @@ class Stack:
             "username": "admin",
             "password": self.password,
             "token": self.reader_token,  # read-only: applications, get
+            "release": self.release,
             "repo_url": self.repo_url,
             "remote_path": str(self.bare),
             "clusters": {
