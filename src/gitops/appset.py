@@ -122,6 +122,20 @@ def _run_tool(args: list[str], stream: str) -> subprocess.CompletedProcess[str]:
     return bounded.run([path, *args], what=TOOL, input=stream, env=bounded.offline_env(), timeout=RENDER_TIMEOUT)
 
 
+def _answers(args: list[str], docs: list[dict], key: str, wanted: int) -> list[dict]:
+    """Run the tool over ``docs``; the ``wanted`` entries of its JSON answer's ``key``, or a one-line error."""
+    result = _run_tool(args, "".join(json.dumps(doc) + "\n---\n" for doc in docs))
+    if result.returncode not in (0, 1):
+        raise GitopsError(f"{TOOL} {args[0]} failed: {one_line(result.stderr)}", 1)
+    try:
+        found = json.loads(result.stdout)[key]
+    except (ValueError, KeyError, TypeError):
+        raise GitopsError(f"{TOOL}: unreadable output: {one_line(result.stderr)}", 1) from None
+    if not isinstance(found, list) or len(found) != wanted:
+        raise GitopsError(f"{TOOL}: answered {len(found) if isinstance(found, list) else '?'} {key} of {wanted}", 1)
+    return found
+
+
 def render(appsets: list[dict], root: Path, projects: list[dict] = ()) -> list[Rendered]:
     """Every ApplicationSet in ``appsets`` rendered over the working tree ``root``, in one run of the tool.
 
@@ -136,16 +150,7 @@ def render(appsets: list[dict], root: Path, projects: list[dict] = ()) -> list[R
     if irregular is not None:
         why = "not a regular file (an ApplicationSet's git generator reads it)"
         raise GitopsError(f"{irregular}: cannot read: {why}", 1)
-    stream = "".join(json.dumps(doc) + "\n---\n" for doc in [*appsets, *projects])
-    result = _run_tool(["-root", str(root), "-"], stream)
-    if result.returncode not in (0, 1):
-        raise GitopsError(f"{TOOL} failed: {one_line(result.stderr)}", 1)
-    try:
-        sets = json.loads(result.stdout)["applicationSets"]
-    except (ValueError, KeyError, TypeError):
-        raise GitopsError(f"{TOOL}: unreadable output: {one_line(result.stderr)}", 1) from None
-    if len(sets) != len(appsets):
-        raise GitopsError(f"{TOOL}: rendered {len(sets)} ApplicationSets of {len(appsets)}", 1)
+    sets = _answers(["-root", str(root), "-"], [*appsets, *projects], "applicationSets", len(appsets))
     return [
         Rendered(
             name=s.get("name", ""),
@@ -187,16 +192,9 @@ def manifests(apps: list[dict], root: Path) -> list[Manifests]:
     with tempfile.TemporaryDirectory(prefix="gitops-argocd-") as tmp:
         tree = Path(tmp) / "repo"
         shutil.copytree(root, tree, symlinks=True, ignore=lambda _d, names: [n for n in names if n in _NOT_COPIED])
-        stream = "".join(json.dumps(app) + "\n---\n" for app in apps)
-        result = _run_tool(["-manifests", "-root", str(tree), "-kustomize", tool("kustomize"), "-"], stream)
-    if result.returncode not in (0, 1):
-        raise GitopsError(f"{TOOL} -manifests failed: {one_line(result.stderr)}", 1)
-    try:
-        found = json.loads(result.stdout)["applications"]
-    except (ValueError, KeyError, TypeError):
-        raise GitopsError(f"{TOOL}: unreadable output: {one_line(result.stderr)}", 1) from None
-    if len(found) != len(apps):
-        raise GitopsError(f"{TOOL}: rendered {len(found)} Applications of {len(apps)}", 1)
+        found = _answers(
+            ["-manifests", "-root", str(tree), "-kustomize", tool("kustomize"), "-"], apps, "applications", len(apps)
+        )
     return [
         Manifests(
             name=a.get("name", ""),
