@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
 
 from .errors import GitopsError
@@ -61,6 +62,19 @@ def run(
     memory: int = MEMORY,
 ) -> subprocess.CompletedProcess[str]:
     """``cmd`` bounded; its CompletedProcess, or Exceeded naming ``what`` and the bound it met."""
+    # Its own temporary folder, removed with whatever the tool left there (Argo CD's git
+    # package leaves a folder per run).
+    scratch = tempfile.mkdtemp(prefix="gitops-tool-")
+    env = {**(env if env is not None else os.environ), "TMPDIR": scratch}
+    try:
+        return _run(cmd, what, input, env, timeout, memory)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(
+    cmd: Sequence[str], what: str, input: str | None, env: dict[str, str], timeout: float, memory: int
+) -> subprocess.CompletedProcess[str]:
     try:
         proc = subprocess.Popen(
             [*_wrapper(memory), *cmd],

@@ -92,6 +92,11 @@ GITOPS_YAML = {
                 r"^[A-Za-z]+(\.[A-Za-z]+)*\Z", "an Application spec field such as source.kustomize.images", 200
             ),
         },
+        "reviewedFinalizers": {
+            "type": "array",
+            "uniqueItems": True,
+            "items": _string(r"^[a-z0-9.-]+=[a-z0-9.-]+(/[a-z0-9.-]+)?\Z", "APPLICATION=FINALIZER", 300),
+        },
         "reviewedGenerators": {
             "type": "array",
             "uniqueItems": True,

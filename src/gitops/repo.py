@@ -59,6 +59,7 @@ class Repo:
     reviewed_annotations: frozenset[str] = frozenset()
     reviewed_app_fields: frozenset[str] = frozenset()
     reviewed_generators: frozenset[str] = DEFAULT_GENERATORS
+    reviewed_finalizers: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, root: Path | None = None) -> Repo:
@@ -85,6 +86,7 @@ class Repo:
             reviewed_annotations=frozenset(data.get("reviewedAnnotations", ())),
             reviewed_app_fields=frozenset(data.get("reviewedAppFields", ())),
             reviewed_generators=frozenset(data.get("reviewedGenerators", DEFAULT_GENERATORS)),
+            reviewed_finalizers=frozenset(data.get("reviewedFinalizers", ())),
         )
 
     def rel(self, path: Path) -> str:

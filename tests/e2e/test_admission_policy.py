@@ -222,3 +222,66 @@ def test_every_cluster_render_with_its_policy_dry_runs_clean(cluster):
         )
         assert result.returncode == 0, result.stderr
         assert result.stderr == "", f"{name}: no warnings"
+
+
+def _rollout_done(cluster, namespace: str, image: str):
+    """The Deployment runs only ``image``: every old ReplicaSet scaled to zero, the new one available."""
+
+    def done():
+        deployment = cluster.get("deployment", "flask-app", "-n", namespace)
+        status = deployment.get("status") or {}
+        sets = cluster.get("replicasets", "-n", namespace, "-l", "app.kubernetes.io/name=flask-app")["items"]
+        old = [
+            rs
+            for rs in sets
+            if rs["spec"]["template"]["spec"]["containers"][0]["image"] != image and rs["spec"].get("replicas", 0)
+        ]
+        want = deployment["spec"]["replicas"]
+        return not old and status.get("updatedReplicas") == want and status.get("availableReplicas") == want
+
+    return done
+
+
+def _with_variable(policy: dict, name: str, expression: str) -> dict:
+    policy = copy.deepcopy(policy)
+    for variable in policy["spec"]["variables"]:
+        if variable["name"] == name:
+            variable["expression"] = expression
+    policy["metadata"].pop("namespace", None)
+    return policy
+
+
+@pytest.mark.parametrize(
+    ("change", "before", "after"),
+    [
+        # gitops configure --image: the registry moves, the old image is now from elsewhere.
+        ("registry-move", f"{REPOSITORY}:1.0.0", f"registry.moved.example/flask-app:1.0.1@{DIGEST}"),
+        # dev added to digestRequired: the running tag-only image no longer passes.
+        ("digest-required", f"{REPOSITORY}:1.0.0", f"{REPOSITORY}:1.0.1@{DIGEST}"),
+    ],
+)
+def test_a_rollout_across_a_change_of_the_allowed_images_finishes(cluster, change, before, after):
+    """Issue 28: the Deployment controller scales the old ReplicaSet down with an UPDATE that
+    still carries the old image; the policy must not refuse it, or the rollout stops half-way."""
+    with policy_of(cluster, "dev") as docs:
+        deployment = with_images(one(docs, "Deployment"), before)
+        deployment["spec"]["replicas"] = 2
+        namespace = deployment["metadata"]["namespace"]
+        created = kubectl_apply(cluster, deployment)
+        assert created.returncode == 0, created.stderr
+        try:
+            wait("the first rollout", _rollout_done(cluster, namespace, before))
+            policy = one(docs, "ValidatingAdmissionPolicy")
+            if change == "registry-move":
+                policy = _with_variable(policy, "repository", "'registry.moved.example/flask-app'")
+            else:
+                policy = _with_variable(policy, "digestRequired", "true")
+            applied = kubectl_apply(cluster, policy)
+            assert applied.returncode == 0, applied.stderr
+            old_pod = pod_of(with_images(deployment, before), "old-image-probe")
+            wait("the new rule to be enforced", lambda: DENIED in dry_run(cluster, old_pod).stderr)
+            updated = kubectl_apply(cluster, with_images(deployment, after))
+            assert updated.returncode == 0, updated.stderr
+            wait("the rollout across the change", _rollout_done(cluster, namespace, after))
+        finally:
+            cluster.kubectl("delete", "deployment", "flask-app", "-n", namespace, "--ignore-not-found", "--wait=false")

@@ -599,4 +599,4 @@ def test_gitops_yaml_takes_reviewed_appprojects(repo, capsys):
 def test_the_input_stage_never_sees_rendered_documents_and_vice_versa():
     for entry in policy.POLICIES.values():
         assert entry.stages <= {policy.INPUT, DOCUMENT}
-    assert {pid for pid, p in policy.POLICIES.items() if p.mandatory} == {"GO125", "GO126", "GO153"}
+    assert {pid for pid, p in policy.POLICIES.items() if p.mandatory} == {"GO125", "GO126", "GO153", "GO154"}

@@ -19,6 +19,7 @@ from ..errors import GitopsError
 from ..files import load_documents, load_yaml, read_text, yaml_error
 from ..kustomize import Rendered, build_many
 from ..policy.clusters import cluster_doc, settings_problems
+from ..policy.controls import SOURCE_OVERRIDE, is_source_override
 from ..policy.inputs import input_docs, walk
 from ..repo import CONFIG_FILE, Repo, is_kustomization
 from ..settings import kubernetes_versions, schemas_dir, tool
@@ -167,6 +168,8 @@ def policy_context(repo: Repo, settings: object = None) -> policy.Context:
         reviewed_annotations=repo.reviewed_annotations,
         reviewed_app_fields=repo.reviewed_app_fields,
         reviewed_generators=repo.reviewed_generators,
+        reviewed_finalizers=repo.reviewed_finalizers,
+        image=repo.image,
     )
 
 
@@ -218,8 +221,17 @@ def repository_projects(repo: Repo, targets: list[Path], report: Report) -> dict
     return projects
 
 
+def _source_overrides(root: Path) -> list[Path]:
+    """Every .argocd-source file of the repository (the repo-server reads one in any synced folder)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        found += [Path(dirpath) / name for name in sorted(filenames) if is_source_override(name)]
+    return found
+
+
 def check_inputs(
-    repo: Repo, ctx: policy.Context, targets: list[Path], skip: Iterable[str], report: Report
+    repo: Repo, ctx: policy.Context, targets: list[Path], skip: Iterable[str], report: Report, overrides: bool = True
 ) -> set[Path]:
     """The input-stage policies over what kustomize and Argo CD will read; the targets not to build.
 
@@ -229,6 +241,10 @@ def check_inputs(
     walks = {t: walk(t, repo.root) for t in kustomizations}
     docs = input_docs([k for found in walks.values() for k in found], repo.root)
     docs += [cluster_doc(t, repo.root) for t in targets if is_cluster_folder(repo, t)]
+    docs += [
+        policy.Doc(repo.rel(path), {"kind": SOURCE_OVERRIDE}, label="Argo CD source override")
+        for path in (_source_overrides(repo.root) if overrides else ())
+    ]
     result = policy.run(docs, ctx, skip, stage=policy.INPUT)
     report.errors += [str(f) for f in result.findings]
     report.checks += result.checks
@@ -416,8 +432,8 @@ def _render_applications(
     wanted: list[tuple[dict, str, Path]] = []
     for app, origin in apps:
         folder = _source_path(repo, app)
-        if folder is None or (folder.resolve() in argocd and _basic_source(app)):
-            continue  # the policies refuse another repository or a missing path; argocd/ is rendered already
+        if folder is None:
+            continue  # the policies refuse another repository or a missing path
         field = _not_renderable(app)
         if field is not None:
             name = (app.get("metadata") or {}).get("name", "?")
@@ -427,7 +443,7 @@ def _render_applications(
     new = sorted({f for _, _, f in wanted if f.resolve() not in known})
     refused = {p.resolve() for p in blocked}
     if new:
-        refused |= {p.resolve() for p in check_inputs(repo, ctx, new, skip, report)}
+        refused |= {p.resolve() for p in check_inputs(repo, ctx, new, skip, report, overrides=False)}
     # A refused folder is neither built by kustomize nor rendered by Argo CD's code (whose
     # kustomize would reach the network): it counts as handled, its refusal is the finding.
     handled = {f.resolve() for _, _, f in wanted if f.resolve() in refused}
@@ -450,10 +466,27 @@ def _render_applications(
             where = f" from {origin}" if origin else ""
             report.errors.append(f"ARGOCD {label}: Application {name}{where}: Argo CD cannot render it: {result.error}")
             continue
+        if folder.resolve() in argocd and _basic_source(app):
+            # The root folder is checked as kustomize renders it; Argo CD must render the same
+            # (a `.argocd-source` file or a chart would make it render something else).
+            if _canonical(result.manifests) != _canonical(_docs_of(rendered, repo.rel(folder))):
+                report.errors.append(
+                    f"ARGOCD {label}: Application {name}: Argo CD renders this folder otherwise than kustomize "
+                    f"(source type {result.source_type}): a source override hides in it"
+                )
+            continue
         text = "".join("---\n" + yaml.safe_dump(m, sort_keys=False) for m in result.manifests)
         rendered.append((label, text, result.manifests, environment_of(repo, folder)))
         done.add(folder.resolve())
     return done
+
+
+def _docs_of(rendered: list, label: str) -> list[dict]:
+    return [doc for found, _, docs, _ in rendered if found == label for doc in docs]
+
+
+def _canonical(docs: list[dict]) -> list[str]:
+    return sorted(json.dumps(doc, sort_keys=True) for doc in docs)
 
 
 def skipped_policies(repo: Repo, extra: Iterable[str] = ()) -> list[str]:

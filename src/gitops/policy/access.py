@@ -11,7 +11,7 @@ BINDING_KINDS = {"RoleBinding", "ClusterRoleBinding"}
 # The rule fields where `*` grants everything there is, now and in future versions.
 WILDCARD_RULE_FIELDS = ("verbs", "resources", "nonResourceURLs")
 # Roles nobody in this repository binds: each one grants the whole cluster.
-FORBIDDEN_ROLES = {"cluster-admin"}
+FORBIDDEN_ROLES = {"cluster-admin", "admin", "edit"}
 # Verbs that grant more than they name: create bindings to any role, edit a role beyond
 # one's own rights, act as another user, group or service account.
 PRIVILEGE_VERBS = ("escalate", "bind", "impersonate")
@@ -21,6 +21,7 @@ BROAD_SUBJECTS = {
     ("Group", "system:unauthenticated"),
     ("Group", "system:serviceaccounts"),
     ("User", "system:anonymous"),
+    ("Group", "system:nodes"),
 }
 
 
@@ -42,8 +43,8 @@ def rbac_wildcard(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 
 @check("GO133", "rbac-cluster-admin")
 def rbac_cluster_admin(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """A binding to cluster-admin gives its subjects every permission on the cluster; the
-    app needs none of them."""
+    """A binding to cluster-admin (or the built-in admin and edit roles) gives its subjects
+    every permission on the cluster or namespace; the app needs none of them."""
     if doc.kind not in BINDING_KINDS:
         return
     role = (doc.body.get("roleRef") or {}).get("name")
@@ -61,10 +62,16 @@ def no_secrets(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 @check("GO152", "rbac-privilege")
 def rbac_privilege(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """RBAC that escalates: the `escalate`, `bind` and `impersonate` verbs let a subject
-    give itself any permission, and a binding to `system:authenticated`,
-    `system:unauthenticated`, `system:anonymous` or every service account grants a role to
-    everyone."""
+    give itself any permission; a role that aggregates others, or adds itself to a built-in
+    role, grants what it does not list; a binding to `system:authenticated`,
+    `system:unauthenticated`, `system:anonymous`, `system:nodes` or every service account
+    grants a role to everyone."""
     if doc.kind in ROLE_KINDS:
+        if doc.body.get("aggregationRule"):
+            yield Outcome("aggregationRule", "gathers the rules of other roles, cluster-admin's among them")
+        labels = (doc.body.get("metadata") or {}).get("labels") or {}
+        for key in sorted(str(k) for k in labels if str(k).startswith("rbac.authorization.k8s.io/aggregate-to-")):
+            yield Outcome(f"metadata.labels.{key}", "adds these rules to a built-in role everyone is bound to")
         for i, rule in enumerate(doc.body.get("rules") or []):
             verbs = [str(v) for v in (rule or {}).get("verbs") or [] if str(v).lower() in PRIVILEGE_VERBS]
             yield Outcome(f"rules[{i}].verbs", f"{verbs} grants more than it names" if verbs else None)

@@ -6,20 +6,69 @@ from collections.abc import Iterator
 
 from .registry import Doc, Outcome, Scope, check
 
+# Kinds that change what the API server admits or mutates cluster-wide: the app ships none.
+FORBIDDEN_KINDS = {
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "MutatingAdmissionPolicy",
+    "MutatingAdmissionPolicyBinding",
+}
+# The one reviewed condition under which the image policy skips a request (an UPDATE that
+# leaves the pod template as it was; apps/flask-app/base/validatingadmissionpolicy.yaml).
+REVIEWED_CONDITIONS = {
+    "pod-template-changed": (
+        "request.operation != 'UPDATE' || object.kind == 'Pod' || (object.kind == 'CronJob' "
+        "? dyn(object).spec.jobTemplate.spec.template != dyn(oldObject).spec.jobTemplate.spec.template "
+        ": dyn(object).spec.template != dyn(oldObject).spec.template)"
+    )
+}
+# Binding fields that narrow what the policy sees.
+NARROWING = ("excludeResourceRules", "objectSelector", "resourceRules")
+
 
 @check("GO151", "admission-deny")
 def admission_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """An admission policy is a defence only when it refuses: a binding whose
-    validationActions lack `Deny` (only `Audit` or `Warn`) lets every refused object in, and
-    a policy with `failurePolicy: Ignore` lets everything in whenever it cannot evaluate."""
+    """An admission policy is a defence only when it refuses, and sees what it guards: a
+    binding whose validationActions lack `Deny` lets every refused object in; one whose
+    namespace selector is not the app's namespace, or that excludes resources, guards
+    nothing; a policy with `failurePolicy: Ignore`, an unreviewed match condition or a
+    validation that is always true admits everything; webhooks and mutating policies change
+    what every namespace admits."""
     spec = doc.body.get("spec") or {}
+    if doc.kind in FORBIDDEN_KINDS:
+        yield Outcome("kind", f"a {doc.kind} changes what the API server admits everywhere")
     if not isinstance(spec, dict):
         return
     if doc.kind == "ValidatingAdmissionPolicyBinding":
         actions = spec.get("validationActions") or []
         problem = f"{actions} does not deny: a refused object is admitted" if "Deny" not in actions else None
         yield Outcome("spec.validationActions", problem)
+        match = spec.get("matchResources") or {}
+        for key in NARROWING:
+            if key in match:
+                yield Outcome(f"spec.matchResources.{key}", "narrows what the policy sees")
+        namespaces = {d.namespace for d in scope.render if d.kind == "Deployment" and d.namespace}
+        selector = match.get("namespaceSelector")
+        wanted = [{"matchLabels": {"kubernetes.io/metadata.name": ns}} for ns in sorted(namespaces)]
+        if wanted:
+            problem = f"{selector} is not the app's namespace {sorted(namespaces)}"
+            yield Outcome("spec.matchResources.namespaceSelector", None if selector in wanted else problem)
+        policies = {d.name for d in scope.render if d.kind == "ValidatingAdmissionPolicy"}
+        if policies:
+            name = spec.get("policyName")
+            yield Outcome("spec.policyName", None if name in policies else f"{name!r} is no policy of this render")
     elif doc.kind == "ValidatingAdmissionPolicy":
         policy = spec.get("failurePolicy", "Fail")
         problem = f"{policy!r}: an error in the policy admits the object (use Fail)" if policy != "Fail" else None
         yield Outcome("spec.failurePolicy", problem)
+        for i, condition in enumerate(spec.get("matchConditions") or []):
+            condition = condition if isinstance(condition, dict) else {}
+            name, expression = condition.get("name"), " ".join(str(condition.get("expression", "")).split())
+            problem = f"{name!r} is not a reviewed match condition (policy/admission.py REVIEWED_CONDITIONS)"
+            yield Outcome(
+                f"spec.matchConditions[{i}]", None if REVIEWED_CONDITIONS.get(name) == expression else problem
+            )
+        for i, validation in enumerate(spec.get("validations") or []):
+            expression = str((validation or {}).get("expression", "")).strip() if isinstance(validation, dict) else ""
+            constant = expression.lower() in ("true", "1 == 1", "!false") or not expression
+            yield Outcome(f"spec.validations[{i}].expression", "always true: admits everything" if constant else None)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .. import appset
+from ..errors import GitopsError
 from .registry import Doc, Outcome, Scope, check
 
 
@@ -49,7 +50,10 @@ def _rendered(doc: Doc, scope: Scope) -> appset.Rendered:
             {"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject", "metadata": {"name": n}, "spec": s}
             for n, s in scope.projects.items()
         ]
-        return appset.render([doc.body], scope.context.root, projects)[0]
+        try:
+            return appset.render([doc.body], scope.context.root, projects)[0]
+        except GitopsError as exc:  # the renderer refused, or met its bounds: one finding (GO124)
+            return appset.Rendered(doc.name, errors=[appset.RenderError("spec.generators", "", str(exc))])
 
     return scope.memo(("appset", id(doc)), run)
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .argocd import _rendered, applications
-from .registry import Doc, Outcome, Scope, check
+from .registry import INPUT, Doc, Outcome, Scope, check
 
 # Annotation and label domains Argo CD (and Helm hooks, which Argo CD honours) act on.
 CONTROL_DOMAINS = ("argoproj.io", "helm.sh")
@@ -44,17 +44,61 @@ APP_FIELDS = frozenset(
         "syncPolicy.automated.selfHeal",
         "syncPolicy.automated.enabled",
         "syncPolicy.syncOptions",
-        "syncPolicy.managedNamespaceMetadata",
+        "syncPolicy.managedNamespaceMetadata.labels",  # GO139 and GO150 read them
         "syncPolicy.retry",
     }
 )
+# ApplicationSet spec fields besides its generators and template: the rest (progressive
+# syncs, ignoreApplicationDifferences, applicationsSync policies) needs review.
+APPSET_FIELDS = frozenset({"goTemplate", "goTemplateOptions", "syncPolicy.preserveResourcesOnDeletion"})
+# Generator fields, by kind and key, that only say which repository files make Applications.
+GENERATOR_FIELDS = frozenset(
+    {
+        "git.repoURL", "git.revision", "git.files.path", "git.directories.path", "git.directories.exclude",
+        "list.elements", "matrix.generators", "merge.generators", "merge.mergeKeys",
+    }
+)  # fmt: skip
 # Fields through which a generator reads a token or a secret: never allowed.
 SECRET_FIELDS = frozenset({"tokenRef", "secretRef", "appSecretName", "caRef", "basicAuth", "bearerToken"})
 
 
 def _controlled(key: str) -> bool:
-    domain = key.split("/", 1)[0] if "/" in key else ""
+    domain = key.split("/", 1)[0].lower() if "/" in key else ""
     return any(domain == d or domain.endswith("." + d) for d in CONTROL_DOMAINS)
+
+
+def _metadata_controls(meta: object, where: str, application: bool, scope: Scope) -> Iterator[Outcome]:
+    """Outcomes for the Argo CD annotations, labels and finalizers of one object's ``meta``."""
+    if not isinstance(meta, dict):
+        return
+    allowed = INFORMATIONAL + (APPLICATION_INFORMATIONAL if application else ())
+    reviewed = scope.context.reviewed_annotations
+    for kind in ("annotations", "labels"):
+        values = meta.get(kind) or {}
+        for key, value in sorted(values.items(), key=lambda kv: str(kv[0])) if isinstance(values, dict) else ():
+            key = str(key)
+            if not _controlled(key) or key.startswith(allowed):
+                continue
+            entry = f"{key}={value}"
+            if kind == "labels":
+                problem = f"{entry!r}: Argo CD acts on this label"
+            elif entry in reviewed:
+                problem = None
+            else:
+                problem = f"{entry!r} changes how Argo CD syncs this resource; refused unless gitops.yaml "
+                problem += "reviewedAnnotations lists it"
+            yield Outcome(f"{where}.{kind}.{key}", problem)
+    if application:
+        name = meta.get("name", "")
+        for i, finalizer in enumerate(meta.get("finalizers") or []):
+            if _controlled(str(finalizer)):
+                entry = f"{name}={finalizer}"
+                problem = (
+                    f"{entry!r}: deleting the Application deletes what it deployed (gitops.yaml reviewedFinalizers)"
+                )
+                yield Outcome(
+                    f"{where}.finalizers[{i}]", None if entry in scope.context.reviewed_finalizers else problem
+                )
 
 
 @check("GO150", "argocd-annotations")
@@ -62,34 +106,29 @@ def argocd_annotations(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An Argo CD annotation or label on a resource changes how Argo CD syncs it: a hook
     annotation turns the default-deny NetworkPolicy into a hook that is pruned, `sync-options:
     Replace=true,Force=true` deletes and recreates the Deployment, a compare option hides
-    drift, a tracking id hands the resource to another Application. Each one is refused unless
-    gitops.yaml reviewedAnnotations lists it as key=value (UI links and notification
-    subscriptions are allowed)."""
-    meta = doc.body.get("metadata") or {}
-    if not isinstance(meta, dict):
-        return
-    allowed = INFORMATIONAL + (APPLICATION_INFORMATIONAL if doc.kind == "Application" else ())
-    reviewed = scope.context.reviewed_annotations
-    for kind in ("annotations", "labels"):
-        values = meta.get(kind) or {}
-        if not isinstance(values, dict):
+    drift, a tracking id hands the resource to another Application, `skip-reconcile` stops
+    Argo CD. Each one is refused unless gitops.yaml reviewedAnnotations lists it as key=value
+    (UI links and notification subscriptions are allowed); so are the namespace metadata
+    Argo CD writes, and an Application's resources finalizer unless reviewedFinalizers lists it."""
+    yield from _metadata_controls(doc.body.get("metadata"), "metadata", doc.kind == "Application", scope)
+    if doc.kind == "ApplicationSet":
+        for app in _rendered(doc, scope).applications:
+            name = (app.get("metadata") or {}).get("name")
+            for outcome in _metadata_controls(app.get("metadata"), "spec.template.metadata", True, scope):
+                yield outcome._replace(problem=outcome.problem and f"{outcome.problem} (Application {name})")
+    for spec, where, label, _ in applications(doc, scope):
+        managed = (spec.get("syncPolicy") or {}).get("managedNamespaceMetadata") or {}
+        if not isinstance(managed, dict):
             continue
-        for key, value in sorted(values.items(), key=lambda kv: str(kv[0])):
-            key = str(key)
-            if not _controlled(key) or key.startswith(allowed):
-                continue
-            entry = f"{key}={value}"
-            problem = (
-                None
-                if kind == "annotations" and entry in reviewed
-                else (
-                    f"{entry!r} changes how Argo CD syncs this resource; refused unless gitops.yaml "
-                    f"reviewedAnnotations lists it"
-                    if kind == "annotations"
-                    else f"{entry!r}: Argo CD acts on this label"
-                )
+        for key in sorted(managed.get("annotations") or {}):
+            yield Outcome(
+                f"{where}.syncPolicy.managedNamespaceMetadata.annotations.{key}",
+                f"Argo CD writes it on the namespace{label}",
             )
-            yield Outcome(f"metadata.{kind}.{key}", problem)
+        for key in sorted(managed.get("labels") or {}):
+            ok = str(key).startswith("pod-security.kubernetes.io/")
+            problem = None if ok else f"only Pod Security labels go on the namespace{label}"
+            yield Outcome(f"{where}.syncPolicy.managedNamespaceMetadata.labels.{key}", problem)
 
 
 def _walk(node: object, prefix: str = "") -> Iterator[str]:
@@ -126,6 +165,17 @@ def argocd_app_fields(doc: Doc, scope: Scope) -> Iterator[Outcome]:
                 problem = f"{path} is not reviewed (gitops.yaml reviewedAppFields){label}"
                 yield Outcome(f"{where}.{path}", None if _allowed(path, reviewed) else problem)
     if doc.kind == "ApplicationSet":
+        spec = doc.body.get("spec") or {}
+        for path in _walk({k: v for k, v in spec.items() if k not in ("template", "templatePatch", "generators")}):
+            problem = (
+                f"ApplicationSet field {path} is not reviewed (gitops.yaml reviewedAppFields applicationSet.{path})"
+            )
+            ok = _allowed(path, APPSET_FIELDS) or _allowed(f"applicationSet.{path}", reviewed)
+            yield Outcome(f"spec.{path}", None if ok else problem)
+        for where, field in _generator_fields(spec.get("generators"), "spec.generators"):
+            problem = f"generator field {field} is not reviewed (gitops.yaml reviewedAppFields applicationSet.{field})"
+            ok = field in GENERATOR_FIELDS or _allowed(f"applicationSet.{field}", reviewed)
+            yield Outcome(where, None if ok else problem)
         for app in _rendered(doc, scope).applications:
             name = (app.get("metadata") or {}).get("name")
             for key in sorted(set(app) - {"apiVersion", "kind", "metadata", "spec"}, key=str):
@@ -206,6 +256,26 @@ def _generator_kinds(node: object, where: str) -> Iterator[tuple[str, str]]:
                 yield from _generator_kinds(value.get("generators"), f"{where}[{i}].{kind}.generators")
 
 
+def _generator_fields(node: object, where: str) -> Iterator[tuple[str, str]]:
+    """(field, KIND.KEY[.SUBKEY]) of every generator setting, nested generators included."""
+    for i, generator in enumerate(node if isinstance(node, list) else []):
+        for kind, value in generator.items() if isinstance(generator, dict) else ():
+            here = f"{where}[{i}].{kind}"
+            if not isinstance(value, dict):
+                yield here, str(kind)
+                continue
+            for key, inner in value.items():
+                if key == "generators" and kind in ("matrix", "merge"):
+                    yield f"{here}.generators", f"{kind}.generators"
+                    yield from _generator_fields(inner, f"{here}.generators")
+                elif isinstance(inner, list) and key in ("files", "directories"):
+                    for j, entry in enumerate(inner):
+                        for sub in entry if isinstance(entry, dict) else ["?"]:
+                            yield f"{here}.{key}[{j}].{sub}", f"{kind}.{key}.{sub}"
+                else:
+                    yield f"{here}.{key}", f"{kind}.{key}"
+
+
 def _secret_fields(node: object, where: str) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
@@ -238,20 +308,93 @@ def appset_generators(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 
 @check("GO149", "argocd-source-path")
 def argocd_source_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """Argo CD syncs only folders the gate renders and checks: a cluster folder (under
-    gitops.yaml clusters, with its config.yaml) or the root Application's folder (gitops.yaml
-    argocd). An Application pointing anywhere else deploys what no policy looked at."""
+    """Argo CD syncs only folders the gate renders and checks, each where it belongs: an
+    Application written under argocd/ syncs the root folder (gitops.yaml argocd) only, and
+    each Application an ApplicationSet generates syncs the cluster folder whose config.yaml
+    made it (under gitops.yaml clusters) to the cluster that config names, one Application
+    per folder and per cluster. Anything else deploys what no policy looked at, or one
+    cluster's configuration to another."""
     ctx = scope.context
     root = Path(os.path.realpath(ctx.root))
     clusters = Path(os.path.realpath(ctx.clusters)) if ctx.clusters else None
     argocd = Path(os.path.realpath(ctx.argocd)) if ctx.argocd else None
-    for spec, where, label, _ in applications(doc, scope):
+
+    def folder_of(spec: dict) -> Path | None:
         source = spec.get("source") or {}
-        if not isinstance(source, dict) or "path" not in source:
+        if not isinstance(source, dict) or not isinstance(source.get("path"), str):
+            return None
+        return Path(os.path.realpath(root / source["path"].lstrip("/")))
+
+    if doc.kind == "Application":
+        spec = doc.body.get("spec") or {}
+        path = folder_of(spec)
+        if path is not None:
+            known = os.path.relpath(argocd, root) if argocd else "argocd"
+            problem = f"{spec['source']['path']!r}: an Application written here syncs the root folder {known!r} only"
+            yield Outcome("spec.source.path", None if path == argocd else problem)
+        return
+    if doc.kind != "ApplicationSet":
+        return
+    rendered = _rendered(doc, scope)
+    paths: dict[Path, str] = {}
+    destinations: dict[str, str] = {}
+    for app, origin in zip(rendered.applications, rendered.generated_from, strict=True):
+        spec = app.get("spec") or {}
+        name = (app.get("metadata") or {}).get("name", "?")
+        path = folder_of(spec)
+        if path is None:
             continue
-        path = Path(os.path.realpath(root / str(source["path"]).lstrip("/")))
+        config_file = root / origin if origin else None
+        folder = Path(os.path.realpath(config_file)).parent if config_file else None
         is_cluster = clusters is not None and path.parent == clusters and (path / "config.yaml").is_file()
-        ok = is_cluster or path == argocd
-        known = " or ".join(os.path.relpath(p, root) for p in (clusters, argocd) if p is not None)
-        problem = f"{source['path']!r} is neither a cluster folder nor the root folder ({known}){label}"
-        yield Outcome(f"{where}.source.path", None if ok else problem)
+        problem = None
+        if not is_cluster or path != folder:
+            where = os.path.relpath(folder, root) if folder else "no config file"
+            problem = f"{spec['source']['path']!r} is not the cluster folder that made Application {name} ({where})"
+        yield Outcome("spec.template.spec.source.path", problem)
+        cluster = _cluster_name(config_file) if config_file else None
+        dest = str((spec.get("destination") or {}).get("name", ""))
+        problem = (
+            None
+            if cluster is not None and dest == cluster
+            else f"{dest!r} is not {cluster!r}, the cluster its config.yaml names (Application {name})"
+        )
+        yield Outcome("spec.template.spec.destination.name", problem)
+        for seen, key, what in ((paths, path, "folder"), (destinations, dest, "cluster")):
+            other = seen.setdefault(key, name)
+            yield Outcome(
+                f"spec.template ({what})",
+                None if other == name else f"Applications {other} and {name} sync the same {what}",
+            )
+
+
+def _cluster_name(config_file: Path) -> str | None:
+    from ..errors import GitopsError
+    from ..files import load_yaml
+
+    try:
+        config = load_yaml(config_file, config_file.name)
+    except GitopsError:
+        return None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    return str(cluster.get("name")) if isinstance(cluster, dict) and cluster.get("name") is not None else None
+
+
+SOURCE_OVERRIDE = "ArgoCDSourceOverride"  # the kind validate gives a .argocd-source file it found
+
+
+def is_source_override(name: str) -> bool:
+    """Is ``name`` a file the repo-server merges into an Application's source?"""
+    return name == ".argocd-source.yaml" or (name.startswith(".argocd-source-") and name.endswith(".yaml"))
+
+
+@check("GO154", "argocd-source-file", stages=(INPUT,), mandatory=True)
+def argocd_source_file(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A `.argocd-source.yaml` (or `.argocd-source-APP.yaml`) file in a folder is merged by
+    Argo CD's repo-server into the source of every Application that syncs it: kustomize
+    patches, images or a Helm values file that no Application shows and that can turn the
+    ApplicationSet to another branch. The repository holds none."""
+    if doc.kind == SOURCE_OVERRIDE:
+        yield Outcome(
+            "(file)", "Argo CD merges it into the Application's source unseen: put overrides in the kustomization"
+        )

@@ -329,6 +329,9 @@ def unlisted_file(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 _YAML_FIELDS = {f.path for f in FIELDS if not f.path.startswith(("configMapGenerator", "secretGenerator", "helm"))}
 
 
+MAX_ENTRIES = 100  # patches, replacements or resources in one kustomization: this repository has under 10
+
+
 @functools.lru_cache(maxsize=1024)
 def _bounded_problem(path: Path, mtime_ns: int, size: int) -> str | None:
     try:
@@ -341,10 +344,16 @@ def _bounded_problem(path: Path, mtime_ns: int, size: int) -> str | None:
 @check("GO153", "kustomize-inputs-bounded", stages=(INPUT,), mandatory=True)
 def kustomize_inputs_bounded(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """Every YAML file kustomize reads is small, shallow and free of alias bombs (at most
-    1 MiB, 64 levels, 100,000 nodes once aliases expand): a few hundred bytes of aliases
-    grow into gigabytes inside kustomize. Such a file is refused before kustomize runs."""
+    1 MiB, 64 levels, 100,000 nodes once aliases expand), and a kustomization lists at most
+    100 patches, replacements or resources: a few hundred bytes of aliases grow into
+    gigabytes inside kustomize, thousands of patches take it minutes. Such input is refused
+    before kustomize runs."""
     if not is_kustomization_doc(doc) or doc.body.get(_ERROR):
         return
+    for key in ("patches", "patchesStrategicMerge", "patchesJson6902", "replacements", "resources"):
+        entries = doc.body.get(key)
+        if isinstance(entries, list) and len(entries) > MAX_ENTRIES:
+            yield Outcome(key, f"{len(entries)} entries: at most {MAX_ENTRIES} (each one costs kustomize a pass)")
     root = Path(os.path.realpath(scope.context.root))
     for ref in references(doc.body, _folder(doc, scope.context)):
         if ref.path is None or ref.spec.path not in _YAML_FIELDS or not inside(ref.path, root):

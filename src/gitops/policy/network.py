@@ -273,9 +273,11 @@ def service_exposure(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         return
     spec = doc.body.get("spec") or {}
     kind = spec.get("type", "ClusterIP")
-    yield Outcome(
-        "spec.type", "NodePort opens a port on every node; use a LoadBalancer" if kind == "NodePort" else None
-    )
+    problems = {
+        "NodePort": "NodePort opens a port on every node; use a LoadBalancer",
+        "ExternalName": "ExternalName sends the Service's clients to another host",
+    }
+    yield Outcome("spec.type", problems.get(kind))
     if spec.get("externalIPs"):
         yield Outcome("spec.externalIPs", f"{spec['externalIPs']} routes those addresses to this Service on every node")
     if kind == "LoadBalancer":
@@ -308,9 +310,13 @@ def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     for where, cidr in _cidrs(spec):
         if where.endswith(".cidr"):
             yield Outcome(where, f"{cidr!r} allows every address" if _everywhere(cidr) else None)
-    for direction, peer_key in (("ingress", "from"), ("egress", "to")):
-        for i, rule in enumerate(spec.get(direction) or []):
-            blocks = [p.get("ipBlock") for p in (rule or {}).get(peer_key) or [] if isinstance(p, dict)]
-            cidrs = [b.get("cidr") for b in blocks if isinstance(b, dict) and not _everywhere(b.get("cidr"))]
-            if len(cidrs) > 1 or any(not _everywhere(c) for c in cidrs):
-                yield Outcome(f"spec.{direction}[{i}].{peer_key}", too_broad(cidrs))
+    # Every ipBlock of every NetworkPolicy of the namespace together: policies add up.
+    for direction in ("ingress", "egress"):
+        cidrs = [
+            cidr
+            for other in scope.same_namespace(doc, {"NetworkPolicy"})
+            for where, cidr in _cidrs(other.body.get("spec") or {})
+            if where.startswith(f"spec.{direction}") and where.endswith(".cidr") and not _everywhere(cidr)
+        ]
+        if cidrs:
+            yield Outcome(f"spec.{direction} (with the namespace's other policies)", too_broad(cidrs))

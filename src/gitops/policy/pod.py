@@ -384,6 +384,19 @@ def image_tag(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         yield Outcome(f"{where}.image", problem)
 
 
+@check("GO156", "image-repository")
+def image_repository(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """The app runs only images of its own repository (gitops.yaml image), with a tag or a
+    digest: the rule the admission policy enforces, refused before it reaches a cluster."""
+    repository = scope.context.image
+    if not repository:
+        return
+    for container, where, _ in pod_containers(doc):
+        image = str(container.get("image", ""))
+        ours = image.startswith((repository + ":", repository + "@"))
+        yield Outcome(f"{where}.image", None if ours else f"{image!r} is not from {repository}")
+
+
 @check("GO117", "image-digest")
 def image_digest(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """Production runs exactly the bytes that were tested: pinned by digest."""

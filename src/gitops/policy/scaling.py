@@ -116,3 +116,20 @@ def hpa_cpu_request(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         missing = "cpu" not in ((container.get("resources") or {}).get("requests") or {})
         problem = f"not set, but {doc.ref} scales on CPU utilization"
         yield Outcome(f"{where}.resources.requests.cpu", problem if missing else None, target)
+
+
+@check("GO155", "pdb-allows-eviction")
+def pdb_allows_eviction(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A PodDisruptionBudget that allows no eviction (`maxUnavailable: 0`, `minAvailable:
+    100%`) blocks every node drain and cluster upgrade, and `IfHealthyBudget` keeps a
+    crash-looping pod from being evicted: keep one pod evictable and AlwaysAllow."""
+    if doc.kind != "PodDisruptionBudget":
+        return
+    spec = doc.body.get("spec") or {}
+    blocked = str(spec.get("maxUnavailable")) in ("0", "0%") or str(spec.get("minAvailable")) == "100%"
+    yield Outcome("spec", "allows no eviction: node drains never finish" if blocked else None)
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None:
+        yield Outcome(
+            "spec.unhealthyPodEvictionPolicy", None if policy == "AlwaysAllow" else f"{policy!r}: use AlwaysAllow"
+        )

@@ -28,7 +28,8 @@ from gitops.stack.procs import Supervisor, free_port, write_private
 
 NAMESPACE = "argocd"
 # The read-only account whose token `make up` prints for `gitops status`, `promote` and the
-# gate: `applications, get` and nothing else (the admin password is for the UI only).
+# gate: `get` on Applications and ApplicationSets, nothing else (the admin password is for
+# the UI only).
 READER = "gitops-reader"
 
 
@@ -107,7 +108,11 @@ class ArgoCD:
                 "metadata": {"name": "argocd-rbac-cm", "namespace": NAMESPACE},
                 "data": {
                     "policy.default": "",
-                    "policy.csv": f"p, role:{READER}, applications, get, */*, allow\ng, {READER}, role:{READER}\n",
+                    "policy.csv": (
+                        f"p, role:{READER}, applications, get, */*, allow\n"
+                        f"p, role:{READER}, applicationsets, get, */*, allow\n"
+                        f"g, {READER}, role:{READER}\n"
+                    ),
                 },
             },
         )

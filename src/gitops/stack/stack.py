@@ -62,7 +62,7 @@ class Stack:
     repo_url: str
     password: str  # admin's, for the UI
     api: ArgoAPI  # an admin session (the harness applies and syncs)
-    reader_token: str = ""  # what `make up` prints for `gitops`: applications, get only
+    reader_token: str = ""  # what `make up` prints for `gitops`: get on applications and applicationsets only
     release: dict | None = None  # the sandbox's release (stack/release.py): tag and digest
 
     @property
@@ -174,7 +174,7 @@ class Stack:
             "ui": self.argo.url,
             "username": "admin",
             "password": self.password,
-            "token": self.reader_token,  # read-only: applications, get
+            "token": self.reader_token,  # read-only: get on applications and applicationsets
             "release": self.release,
             "repo_url": self.repo_url,
             "remote_path": str(self.bare),

@@ -110,8 +110,19 @@ func generate(app *v1alpha1.Application, root, kustomize string) appManifests {
 		ApplicationSource: &source,
 		KustomizeOptions:  opts,
 		ProjectName:       app.Spec.Project,
-		// Helm and plugins are not rendered here: the gate refuses them unless reviewed.
-		EnabledSourceTypes: map[string]bool{"kustomize": true, "helm": false, "jsonnet": true, "directory": true},
+	}
+	// The source type Argo CD's detection gives with its default settings (every type
+	// enabled): a folder it would take for a Helm chart or a plugin is not rendered here, and
+	// says so (helm and plugins run outside code and reach out).
+	sourceType, err := repository.GetAppSourceType(context.Background(), &source, appPath, root, app.Name, nil, nil, nil)
+	if err != nil {
+		res.Error = oneLine(err.Error())
+		return res
+	}
+	res.SourceType = string(sourceType)
+	if sourceType != v1alpha1.ApplicationSourceTypeKustomize && sourceType != v1alpha1.ApplicationSourceTypeDirectory {
+		res.Error = fmt.Sprintf("Argo CD takes %q for a %s source: not rendered offline", source.Path, sourceType)
+		return res
 	}
 	resp, err := repository.GenerateManifests(context.Background(), appPath, root, source.TargetRevision, q, true,
 		nil, maxCombinedManifests, utilio.NewRandomizedTempPaths(os.TempDir()))
