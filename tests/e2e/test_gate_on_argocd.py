@@ -8,12 +8,15 @@ synced. Each test then reverts the change and waits until dev is whole again.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from gitops.errors import GitopsError
 from gitops.stack.stack import app_state
 from tests.e2e.test_argocd import CONFIGS, app, commit_and_push, deploy_revision, synced_healthy
 from tests.gitops.test_gate_argocd import annotate
@@ -142,3 +145,38 @@ def test_a_target_revision_deploys_a_branch_that_never_went_through_main(stack, 
     finally:
         subprocess.run(["git", "push", "-q", "origin", ":unreviewed"], cwd=work, check=False, capture_output=True)
         subprocess.run(["git", "branch", "-q", "-D", "unreviewed"], cwd=work, check=False)
+
+
+def test_argocd_syncs_as_a_service_account_that_cannot_create_what_git_may_not(stack, work):
+    """Defence in depth (issue 24): the AppProject lets Pods into the tree (to show them), but
+    Argo CD syncs dev as flask-gitops-sync:deployer, which may not create one."""
+    dev = stack.clusters["dev"]
+    (work / "clusters/dev/pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: smuggled\nspec:\n  containers:\n"
+        "    - name: x\n      image: registry.example.com/example-org/flask-app:1.0.0\n"
+    )
+    kustomization = work / "clusters/dev/kustomization.yaml"
+    original = kustomization.read_text()
+    kustomization.write_text(original.replace("resources:\n", "resources:\n  - pod.yaml\n", 1))
+    commit_and_push(work, "e2e: a Pod in Git (gate bypassed)")
+    revision = deploy_revision(stack)
+
+    def refused(application: dict) -> bool:
+        operation = (application.get("status") or {}).get("operationState") or {}
+        text = json.dumps(operation)
+        return operation.get("syncResult", {}).get("revision") == revision and "forbidden" in text.lower()
+
+    try:
+        application = stack.wait_app(app("dev"), refused, timeout=180)
+        text = json.dumps(application["status"]["operationState"])
+        assert "system:serviceaccount:flask-gitops-sync:deployer" in text, text[:2000]
+        assert dev.maybe_get("pod", "smuggled", "-n", NS) is None
+    finally:
+        (work / "clusters/dev/pod.yaml").unlink()
+        kustomization.write_text(original)
+        commit_and_push(work, "e2e: remove the Pod")
+        # The refused sync retries with backoff: stop it, as a person would press Terminate.
+        with contextlib.suppress(GitopsError):
+            stack.api.call("DELETE", f"/api/v1/applications/{app('dev')}/operation")
+        stack.api.application(app("dev"), refresh="normal")
+        stack.wait_app(app("dev"), synced_healthy(deploy_revision(stack)), timeout=240)

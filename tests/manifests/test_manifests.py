@@ -416,3 +416,52 @@ def test_repository_url_and_image_have_one_source_of_truth():
             assert url.startswith(config["repoURL"].removesuffix(".git")), path
         for name in re.findall(r"newName: (\S+)", text):
             assert name == config["image"], path
+
+
+# Kind -> the resource name RBAC calls it, for the kinds the app renders.
+RESOURCES = {
+    "ConfigMap": "configmaps",
+    "Service": "services",
+    "ServiceAccount": "serviceaccounts",
+    "Deployment": "deployments",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "NetworkPolicy": "networkpolicies",
+    "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+    "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
+    "Namespace": "namespaces",
+}
+
+
+def test_argo_cd_syncs_as_a_service_account_that_may_create_only_what_git_may():
+    """Impersonation (issue 24): the deployer role on every workload cluster grants exactly the
+    kinds the AppProject lets Git create (not the ReplicaSets and Pods it only shows), and the
+    AppProjects name the service accounts every sync runs as."""
+    project = one(docs(ROOT / "argocd" / "projects"), "AppProject", "flask-app")["spec"]
+    assert project["destinationServiceAccounts"] == [
+        {"server": "*", "namespace": "flask-app-*", "defaultServiceAccount": "flask-gitops-sync:deployer"}
+    ]
+    role = one(docs(ROOT / "argocd" / "destinations"), "ClusterRole", "flask-gitops-deployer")
+    granted = {
+        (group, resource) for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"]
+    }
+    whitelisted = {
+        (i["group"], RESOURCES[i["kind"]])
+        for key in ("namespaceResourceWhitelist", "clusterResourceWhitelist")
+        for i in project[key]
+        if i["kind"] not in TREE_ONLY
+    }
+    assert granted == whitelisted
+    for rule in role["rules"]:
+        assert "*" not in rule["verbs"]
+        assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"])
+    assert next(r for r in role["rules"] if "namespaces" in r["resources"])["verbs"] == [
+        "get",
+        "create",
+        "patch",
+        "update",
+    ]
+    binding = one(docs(ROOT / "argocd" / "destinations"), "ClusterRoleBinding", "flask-gitops-deployer")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "deployer", "namespace": "flask-gitops-sync"}]
+    bootstrap = one(docs(ROOT / "argocd" / "projects"), "AppProject", "flask-gitops-bootstrap")["spec"]
+    assert bootstrap["destinationServiceAccounts"][0]["defaultServiceAccount"] == "argocd:flask-gitops-root-sync"

@@ -98,6 +98,9 @@ class ArgoCD:
                     "timeout.reconciliation": "60s",
                     # A sync to a revision other than the target one is an override (as the README asks).
                     "application.sync.requireOverridePrivilegeForRevisionSync": "true",
+                    # Sync as each AppProject's destination service account (argocd/destinations/,
+                    # argocd/projects/root-sync.yaml), never as Argo CD's own cluster admin.
+                    "application.sync.impersonation.enabled": "true",
                     # The account `gitops` reads with: an API key, no login, read-only (below).
                     f"accounts.{READER}": "apiKey",
                 },

@@ -51,6 +51,9 @@ def app_state(app: dict) -> tuple[str, str, str]:
     )
 
 
+SYNC_NAMESPACE = "flask-gitops-sync"  # argocd/destinations/: the service account Argo CD syncs as
+
+
 @dataclass
 class Stack:
     state: Path
@@ -160,8 +163,13 @@ class Stack:
         return checkout
 
     def bootstrap(self) -> None:
-        """The README's bootstrap: the AppProjects (an admin's step), then the root objects."""
+        """The README's bootstrap: on every workload cluster the identity Argo CD syncs as, the
+        AppProjects (an admin's steps), then the root objects."""
         checkout = self._checkout()
+        for cluster in self.clusters.values():
+            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYNC_NAMESPACE}}
+            cluster.apply_json(namespace)
+            cluster.kubectl("apply", "-k", str(checkout / "argocd" / "destinations"))
         self.host.kubectl("apply", "-k", str(checkout / "argocd" / "projects"))
         self.host.kubectl("apply", "-k", str(checkout / "argocd"))
 
