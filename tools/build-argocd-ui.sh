@@ -51,7 +51,9 @@ pnpm="$pnpm_dir/node_modules/.bin/pnpm"
 src=$(GOTOOLCHAIN=${ARGOCD_GOTOOLCHAIN:?} go mod download -json "github.com/argoproj/argo-cd/v3@$version" |
   python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))')
 work="$cache_dir/argocd/$version/ui-build"
-rm -rf "$work" "$out"
+# The cached UI is replaced only by a build that finished: a failed one (no network for the
+# upstream argo-ui, say) leaves the last good UI for every other clone of this user.
+rm -rf "$work"
 mkdir -p "$(dirname "$work")"
 trap 'rm -rf "$work"' EXIT
 cp -r "$src/ui" "$work"
@@ -85,14 +87,24 @@ fi
 echo "e2e-tools: building the Argo CD $version web UI (first time: about 4 minutes)"
 (
   cd "$work"
-  CI=true "$pnpm" install --no-frozen-lockfile --reporter=silent
+  CI=true "$pnpm" install --no-frozen-lockfile --reporter=silent || {
+    if [[ -z "$tarball" ]]; then
+      echo "error: the web UI's dependencies did not install; argo-ui comes from its upstream git URL" \
+        "without an offline copy: set ARGO_UI_TARBALL=/path/to/argo-ui-<commit>.tgz (the Makefile looks in" \
+        "../shared/vendor/ beside the checkout); the cached UI was kept" >&2
+    fi
+    exit 1
+  }
   NODE_ENV=production NODE_ONLINE_ENV=online "$pnpm" build >build.log 2>&1 || {
     tail -40 build.log >&2
     exit 1
   }
 )
 find "$work/dist/app" -name '*.map' -delete
-mkdir -p "$out"
-mv "$work/dist/app" "$out/app"
-echo "$ui_id" >"$out/.complete"
+rm -rf "$out.new"
+mkdir -p "$out.new"
+mv "$work/dist/app" "$out.new/app"
+echo "$ui_id" >"$out.new/.complete"
+rm -rf "$out"
+mv "$out.new" "$out"
 echo "e2e-tools: web UI built in $(($(date +%s) - started))s ($(du -sh "$out/app" | cut -f1))"

@@ -96,3 +96,25 @@ def test_the_refusal_lists_each_tag_once_with_the_one_running_now(repo, capsys):
     assert run(repo, "rollback", "dev", "--to", "v9") == 1
     err = capsys.readouterr().err
     assert f"({DEV} history on this branch: v3 (now), v1, v2, sha-3b9cb9f);" in err
+
+
+PINNED = "sha256:" + "9f" * 32
+
+
+def test_the_tag_running_now_is_no_rollback_even_without_its_digest(repo, capsys):
+    """Issue 27 (newcomer): `--to` the running tag said "never ran", and an older entry of the
+    same tag without its digest was taken as a rollback; `--steps` counted entries the list hid."""
+    deploy(repo, "dev", "v1")
+    deploy(repo, "dev", "v2")
+    deploy(repo, "dev", "v2", PINNED)  # the same tag, now pinned
+    before = snapshot(repo)
+    capsys.readouterr()
+    assert run(repo, "rollback", "dev", "--to", "v2") == 1
+    err = capsys.readouterr().err
+    assert "dev runs flask-app:v2 now: nothing to roll back" in err
+    assert snapshot(repo) == before
+    # One step back is v1 (v2 without its digest is no rollback); the list shows what --steps counts.
+    assert run(repo, "rollback", "dev", "--steps", "99") == 1
+    assert "earlier image(s) (v2 (now), v1, " in capsys.readouterr().err
+    assert run(repo, "rollback", "dev") == 0
+    assert "newTag: v1\n" in (repo / DEV).read_text()

@@ -109,7 +109,10 @@ def test_status_says_when_the_tree_differs_from_what_was_committed_or_pushed(ori
     assert rows["dev"].endswith("(committed, not pushed)")
     assert rows["staging"].endswith("(edited, not committed)")
     assert "not" not in rows["prod"]
-    git(work, "push", "-q", "origin", "main")
+    # Pushed to another remote than the branch's upstream (the quick start's `git push local
+    # HEAD:main`): pushed all the same.
+    git(work, "remote", "add", "local", str(origin))
+    git(work, "push", "-q", "local", "HEAD:main")
     assert run(work, "status", "--output", "json") == 0
     states = {r["environment"]: r["state"] for r in json.loads(capsys.readouterr().out)}
     assert states == {"dev": "", "staging": "edited, not committed", "prod": ""}

@@ -67,10 +67,16 @@ def choose(repo: Repo, env: str, to: str | None, steps: int | None) -> tuple[ima
     # Only this repository's image comes back: an old entry naming another registry does not.
     name = current.name or repo.image
     ran = [r for r in history(repo, env) if (r.ref.name or repo.image) == name]
-    earlier = [r for r in ran if r.ref != current]
-    # Each tag once, newest first, the one running now marked: what a person reads to choose.
-    tags = dict.fromkeys(f"{r.ref.tag} (now)" if r.ref == current else str(r.ref.tag) for r in ran)
-    seen = ", ".join(list(tags)[:8]) or "none"
+    # The images to go back to: each tag once (its newest entry), newest first, never the tag
+    # running now (the same tag without its digest is no rollback). --steps counts these.
+    earlier: list[Ran] = []
+    for r in ran:
+        if r.ref.tag != current.tag and all(e.ref.tag != r.ref.tag for e in earlier):
+            earlier.append(r)
+    # What a person reads to choose: the tag running now, then exactly those.
+    seen = ", ".join([f"{current.tag} (now)", *(str(r.ref.tag) for r in earlier[:8])])
+    if to is not None and to == current.tag:
+        raise GitopsError(f"rollback: {env} runs {repo.app}:{to} now: nothing to roll back ({seen})", FAILED)
     if to is not None:
         matches = [r for r in earlier if r.ref.tag == to]
         if not matches:

@@ -30,14 +30,23 @@ class EnvStatus:
 
 
 def git_state(repo: Repo, path) -> str:
-    """Whether ``path`` differs from what was committed, or its last commit from the branch's upstream."""
+    """Whether ``path`` differs from what was committed, or its last commit is on no remote yet.
+
+    Pushed means on any remote-tracking branch (`git push local HEAD:main` counts, whatever
+    the branch's upstream is); a checkout with no remote says nothing about pushing.
+    """
     try:
         rel = repo.rel(path)
         if gitutil.git(repo.root, "status", "--porcelain", "--", rel, check=False).stdout.strip():
             return "edited, not committed"
-        ahead = gitutil.git(repo.root, "rev-list", "--count", "@{upstream}..HEAD", "--", rel, check=False)
-        if ahead.returncode == 0 and ahead.stdout.strip() not in ("", "0"):
-            return "committed, not pushed"
+        last = gitutil.git(repo.root, "log", "-1", "--format=%H", "HEAD", "--", rel, check=False).stdout.strip()
+        remotes = gitutil.git(repo.root, "for-each-ref", "--format=%(refname)", "refs/remotes", check=False)
+        if last and remotes.stdout.strip():
+            found = gitutil.git(
+                repo.root, "for-each-ref", "--contains", last, "--format=%(refname)", "refs/remotes", check=False
+            )
+            if found.returncode == 0 and not found.stdout.strip():
+                return "committed, not pushed"
     except GitopsError:
         pass
     return ""

@@ -182,6 +182,10 @@ class ArgoCD:
             "PATH": path,
             "HOSTNAME": "argocd-application-controller-0",
             "REDIS_PASSWORD": self.redis_password,
+            # The repo server hands git its credentials through this socket (its default is
+            # one path in /tmp for every Argo CD on the machine: two stacks would answer each
+            # other's git): inside the private state folder.
+            "ARGOCD_ASK_PASS_SOCK": str(state / "ask-pass.sock"),
         }
 
     def start(self, timeout: float = 120) -> None:
