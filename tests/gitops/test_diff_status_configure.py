@@ -107,6 +107,7 @@ def test_render_writes_every_target(repo, tmp_path, capsys):
     assert names == sorted(
         [
             "argocd.yaml",
+            "argocd__destinations.yaml",
             "argocd__notifications.yaml",
             "argocd__projects.yaml",
             "apps__flask-app__overlays__dev.yaml",

@@ -14,7 +14,7 @@ import yaml
 
 from gitops.kustomize import build
 from gitops.repo import Repo
-from gitops.settings import repo_root
+from gitops.toolchain import repo_root
 
 ROOT = repo_root()
 
@@ -320,7 +320,9 @@ def test_the_root_application_cannot_touch_appprojects():
     """The projects are applied by an admin; Argo CD refuses any AppProject the root syncs."""
     root_synced = docs(ROOT / "argocd")
     assert {d["kind"] for d in root_synced} == {"ApplicationSet", "Application"}
-    projects = {d["metadata"]["name"]: d["spec"] for d in docs(ROOT / "argocd" / "projects")}
+    projects = {
+        d["metadata"]["name"]: d["spec"] for d in docs(ROOT / "argocd" / "projects") if d["kind"] == "AppProject"
+    }
     bootstrap = projects["flask-gitops-bootstrap"]
     assert {(i["group"], i["kind"]) for i in bootstrap["namespaceResourceWhitelist"]} == {
         ("argoproj.io", "ApplicationSet"),

@@ -243,8 +243,29 @@ def _everywhere(cidr: object) -> bool:
         return False  # GO112 says why
 
 
+# Address space no one reaches from the internet: private, shared, loopback, link-local.
+NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+              "fc00::/7", "fe80::/10", "::1/128")
+)  # fmt: skip
+
+
+def _public(network) -> int:
+    """How many public addresses ``network`` holds."""
+    hidden = 0
+    for private in NOT_PUBLIC:
+        if private.version != network.version:
+            continue
+        if network.subnet_of(private):
+            return 0
+        if private.subnet_of(network):
+            hidden += private.num_addresses
+    return network.num_addresses - hidden
+
+
 def too_broad(cidrs: list[object]) -> str | None:
-    """Why ``cidrs`` together are a public address space (more than a /8 of a family), else None."""
+    """Why ``cidrs`` together are a public address space (more than a /8 of a family's public addresses), else None."""
     networks: dict[int, list] = {4: [], 6: []}
     for cidr in cidrs:
         try:
@@ -254,11 +275,12 @@ def too_broad(cidrs: list[object]) -> str | None:
         networks[network.version].append(network)
     for version, found in networks.items():
         bits = 32 if version == 4 else 128
-        total = sum(n.num_addresses for n in ipaddress.collapse_addresses(found))
+        total = sum(_public(n) for n in ipaddress.collapse_addresses(found))
         if total > 2 ** (bits - BROADEST_PREFIX):
             share = total / 2**bits
+            ranges = [str(n) for n in found]
             return (
-                f"together {[str(n) for n in found]} cover {share:.1%} of IPv{version} (more than a /{BROADEST_PREFIX})"
+                f"together {ranges} hold {share:.1%} of IPv{version}, public addresses (more than a /{BROADEST_PREFIX})"
             )
     return None
 
