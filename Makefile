@@ -60,8 +60,8 @@ tools: ## install the pinned Go-built tools, the Argo CD CRDs and the Applicatio
 	@tools/install.sh $(TOOLS_DIR)
 	@tools/build-appset-render.sh $(TOOLS_DIR) $(BUILD_CACHE)
 
-$(SCHEMAS_STAMP): $(DEV_STAMP) src/gitops/schemas.py tools/versions.mk | tools
-	$(BIN)/python -m gitops.schemas --out $(TOOLS_DIR)/schemas \
+$(SCHEMAS_STAMP): $(DEV_STAMP) src/gitops/kube_schemas.py tools/versions.mk | tools
+	$(BIN)/python -m gitops.kube_schemas --out $(TOOLS_DIR)/schemas \
 	  --kubernetes $(KUBERNETES_VERSION) --kubernetes $(KUBERNETES_OLDEST_VERSION) \
 	  --crds $(TOOLS_DIR)/argocd-crds
 	@touch $@
@@ -107,10 +107,10 @@ e2e: e2e-tools schemas ## a real control plane on 127.0.0.1 (no Docker): apply, 
 	$(BIN)/pytest tests/e2e
 
 up: e2e-tools $(DEV_STAMP) ## the whole loop on this machine: clusters, Argo CD + UI, a git remote 'local'
-	$(BIN)/python -m gitops.stack up
+	$(BIN)/python -m harness.stack up
 
 down: $(DEV_STAMP) ## stop what 'make up' started and remove its state and the 'local' remote
-	$(BIN)/python -m gitops.stack down
+	$(BIN)/python -m harness.stack down
 
 # checkov reads the rendered manifests (what Argo CD applies); skips are annotated in place.
 CHECKOV := $(TOOLS_DIR)/checkov/bin/checkov --quiet --compact --skip-download

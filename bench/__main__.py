@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import argocd, service
-from gitops import settings
-from gitops.testing.repo import copy_repo
+from bench import loop, service
+from gitops import toolchain
+from harness.testing.repo import copy_repo
 
-ROOT = settings.repo_root()
+ROOT = toolchain.repo_root()
 ALL_PARTS = ("service", "repo", "argocd")
 
 
@@ -114,8 +114,8 @@ def versions() -> str:
             f"gunicorn {version('gunicorn')}",
             f"Flask {version('flask')}",
             first_line(["wrk", "--version"]).split(" [")[0],
-            "kustomize " + first_line([settings.tool("kustomize"), "version"]),
-            "kubeconform " + settings.pins()["KUBECONFORM_VERSION"],
+            "kustomize " + first_line([toolchain.tool("kustomize"), "version"]),
+            "kubeconform " + toolchain.pins()["KUBECONFORM_VERSION"],
         ]
     )
 
@@ -185,7 +185,7 @@ def report(parts: dict, seconds: float) -> str:
             "(target: within 1.25x, linear or better).",
         ]
     if "argocd" in parts:
-        lines += ["", "## The GitOps loop", "", argocd.table(parts["argocd"])]
+        lines += ["", "## The GitOps loop", "", loop.table(parts["argocd"])]
     lines += ["", f"Total benchmark time: {seconds:.0f} s."]
     return "\n".join(lines) + "\n"
 
@@ -215,7 +215,7 @@ def main() -> int:
             parts["service"] = (tput, ready, shutdown)
     if "argocd" in PARTS:
         log("the GitOps loop on the local stack (real Argo CD)")
-        parts["argocd"] = argocd.run(settings.build_cache(), settings.tools_dir() / "bin", pushes=LOOP_PUSHES, log=log)
+        parts["argocd"] = loop.run(toolchain.build_cache(), toolchain.tools_dir() / "bin", pushes=LOOP_PUSHES, log=log)
     text = report(parts, time.monotonic() - t0)
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from gitops.testing import server as srv
+from harness.testing import server as srv
 
 SERVICE = "service"
 BARE = "bare-wsgi"

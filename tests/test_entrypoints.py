@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops.settings import repo_root
-from gitops.testing.repo import GIT_IDENTITY, copy_repo
+from gitops.toolchain import repo_root
+from harness.testing.repo import GIT_IDENTITY, copy_repo
 
 ROOT = repo_root()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from gitops.commands import COMMANDS, module_name
-from gitops.settings import repo_root
+from gitops.toolchain import repo_root
 
 ROOT = repo_root()
 
@@ -27,8 +27,8 @@ def test_the_layout_names_every_command_module_and_shared_module():
         name = module_name(command).rsplit(".", 1)[1]
         assert (ROOT / "src" / "gitops" / "commands" / f"{name}.py").is_file(), command
         assert f"`{name}`" in rows["src/gitops/"], command
-    shared = rows["src/gitops/*.py"] + rows["src/gitops/settings.py"]
+    shared = rows["src/gitops/*.py"] + rows["src/gitops/toolchain.py"]
     for module in (ROOT / "src" / "gitops").glob("*.py"):
-        if module.stem in {"__init__", "__main__", "cli", "settings", "render"}:  # render: an alias
+        if module.stem in {"__init__", "__main__", "cli", "toolchain", "render"}:  # render: an alias
             continue
         assert f"`{module.stem}`" in shared, f"src/gitops/{module.name} has no row in docs/layout.md"

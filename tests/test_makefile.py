@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from gitops.settings import repo_root
+from gitops.toolchain import repo_root
 
 ROOT = repo_root()
 

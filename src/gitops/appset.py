@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import bounded
 from .errors import GitopsError, one_line
-from .settings import tool
+from .toolchain import tool
 
 TOOL = "appset-render"
 # Far above a render of hundreds of clusters (about a second); only a read that blocks meets it.

@@ -141,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Rewrite the repository URL and image name in every manifest, "
         "then validate; on failure every file is restored.",
     )
-    p.add_argument("--repo", dest="repo_url", help="Git URL Argo CD pulls, e.g. https://host/owner/repo.git")
+    p.add_argument(
+        "--repo-url", "--repo", dest="repo_url", help="Git URL Argo CD pulls, e.g. https://host/owner/repo.git"
+    )
     p.add_argument("--image", help="image name without tag")
     p.add_argument("--no-validate", action="store_true", help="skip the validation afterwards")
     return parser

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .argocd import ArgoAPI, Live
+from .argocd_api import ArgoAPI, Live
 from .errors import FAILED, GitopsError
 from .images import ImageRef
 from .repo import Repo

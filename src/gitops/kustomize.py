@@ -18,7 +18,7 @@ import yaml
 from . import bounded, policy
 from .errors import GitopsError
 from .repo import find_root
-from .settings import tool
+from .toolchain import tool
 
 
 @dataclass

@@ -6,11 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config
+from . import file_schemas
 from .errors import GitopsError, one_line
 from .files import load_yaml
 
-CONFIG_FILE = "gitops.yaml"
+GITOPS_YAML = "gitops.yaml"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DEFAULT_REVISION = "HEAD"  # the repository's default branch, the one pull requests merge into
 DEFAULT_SYNC_OPTIONS = frozenset({"CreateNamespace=true", "ServerSideApply=true", "PruneLast=true"})
@@ -24,11 +24,11 @@ def find_root(start: Path | None = None) -> Path:
             raise GitopsError(f"-C {one_line(str(start))}: not a folder")
         here = (start or Path.cwd()).resolve()
         for candidate in (here, *here.parents):
-            if (candidate / CONFIG_FILE).is_file():
+            if (candidate / GITOPS_YAML).is_file():
                 return candidate
     except (OSError, RuntimeError, ValueError) as exc:  # a vanished cwd, a symlink loop, a NUL byte
         raise GitopsError(f"{one_line(str(start or '.'))}: cannot use this folder: {exc}") from None
-    raise GitopsError(f"{CONFIG_FILE} not found in {one_line(str(here))} or any parent (run inside the repository)")
+    raise GitopsError(f"{GITOPS_YAML} not found in {one_line(str(here))} or any parent (run inside the repository)")
 
 
 @dataclass
@@ -60,16 +60,18 @@ class Repo:
     reviewed_app_fields: frozenset[str] = frozenset()
     reviewed_generators: frozenset[str] = DEFAULT_GENERATORS
     reviewed_finalizers: frozenset[str] = frozenset()
+    manual_sync: frozenset[str] = frozenset()  # environments never synced automatically
+    reviewed_projects: frozenset[str] | None = None  # the AppProjects that may exist (None: the policy default)
 
     @classmethod
     def load(cls, root: Path | None = None) -> Repo:
         root = find_root(root)
-        data = config.check(load_yaml(root / CONFIG_FILE, CONFIG_FILE), config.GITOPS_YAML, CONFIG_FILE)
+        data = file_schemas.check(load_yaml(root / GITOPS_YAML, GITOPS_YAML), file_schemas.GITOPS_YAML, GITOPS_YAML)
         envs = list(data["environments"])
         for key in ("digestRequired", "manualSync"):
             unknown = [env for env in data.get(key, []) if env not in envs]
             if unknown:
-                raise GitopsError(f"{CONFIG_FILE}: {key}: {', '.join(unknown)} not in environments")
+                raise GitopsError(f"{GITOPS_YAML}: {key}: {', '.join(unknown)} not in environments")
         return cls(
             root=root,
             repo_url=data["repoURL"],
@@ -87,6 +89,9 @@ class Repo:
             reviewed_app_fields=frozenset(data.get("reviewedAppFields", ())),
             reviewed_generators=frozenset(data.get("reviewedGenerators", DEFAULT_GENERATORS)),
             reviewed_finalizers=frozenset(data.get("reviewedFinalizers", ())),
+            # Without a manualSync list, the last environment of the promotion order (prod) syncs by hand.
+            manual_sync=frozenset(data.get("manualSync", envs[-1:])),
+            reviewed_projects=frozenset(data["reviewedAppProjects"]) if "reviewedAppProjects" in data else None,
         )
 
     def rel(self, path: Path) -> str:
@@ -98,7 +103,7 @@ class Repo:
     def overlay(self, env: str) -> Path:
         if env not in self.environments:
             raise GitopsError(
-                f"{CONFIG_FILE}: environments: unknown environment {env!r} (known: {', '.join(self.environments)})"
+                f"{GITOPS_YAML}: environments: unknown environment {env!r} (known: {', '.join(self.environments)})"
             )
         return self.overlays_dir / env
 
@@ -118,9 +123,9 @@ class Repo:
         return [self.cluster(folder) for folder in folders]
 
     def cluster(self, folder: Path) -> Cluster:
-        """The cluster of a folder, from its config.yaml (typed by config.CLUSTER_CONFIG)."""
+        """The cluster of a folder, from its config.yaml (typed by file_schemas.CLUSTER_CONFIG)."""
         where = self.rel(folder / "config.yaml")
-        data = config.check(load_yaml(folder / "config.yaml", where), config.CLUSTER_CONFIG, where)
+        data = file_schemas.check(load_yaml(folder / "config.yaml", where), file_schemas.CLUSTER_CONFIG, where)
         return Cluster(
             name=data["cluster"]["name"],
             path=folder,

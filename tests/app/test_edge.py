@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from flask_app.middleware import SECURITY_HEADERS
-from gitops.settings import repo_root
-from gitops.testing import server as srv
+from gitops.toolchain import repo_root
+from harness.testing import server as srv
 from tests.app.test_image import _image_env
 
 ROOT = repo_root()

@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from gitops.settings import repo_root
-from gitops.testing import server as srv
+from gitops.toolchain import repo_root
+from harness.testing import server as srv
 from tests.app.test_endpoints import _sample
 
 ROOT = repo_root()

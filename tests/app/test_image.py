@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
-from gitops.settings import repo_root
-from gitops.testing import server as srv
+from gitops.toolchain import repo_root
+from harness.testing import server as srv
 
 ROOT = repo_root()
 

@@ -1,4 +1,4 @@
-"""One API server for the manifest tests, from the shared local-stack module (gitops.stack.kube)."""
+"""One API server for the manifest tests, from the shared local-stack module (harness.stack.kube)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitops.settings import pins
-from gitops.stack.kube import Cluster, binaries
-from gitops.stack.kube import ControlPlane as Plane
-from gitops.stack.procs import Supervisor
+from gitops.toolchain import pins
+from harness.stack.kube import Cluster, binaries
+from harness.stack.kube import ControlPlane as Plane
+from harness.stack.procs import Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 

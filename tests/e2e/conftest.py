@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops.settings import build_cache, pins, tools_dir
-from gitops.stack.stack import Stack
+from gitops.toolchain import build_cache, pins, tools_dir
+from harness.stack.stack import Stack
 from tests.e2e.cluster import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 The project's verdict is what `gitops validate` says of the documents, in-process: the
 schema layer (kubeconform, strict, against the pinned Kubernetes versions, through
-``gitops.commands.validate.run_kubeconform``, one batch per test) and the policies
+``gitops.validation.run_kubeconform``, one batch per test) and the policies
 (``gitops.policy.run`` over the case's render, with the repository's gitops.yaml).
 
 The server's verdict is a server-side apply dry run (``dryRun=All``,
@@ -42,10 +42,10 @@ from urllib.parse import quote, urlencode, urlsplit
 import yaml
 
 from gitops import policy
-from gitops.commands.validate import Report, policy_context, run_kubeconform
 from gitops.kustomize import build
 from gitops.repo import Repo
-from gitops.settings import kubernetes_versions, schemas_dir
+from gitops.toolchain import kubernetes_versions, schemas_dir
+from gitops.validation import Report, policy_context, run_kubeconform
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "flask-gitops-differential"

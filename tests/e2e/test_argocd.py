@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from gitops.errors import GitopsError
-from gitops.stack.stack import app_state, cluster_configs
+from harness.stack.stack import app_state, cluster_configs
 from tests.e2e.conftest import ROOT, TIMINGS
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gitops.errors import GitopsError
-from gitops.stack.stack import app_state
+from harness.stack.stack import app_state
 from tests.e2e.test_argocd import CONFIGS, app, commit_and_push, deploy_revision, synced_healthy
 from tests.gitops.test_gate_argocd import annotate
 

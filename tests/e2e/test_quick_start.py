@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gitops.errors import GitopsError
-from gitops.stack.stack import app_state
+from harness.stack.stack import app_state
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_argocd import CONFIGS, _working_hours, app, deploy_revision, synced_healthy
 

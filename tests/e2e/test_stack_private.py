@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from gitops.argocd import ArgoAPI
+from gitops.argocd_api import ArgoAPI
 from gitops.errors import GitopsError
-from gitops.stack.argocd import READER
-from gitops.stack.stack import app_state
+from harness.stack.argocd_procs import READER
+from harness.stack.stack import app_state
 from tests.e2e.test_argocd import app, commit_and_push, deploy_revision
 
 pytestmark = pytest.mark.e2e

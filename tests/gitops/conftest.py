@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops.testing.repo import GIT_IDENTITY, copy_repo, git
+from harness.testing.repo import GIT_IDENTITY, copy_repo, git
 
 __all__ = ["clone", "copy_repo", "git", "snapshot"]
 

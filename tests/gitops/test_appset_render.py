@@ -14,7 +14,7 @@ import yaml
 from gitops.appset import render
 from gitops.cli import main
 from gitops.kustomize import build
-from gitops.settings import repo_root, tool
+from gitops.toolchain import repo_root, tool
 from tests.gitops.conftest import git
 
 ROOT = repo_root()

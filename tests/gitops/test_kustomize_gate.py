@@ -19,7 +19,7 @@ import pytest
 from gitops.cli import main
 from gitops.errors import GitopsError
 from gitops.kustomize import build, offline_env
-from gitops.settings import tool
+from gitops.toolchain import tool
 
 pytestmark = pytest.mark.slow
 

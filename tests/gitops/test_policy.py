@@ -8,8 +8,9 @@ import re
 import pytest
 
 from gitops import policy
+from gitops.errors import GitopsError
 from gitops.policy.pod import HOST_HANDLERS, RESTRICTED
-from gitops.settings import repo_root
+from gitops.toolchain import repo_root
 
 
 def deployment(**container: object) -> dict:
@@ -371,12 +372,12 @@ def test_cluster_names_and_namespaces_are_dns_labels_to_the_end():
 
 
 def test_reviewed_appproject_names_refuse_a_trailing_newline():
-    from gitops.policy.clusters import settings_problems
+    from gitops import file_schemas
 
-    assert settings_problems({"reviewedAppProjects": ["flask-app"]}, ("dev",)) == []
-    problems = settings_problems({"reviewedAppProjects": ["flask-app\n"]}, ("dev",))
-    assert len(problems) == 1
-    assert problems[0].startswith("reviewedAppProjects.0: ")
+    good = {"repoURL": "https://example.org/o/r.git", "image": "example.org/o/app", "environments": ["dev"]}
+    assert file_schemas.check(good | {"reviewedAppProjects": ["flask-app"]}, file_schemas.GITOPS_YAML, "gitops.yaml")
+    with pytest.raises(GitopsError, match=r"^gitops\.yaml: reviewedAppProjects\[0\]: "):
+        file_schemas.check(good | {"reviewedAppProjects": ["flask-app\n"]}, file_schemas.GITOPS_YAML, "gitops.yaml")
 
 
 def test_a_digest_with_a_trailing_newline_is_no_digest():

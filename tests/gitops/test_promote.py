@@ -152,7 +152,7 @@ def test_a_backwards_promotion_is_refused_without_suggesting_force(repo, capsys)
 def _healthy_dev(repo, fake) -> str:
     """dev Synced + Healthy in the fake Argo CD, running what its overlay names; returns that image."""
     from gitops import gate, images
-    from gitops.testing.argocd import application
+    from harness.testing.argocd import application
 
     ref = images.read(repo / "apps/flask-app/overlays/dev/kustomization.yaml", "flask-app", "dev")
     image = gate.rendered(ref.name or "registry.example.com/example-org/flask-app", ref)
@@ -164,7 +164,7 @@ def _healthy_dev(repo, fake) -> str:
 
 
 def test_a_passing_gate_says_so_and_the_body_keeps_the_digest(repo, capsys, monkeypatch):
-    from gitops.testing.argocd import TOKEN, FakeArgoCD
+    from harness.testing.argocd import TOKEN, FakeArgoCD
 
     monkeypatch.setenv("ARGOCD_AUTH_TOKEN", TOKEN)
     run(repo, "set-image", "--env", "staging", "--tag", "v0")

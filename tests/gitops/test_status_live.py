@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gitops.cli import main
-from gitops.testing.argocd import TOKEN, FakeArgoCD, application, application_set
+from harness.testing.argocd import TOKEN, FakeArgoCD, application, application_set
 
 IMAGE = "registry.example.com/example-org/flask-app:sha-3b9cb9f"
 TYPO = (

@@ -13,7 +13,7 @@ from yamllint.config import YamlLintConfig
 from gitops.cli import main
 from gitops.kustomize import build
 from gitops.policy import POLICIES
-from gitops.settings import repo_root
+from gitops.toolchain import repo_root
 from tests.gitops.conftest import snapshot
 
 ROOT = repo_root()

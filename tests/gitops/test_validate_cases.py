@@ -538,21 +538,24 @@ def test_a_reviewed_appproject_passes(tmp_path):
 
 
 def test_policy_keys_of_gitops_yaml_are_typed(repo):
-    from gitops.commands.validate import policy_context
+    """gitops.yaml is read once (Repo.load); the policies' context is built from that model."""
+    from gitops.validation import policy_context
 
-    loaded = Repo.load(repo)
-    settings = yaml.safe_load((repo / "gitops.yaml").read_text())
-    ctx = policy_context(loaded, settings | {"reviewedAppProjects": ["flask-app"], "manualSync": ["prod", "staging"]})
+    config = repo / "gitops.yaml"
+    original = config.read_text()
+    assert policy_context(Repo.load(repo)).manual_sync == {"prod"}  # default: the last environment
+    config.write_text(original + "reviewedAppProjects: [flask-app]\nmanualSync: [prod, staging]\n")
+    ctx = policy_context(Repo.load(repo))
     assert ctx.reviewed_projects == {"flask-app"}
     assert ctx.manual_sync == {"prod", "staging"}
-    assert policy_context(loaded, settings).manual_sync == {"prod"}  # default: the last environment
     for bad, message in [
-        ({"reviewedAppProjects": "flask-app"}, "reviewedAppProjects: 'flask-app' is not of type 'array'"),
-        ({"reviewedAppProjects": ["Not_A_Name"]}, "reviewedAppProjects.0: 'Not_A_Name' does not match"),
-        ({"manualSync": ["prd"]}, "manualSync.0: 'prd' is not one of"),
+        ("reviewedAppProjects: flask-app\n", "reviewedAppProjects: expected array, found a string"),
+        ("reviewedAppProjects: [Not_A_Name]\n", "reviewedAppProjects[0]: 'Not_A_Name' is not an AppProject name"),
+        ("manualSync: [prd]\n", "manualSync: prd not in environments"),
     ]:
+        config.write_text(original + bad)
         with pytest.raises(GitopsError, match=re.escape(f"gitops.yaml: {message}")):
-            policy_context(loaded, settings | bad)
+            Repo.load(repo)
 
 
 def set_settings(repo: Path, **values) -> None:

@@ -1,4 +1,4 @@
-"""The local git remote: real git clients against `python -m gitops.stack.gitserver` on 127.0.0.1."""
+"""The local git remote: real git clients against `python -m harness.stack.gitserver` on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops.stack.gitserver import MAX_BODY, REMOTE_USER, github_push_payload
+from harness.stack.gitserver import MAX_BODY, REMOTE_USER
+from harness.stack.webhook import github_push_payload
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -54,7 +55,7 @@ def start(root: Path, workdir: Path, *args: str) -> subprocess.Popen:
     log = (workdir / "gitserver.log").open("wb")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "gitops.stack.gitserver", "--root", str(root), *args],
+            [sys.executable, "-m", "harness.stack.gitserver", "--root", str(root), *args],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
@@ -240,7 +241,7 @@ def test_non_loopback_host_is_refused(tmp_path):
         [
             sys.executable,
             "-m",
-            "gitops.stack.gitserver",
+            "harness.stack.gitserver",
             "--root",
             str(tmp_path),
             "--port",
@@ -314,7 +315,7 @@ def test_a_password_file_others_can_read_is_refused(tmp_path):
         [
             sys.executable,
             "-m",
-            "gitops.stack.gitserver",
+            "harness.stack.gitserver",
             "--root",
             str(tmp_path),
             "--port",

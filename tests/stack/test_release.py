@@ -7,9 +7,9 @@ import json
 import shutil
 import tarfile
 
-from gitops.settings import repo_root
-from gitops.stack import release
-from gitops.stack.__main__ import summary
+from gitops.toolchain import repo_root
+from harness.stack import release
+from harness.stack.__main__ import summary
 from tests.gitops.conftest import copy_repo, git
 
 ROOT = repo_root()

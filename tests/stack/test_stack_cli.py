@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from gitops.stack import __main__ as stack_cli
-from gitops.stack import procs
+from harness.stack import __main__ as stack_cli
+from harness.stack import procs
 
 
 @pytest.mark.parametrize(

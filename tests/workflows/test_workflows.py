@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from gitops.repo import Repo
-from gitops.settings import repo_root
+from gitops.toolchain import repo_root
 
 ROOT = repo_root()
 

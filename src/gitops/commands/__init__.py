@@ -1,9 +1,11 @@
-"""One module per `gitops` command; each has ``run(repo, args) -> int`` and the pure functions beneath it.
+"""One module per `gitops` command; each has ``run(repo, args) -> int``: it reads its inputs, calls the library, prints.
 
-The CLI (gitops.cli) parses the arguments and calls ``run``; nothing else lives there.
+The CLI (gitops.cli) parses the arguments and calls ``run``. The work lives in the library
+(gitops.validation, gitops.deploy, gitops.rendered_diff, ...): no command imports another
+(tests/test_imports.py).
 """
 
-COMMANDS = ("validate", "render", "set-image", "promote", "diff", "status", "configure")
+COMMANDS = ("validate", "render", "set-image", "promote", "rollback", "diff", "status", "configure")
 
 
 def module_name(command: str) -> str:

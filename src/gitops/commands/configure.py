@@ -12,10 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import console, files, oci
-from ..config import REPO_URL_RE
+from ..deploy import Log
 from ..errors import FAILED, GitopsError
+from ..file_schemas import REPO_URL_RE
 from ..repo import Repo
-from .set_image import Log
 
 CONFIGURE_ROOTS = ("gitops.yaml", "apps", "clusters", "argocd", ".github", "README.md")
 SUFFIXES = (".yaml", ".yml", ".md")
@@ -137,7 +137,7 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     summary: list[str] = []
 
     def check(changes: list[files.Change]) -> None:
-        from .validate import validate
+        from ..validation import validate
 
         report = validate(Repo.load(repo.root))
         if report.errors:

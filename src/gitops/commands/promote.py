@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from .. import console, gate, gitutil, images, oci
-from ..argocd import ArgoAPI
+from ..argocd_api import ArgoAPI
+from ..deploy import ImageChange, Log, deploy_or_body, plan_image, write
 from ..errors import GitopsError
 from ..repo import Repo
-from .set_image import ImageChange, Log, deploy_or_body, plan_image, write
 
 
 def check_order(repo: Repo, source: str, target: str, force: bool) -> None:

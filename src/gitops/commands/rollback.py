@@ -14,9 +14,9 @@ import argparse
 from dataclasses import dataclass
 
 from .. import gitutil, images, oci
+from ..deploy import ImageChange, deploy_or_body, plan_image
 from ..errors import FAILED, GitopsError
 from ..repo import Repo
-from .set_image import ImageChange, deploy_or_body, plan_image
 
 HISTORY = 500  # commits of the overlay looked at: years of deploys
 MAX_KUSTOMIZATION = 1 << 20

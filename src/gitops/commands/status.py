@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from .. import console, files, gate, gitutil, images
-from ..argocd import ArgoAPI, appset_health, live_of
+from ..argocd_api import ArgoAPI, appset_health, live_of
 from ..errors import FAILED, GitopsError, one_line
 from ..repo import Repo
 

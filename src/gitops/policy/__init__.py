@@ -6,18 +6,32 @@ docs/validation.md print that registry. The checks live by concern:
 
 - inputs.py: what kustomize reads, before it runs (local files in the repository only);
 - clusters.py: clusters/*/config.yaml (a JSON Schema) and the cluster kustomizations;
-- pod.py: probes, resources, Pod Security (the rules are data), host ports, images;
+- pod.py: probes, resources, Pod Security (the rules are data), host ports;
+- images.py: tags, digests and the repository images come from;
 - scaling.py: HorizontalPodAutoscalers and their targets;
 - network.py: Services and their exposure, NetworkPolicies;
 - namespaces.py: `default` and the system namespaces, Namespace objects, Pod Security labels;
 - access.py: RBAC (no wildcards, no privilege verbs, no bindings to everyone), Secrets;
 - admission.py: the repository's admission policies deny;
-- argocd.py: Applications, ApplicationSets and their AppProjects;
+- applications.py: Applications, ApplicationSets and their AppProjects;
 - controls.py: Argo CD's own controls (annotations, sync options, source fields, revision, generators), deny by default;
 - projects.py: what AppProjects may allow, and which may exist.
 """
 
-from . import access, admission, argocd, clusters, controls, inputs, namespaces, network, pod, projects, scaling
+from . import (
+    access,
+    admission,
+    applications,
+    clusters,
+    controls,
+    images,
+    inputs,
+    namespaces,
+    network,
+    pod,
+    projects,
+    scaling,
+)
 from .registry import (
     DOCUMENT,
     INPUT,
@@ -48,11 +62,12 @@ __all__ = [
     "Scope",
     "access",
     "admission",
-    "argocd",
+    "applications",
     "check",
     "check_skippable",
     "clusters",
     "controls",
+    "images",
     "inputs",
     "namespaces",
     "network",

@@ -20,11 +20,11 @@ from jsonschema import Draft202012Validator
 
 from .. import files
 from ..errors import GitopsError
-from .argocd import applications
+from .applications import applications
 from .inputs import KUSTOMIZATION_FILES, inside, is_kustomization_doc, references, walk
 from .registry import DOCUMENT, INPUT, Context, Doc, Outcome, Scope, check
 
-CONFIG_FILE = "config.yaml"
+CLUSTER_CONFIG_FILE = "config.yaml"
 CONFIG_KIND = "ClusterConfig"  # how findings name a config.yaml: ClusterConfig/<folder>
 CLUSTER_LABEL = "flask-gitops/cluster"
 # The end of a pattern: Python's '$' (jsonschema's) also matches before a final newline, so
@@ -64,7 +64,7 @@ def config_schema(environments: tuple[str, ...]) -> dict:
 
 def cluster_doc(folder: Path, root: Path) -> Doc:
     """A cluster folder's config.yaml as an input document: ClusterConfig/<folder>, the file as spec."""
-    path = folder / CONFIG_FILE
+    path = folder / CLUSTER_CONFIG_FILE
     body: dict = {"kind": CONFIG_KIND, "metadata": {"name": folder.name}}
     if not inside(Path(os.path.realpath(path)), Path(os.path.realpath(root))):
         body["error"] = "its real location (symlinks resolved) is outside the repository"
@@ -365,28 +365,3 @@ def manual_sync(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             automated = "automated" in (spec.get("syncPolicy") or {})
             problem = f"automated sync on {env!r}, which syncs by hand (gitops.yaml manualSync){label}"
             yield Outcome(f"{where}.syncPolicy.automated", problem if automated else None)
-
-
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*" + END
-
-
-def settings_schema(environments: tuple[str, ...]) -> dict:
-    """The JSON Schema of the gitops.yaml keys the policies read (the others are the tool's)."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "reviewedAppProjects": {
-                "type": "array",
-                "uniqueItems": True,
-                "items": {"type": "string", "pattern": DNS_SUBDOMAIN, "maxLength": 253},
-            },
-            "manualSync": {"type": "array", "uniqueItems": True, "items": {"enum": list(environments)}},
-        },
-    }
-
-
-def settings_problems(data: object, environments: tuple[str, ...]) -> list[str]:
-    """``field: message`` for every way gitops.yaml's policy keys break their schema."""
-    validator = Draft202012Validator(settings_schema(environments))
-    return [f"{_field(e.path)}: {e.message}" for e in sorted(validator.iter_errors(data), key=lambda e: str(e.path))]

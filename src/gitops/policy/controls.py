@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .argocd import _rendered, applications
+from .applications import _rendered, applications
 from .registry import INPUT, Doc, Outcome, Scope, check
 
 # Annotation and label domains Argo CD (and Helm hooks, which Argo CD honours) act on.

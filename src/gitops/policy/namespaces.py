@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .argocd import applications
+from .applications import applications
 from .objects import CLUSTER_SCOPED
 from .registry import Doc, Outcome, Scope, check
 

@@ -1,7 +1,8 @@
-"""The one HTTP client of the local stack: JSON over http(s) to its own listeners on 127.0.0.1."""
+"""HTTP for the local stack: the one client (JSON over http(s) to its own listeners on 127.0.0.1) and its addresses."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import ssl
 import urllib.error
@@ -42,3 +43,17 @@ def answers(url: str, context: ssl.SSLContext | None = None, timeout: float = 2)
         return call("GET", url, context=context, timeout=timeout)[0] == 200
     except (OSError, ValueError):
         return False
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def http_url(host: str, port: int) -> str:
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"http://{netloc}/"

@@ -9,7 +9,7 @@ Used by `make up` / `make down`, by the e2e tests and by the benchmarks alike:
 One API server per folder in ``clusters/`` (prod-eu and prod-us hold the same namespace,
 so they cannot share one), Argo CD in its own namespace on the first environment's
 cluster, and the bootstrap exactly as the README says: ``kubectl apply -k argocd/`` in a
-checkout configured by ``gitops configure --repo``.
+checkout configured by ``gitops configure --repo-url``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from pathlib import Path
 
 import yaml
 
-from gitops.argocd import ArgoAPI
+from gitops.argocd_api import ArgoAPI
 from gitops.errors import GitopsError
-from gitops.stack import argocd, gitremote, gitserver, kube, release
-from gitops.stack.procs import Supervisor, free_port, write_private
+from gitops.repo import Repo
+from harness.stack import argocd_procs, gitremote, gitserver, kube, release
+from harness.stack.procs import Supervisor, free_port, write_private
 
 REPO_NAME = "flask-gitops.git"
 SPARE = "spare"
@@ -60,7 +61,7 @@ class Stack:
     root: Path
     procs: Supervisor
     plane: kube.ControlPlane
-    argo: argocd.ArgoCD
+    argo: argocd_procs.ArgoCD
     bare: Path
     repo_url: str
     password: str  # admin's, for the UI
@@ -98,7 +99,7 @@ class Stack:
             log(f"up: {what} ({time.monotonic() - started:.0f}s)")
 
         configs = cluster_configs(root)
-        environments = yaml.safe_load((root / "gitops.yaml").read_text())["environments"]
+        environments = Repo.load(root).environments
         order = sorted(configs, key=lambda c: (environments.index(c["environment"]), c["cluster"]["name"]))
         names = [c["cluster"]["name"] for c in order]
         step(f"starting {len(names)} Kubernetes API servers ({', '.join(names)}) on one etcd")
@@ -111,7 +112,7 @@ class Stack:
             [
                 sys.executable,
                 "-m",
-                "gitops.stack.cloud",
+                "harness.stack.cloud",
                 *(f"--kubeconfig={c.kubeconfig}" for c in plane.clusters.values()),
             ],
         )
@@ -123,14 +124,14 @@ class Stack:
         write_private(state / "git-password", git_password + "\n")
         procs.spawn(
             "gitserver",
-            [sys.executable, "-I", "-m", "gitops.stack.gitserver", "--root", str(git_root), "--port", "0",
+            [sys.executable, "-m", "harness.stack.gitserver", "--root", str(git_root), "--port", "0",
              "--ready-file", str(ready), "--password-file", str(state / "git-password")],
         )  # fmt: skip
         host = plane.clusters[names[0]]
-        argo = argocd.ArgoCD(
+        argo = argocd_procs.ArgoCD(
             procs,
-            argocd.binary(cache, pins["ARGOCD_VERSION"]),
-            argocd.module_dir(pins["ARGOCD_VERSION"], pins["ARGOCD_GOTOOLCHAIN"]),
+            argocd_procs.binary(cache, pins["ARGOCD_VERSION"]),
+            argocd_procs.module_dir(pins["ARGOCD_VERSION"], pins["ARGOCD_GOTOOLCHAIN"]),
             host,
         )
         argo.install([plane.clusters[name] for name in names], tools_bin)
@@ -144,8 +145,8 @@ class Stack:
         gitremote.create(bare, root, repo_url, [f"{argo.url}/api/webhook", argo.appset_webhook], revision)
         password = argo.admin_password()
         api = ArgoAPI.login(argo.url, "admin", password)
-        stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api, argocd.reader_token(api))
-        step("bootstrapping: gitops configure --repo, kubectl apply -k argocd/projects/, then -k argocd/")
+        stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api, argocd_procs.reader_token(api))
+        step("bootstrapping: gitops configure --repo-url, kubectl apply -k argocd/projects/, then -k argocd/")
         stack.bootstrap()
         stack.release = {"tag": release.TAG, "digest": release.build(root, state / "oci")}
         write_private(state / "stack.json", json.dumps(stack.describe(), indent=1))

@@ -24,7 +24,7 @@ PINS_FILE = Path("tools") / "versions.mk"
 
 
 def _package_checkout() -> Path:
-    """The checkout this module lives in, when it runs from one (src/gitops/settings.py)."""
+    """The checkout this module lives in, when it runs from one (src/gitops/toolchain.py)."""
     return Path(__file__).resolve().parents[2]
 
 

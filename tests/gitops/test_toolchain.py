@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from gitops import settings
+from gitops import toolchain
 from gitops.errors import GitopsError
 
-ROOT = settings.repo_root()
+ROOT = toolchain.repo_root()
 
 
 def test_pins_are_every_key_of_versions_mk():
-    pins = settings.pins()
+    pins = toolchain.pins()
     text = (ROOT / "tools" / "versions.mk").read_text()
     assert {"KUSTOMIZE_VERSION", "KUBERNETES_VERSION", "KUBERNETES_OLDEST_VERSION"} <= pins.keys()
     for key, value in pins.items():
@@ -23,25 +23,25 @@ def test_pins_are_every_key_of_versions_mk():
 def test_kubernetes_versions_come_from_the_pins_outside_make(monkeypatch):
     monkeypatch.delenv("KUBERNETES_VERSION", raising=False)
     monkeypatch.delenv("KUBERNETES_OLDEST_VERSION", raising=False)
-    pins = settings.pins()
-    assert settings.kubernetes_versions() == [pins["KUBERNETES_VERSION"], pins["KUBERNETES_OLDEST_VERSION"]]
+    pins = toolchain.pins()
+    assert toolchain.kubernetes_versions() == [pins["KUBERNETES_VERSION"], pins["KUBERNETES_OLDEST_VERSION"]]
 
 
 def test_an_installed_package_finds_the_checkout_from_the_working_directory(monkeypatch, tmp_path):
-    monkeypatch.setattr(settings, "_package_checkout", lambda: tmp_path / "site-packages")
+    monkeypatch.setattr(toolchain, "_package_checkout", lambda: tmp_path / "site-packages")
     monkeypatch.chdir(ROOT / "apps")
-    assert settings.repo_root() == ROOT
+    assert toolchain.repo_root() == ROOT
 
 
 def test_outside_any_checkout_is_a_one_line_error_not_a_traceback(monkeypatch, tmp_path):
-    monkeypatch.setattr(settings, "_package_checkout", lambda: tmp_path / "site-packages")
+    monkeypatch.setattr(toolchain, "_package_checkout", lambda: tmp_path / "site-packages")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TOOLS_DIR", raising=False)
     with pytest.raises(GitopsError, match=r"tools/versions\.mk not found"):
-        settings.pins()
+        toolchain.pins()
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(GitopsError, match="kustomize not found: run 'make tools'"):
-        settings.tool("kustomize")
+        toolchain.tool("kustomize")
 
 
 def test_tools_dir_wins_over_the_checkout(monkeypatch, tmp_path):
@@ -50,4 +50,4 @@ def test_tools_dir_wins_over_the_checkout(monkeypatch, tmp_path):
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
     monkeypatch.setenv("TOOLS_DIR", str(tmp_path))
-    assert Path(settings.tool("kustomize")) == fake
+    assert Path(toolchain.tool("kustomize")) == fake

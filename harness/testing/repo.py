@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..settings import repo_root
+from gitops.toolchain import repo_root
 
 COPIED = ("gitops.yaml", ".yamllint", "apps", "clusters", "argocd")
 GIT_IDENTITY = {

@@ -22,9 +22,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitops.stack import http
-from gitops.stack.kube import Cluster
-from gitops.stack.procs import Supervisor, free_port, write_private
+from harness.stack import http
+from harness.stack.kube import Cluster
+from harness.stack.procs import Supervisor, free_port, write_private
 
 NAMESPACE = "argocd"
 # The read-only account whose token `make up` prints for `gitops status`, `promote` and the

@@ -16,7 +16,7 @@ there), so Argo CD can call it Healthy instead of Progressing for ever.
 
 Scaffolding for the local stack only, like kwok's nodes.
 
-    python -m gitops.stack.cloud --kubeconfig FILE [--kubeconfig FILE ...]
+    python -m harness.stack.cloud --kubeconfig FILE [--kubeconfig FILE ...]
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gitops.stack import http
+from harness.stack import http
 
 UTILIZATION = 0.3
 GROUP = "metrics.k8s.io"
@@ -140,7 +140,7 @@ def install(api: Api) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gitops.stack.cloud", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="harness.stack.cloud", description=__doc__.split("\n\n")[0])
     parser.add_argument("--kubeconfig", action="append", type=Path, required=True)
     parser.add_argument("--interval", type=float, default=2.0)
     args = parser.parse_args(argv)

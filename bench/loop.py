@@ -22,7 +22,7 @@ import yaml
 
 from gitops import gate, images, settings
 from gitops.repo import Repo
-from gitops.stack.stack import Stack, app_state
+from harness.stack.stack import Stack, app_state
 
 ROOT = settings.repo_root()
 

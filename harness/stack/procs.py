@@ -14,8 +14,11 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+
+HARNESS_ROOT = str(Path(__file__).resolve().parents[2])  # the checkout that holds harness/
 
 
 def free_port() -> int:
@@ -73,7 +76,9 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=cwd or self.state,
-                env={**os.environ, **(env or {})},
+                # The harness is a folder of the checkout, not an installed package: its
+                # modules (python -m harness.stack.…) are found from here.
+                env={**os.environ, "PYTHONPATH": HARNESS_ROOT, **(env or {})},
                 start_new_session=True,
                 preexec_fn=_die_with_parent if self.tied else None,
             )
@@ -189,3 +194,16 @@ def scaled(seconds: float) -> float:
     except OSError:
         load = 1.0
     return seconds * min(4.0, max(1.0, load))
+
+
+def write_ready_file(path: Path, port: int) -> None:
+    """Atomically: a reader sees either no file or the whole port number."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{port}\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,7 +1,7 @@
 """`make up` / `make down`: the local GitOps loop, started in the background and stopped again.
 
-python -m gitops.stack up     # start (or say it is up), print the UI, login and next steps
-python -m gitops.stack down   # stop every process and remove the state folder and remote
+python -m harness.stack up     # start (or say it is up), print the UI, login and next steps
+python -m harness.stack down   # stop every process and remove the state folder and remote
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 from gitops.errors import GitopsError
-from gitops.settings import build_cache, pins, repo_root, tools_dir
-from gitops.stack import http
-from gitops.stack.procs import SCALE_ENV
-from gitops.stack.stack import Stack
+from gitops.toolchain import build_cache, pins, repo_root, tools_dir
+from harness.stack import http
+from harness.stack.procs import SCALE_ENV
+from harness.stack.stack import Stack
 
 REMOTE = "local"
 GITOPS = ".venv/bin/gitops"
@@ -103,7 +103,7 @@ def down(root: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gitops.stack", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down"])
     args = parser.parse_args(argv)
     root = repo_root()

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..settings import repo_root
+from gitops.toolchain import repo_root
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 

@@ -5,7 +5,7 @@ HEAD:main``); Argo CD reads it over HTTP from ``gitserver`` on 127.0.0.1. The ma
 name the repository by URL (``gitops.yaml``'s ``repoURL``), and yours names your fork,
 not this local one, so the remote's post-receive hook keeps a second branch,
 ``deploy/local``: each push of ``main`` plus one commit that is exactly
-``gitops configure --repo <local URL>``. The remote's HEAD points at that branch, which
+``gitops configure --repo-url <local URL>``. The remote's HEAD points at that branch, which
 is what the Applications' ``targetRevision: HEAD`` follows. Your own tree and history
 stay untouched. The hook then sends GitHub-style push webhooks to Argo CD's API server
 and ApplicationSet controller, as GitHub would, so a push is picked up at once.
@@ -20,8 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gitops.stack import http
-from gitops.stack.gitserver import github_push_payload
+from harness.stack import http
+from harness.stack.procs import HARNESS_ROOT
+from harness.stack.webhook import github_push_payload
 
 DEPLOY_BRANCH = "deploy/local"
 CONFIG = "flask-gitops-local.json"
@@ -66,7 +67,12 @@ def create(bare: Path, source: Path, url: str, webhooks: list[str], revision: st
     (bare / CONFIG).write_text(json.dumps({"url": url, "webhooks": webhooks}, indent=1))
     hook = bare / "hooks" / "post-receive"
     # -I: isolated, so nothing is imported from the hook's working folder or PYTHON* variables.
-    hook.write_text(f'#!/bin/sh\nexec {sys.executable} -I -m gitops.stack.gitremote hook "$@"\n')
+    # The harness is found in this checkout (HARNESS_ROOT), named in the hook itself.
+    start = (
+        f"import sys, runpy; sys.path.insert(0, {HARNESS_ROOT!r}); "
+        "runpy.run_module('harness.stack.gitremote', run_name='__main__')"
+    )
+    hook.write_text(f'#!/bin/sh\nexec {sys.executable} -I -c "{start}" hook "$@"\n')
     hook.chmod(0o755)
     sha = _git("rev-parse", revision, cwd=source)
     _git("push", "--quiet", str(bare), f"{sha}:refs/heads/main", cwd=source)
@@ -76,7 +82,7 @@ def create(bare: Path, source: Path, url: str, webhooks: list[str], revision: st
 
 
 def deploy(bare: Path, main_sha: str) -> str:
-    """Point deploy/local at main_sha plus the `gitops configure --repo` commit; returns its sha."""
+    """Point deploy/local at main_sha plus the `gitops configure --repo-url` commit; returns its sha."""
     config = json.loads((bare / CONFIG).read_text())
     with tempfile.TemporaryDirectory(prefix="flask-gitops-deploy-") as tmp:
         work = Path(tmp) / "work"
@@ -84,7 +90,7 @@ def deploy(bare: Path, main_sha: str) -> str:
         _git("checkout", "--quiet", "--detach", main_sha, cwd=work)
         configure = subprocess.run(
             # -I: the pushed tree is the working folder; its own gitops/ must never be imported.
-            [sys.executable, "-I", "-m", "gitops", "configure", "--repo", config["url"], "--no-validate"],
+            [sys.executable, "-I", "-m", "gitops", "configure", "--repo-url", config["url"], "--no-validate"],
             cwd=work,
             capture_output=True,
             text=True,
@@ -92,7 +98,7 @@ def deploy(bare: Path, main_sha: str) -> str:
             env={k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
         )
         if configure.returncode != 0:
-            raise RuntimeError(f"gitops configure --repo {config['url']}: {configure.stderr.strip()}")
+            raise RuntimeError(f"gitops configure --repo-url {config['url']}: {configure.stderr.strip()}")
         if _git("status", "--porcelain", cwd=work):
             _git("-c", "user.name=flask-gitops local stack", "-c", "user.email=local@flask-gitops.invalid",
                  "commit", "--quiet", "-am", f"local stack: repoURL {config['url']} (main at {main_sha[:12]})",
@@ -141,7 +147,7 @@ def main(argv: list[str]) -> int:
         except (RuntimeError, OSError, ValueError) as error:
             print(f"flask-gitops: post-receive: {error}", file=sys.stderr)
             return 1
-    print("usage: python -m gitops.stack.gitremote hook", file=sys.stderr)
+    print("usage: python -m harness.stack.gitremote hook", file=sys.stderr)
     return 2
 
 

@@ -17,8 +17,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitops.stack import http
-from gitops.stack.procs import SCALE_ENV, Supervisor, free_port, scaled
+from harness.stack import http
+from harness.stack.procs import SCALE_ENV, Supervisor, free_port, scaled
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 

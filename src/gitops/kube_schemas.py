@@ -10,7 +10,7 @@ Argo CD: from the CRDs of the pinned Argo CD Go module (manifests/crds/), strict
 The layout is kubeconform's own:
   OUT/v{VERSION}-standalone-strict/{kind}-{group}-{version}.json
 
-Usage: python -m gitops.schemas --out DIR --kubernetes 1.34.0 [--kubernetes ...] --crds DIR
+Usage: python -m gitops.kube_schemas --out DIR --kubernetes 1.34.0 [--kubernetes ...] --crds DIR
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ def _rmtree(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gitops.schemas", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gitops.kube_schemas", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--kubernetes", action="append", required=True, metavar="VERSION")
     parser.add_argument("--crds", type=Path, required=True)
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         counts = write_tree(args.out, args.kubernetes, args.crds)
     except (SchemaError, OSError, yaml.YAMLError) as exc:
-        print(f"gitops.schemas: error: {exc}", file=sys.stderr)
+        print(f"gitops.kube_schemas: error: {exc}", file=sys.stderr)
         return 2
     for version, count in counts.items():
         print(f"schemas: {count} schemas for Kubernetes {version} (+ Argo CD CRDs) in {args.out}")

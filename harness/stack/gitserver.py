@@ -6,7 +6,7 @@ Every bare repository under ``--root`` is served over git's smart HTTP protocol 
 fetches (protocol v0 and v2) and pushes work. git itself speaks
 the protocol: this module only turns HTTP requests into CGI invocations and streams the answers back.
 
-    python -m gitops.stack.gitserver --root DIR --port 0 --ready-file PATH --password-file PATH
+    python -m harness.stack.gitserver --root DIR --port 0 --ready-file PATH --password-file PATH
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import base64
 import hmac
 import io
-import ipaddress
 import os
 import signal
 import socket
@@ -28,7 +27,10 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any, cast
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
+
+from harness.stack.http import http_url, is_loopback
+from harness.stack.procs import write_ready_file
 
 MAX_BODY = 256 * 1024 * 1024  # request bodies (pushes) above this are refused with 413
 REMOTE_USER = "gitops"  # http-backend allows receive-pack only for an authenticated user
@@ -36,7 +38,6 @@ COPY_SIZE = 64 * 1024
 MAX_CGI_HEADERS = 64 * 1024
 MAX_CHUNK_LINE = 4096
 SHUTDOWN_GRACE = 10.0  # seconds in-flight requests get to finish after SIGTERM/SIGINT
-ZERO_SHA = "0" * 40
 
 
 class BadRequest(Exception):
@@ -48,15 +49,6 @@ class BadRequest(Exception):
 def log(message: str) -> None:
     sys.stderr.write(f"gitserver: {message}\n")
     sys.stderr.flush()
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def base_environment() -> dict[str, str]:
@@ -338,49 +330,6 @@ class GitHandler(BaseHTTPRequestHandler):
         self.end_headers()
         while data := stdout.read1(COPY_SIZE):
             self.wfile.write(data)
-
-
-def write_ready_file(path: Path, port: int) -> None:
-    """Atomically: a reader sees either no file or the whole port number."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{port}\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def http_url(host: str, port: int) -> str:
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return f"http://{netloc}/"
-
-
-def github_push_payload(repo_http_url: str, ref: str, before: str, after: str) -> dict:
-    """A minimal GitHub ``push`` webhook payload for a repository served here.
-
-    Argo CD matches ``repository.html_url`` against each Application's repoURL (same host and path, with or
-    without ``.git``); ``commits`` carries no file lists, so Argo CD refreshes every matching Application.
-    """
-    parts = urlsplit(repo_http_url.strip())
-    path = parts.path.rstrip("/")
-    if parts.scheme not in ("http", "https") or not parts.netloc or not path:
-        raise ValueError(f"not an http(s) repository URL: {repo_http_url!r}")
-    base = path.removesuffix(".git")
-    html_url = urlunsplit((parts.scheme, parts.netloc, base, "", ""))
-    clone_url = urlunsplit((parts.scheme, parts.netloc, base + ".git", "", ""))
-    if not ref.startswith("refs/"):
-        ref = f"refs/heads/{ref}"
-    commits = [] if after == ZERO_SHA else [{"id": after, "added": [], "modified": [], "removed": []}]
-    return {
-        "ref": ref,
-        "before": before,
-        "after": after,
-        "commits": commits,
-        "repository": {"html_url": html_url, "clone_url": clone_url, "default_branch": "main"},
-    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -1,0 +1,75 @@
+"""The import contract (issue 25): commands are leaves, the product never imports the harness.
+
+Every module's imports are read from its syntax tree (no module is run):
+- a module of gitops.commands imports no other command module;
+- nothing in src/ (the gitops and flask_app packages that ship) imports harness, tests or bench;
+- gitops.yaml is read by gitops.repo alone.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from gitops.toolchain import repo_root
+
+ROOT = repo_root()
+SRC = ROOT / "src"
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, relative imports resolved against its package."""
+    package = ".".join(path.relative_to(SRC).with_suffix("").parts[:-1])
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def modules() -> list[Path]:
+    return sorted(p for p in SRC.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_no_command_imports_another_command():
+    commands = SRC / "gitops" / "commands"
+    names = {f"gitops.commands.{p.stem}" for p in commands.glob("*.py") if p.stem != "__init__"}
+    for path in sorted(commands.glob("*.py")):
+        own = f"gitops.commands.{path.stem}"
+        others = {i for i in imports(path) if i in names and i != own}
+        assert not others, f"{path.relative_to(ROOT)} imports {sorted(others)}: move the shared part into the library"
+
+
+def test_the_product_never_imports_the_harness_or_the_tests():
+    for path in modules():
+        bad = {i for i in imports(path) if i.split(".")[0] in {"harness", "tests", "bench"}}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+READERS = {"load_yaml", "load_documents", "read_text", "read_bytes", "safe_load", "open", "parse_yaml"}
+
+
+def reads_gitops_yaml(path: Path) -> bool:
+    """Does ``path`` call a file reader on gitops.yaml (by name or through GITOPS_YAML)?"""
+    source = path.read_text()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            text = ast.get_source_segment(source, node) or ""
+            if name in READERS and ("gitops.yaml" in text or "GITOPS_YAML" in text):
+                return True
+    return False
+
+
+def test_gitops_yaml_has_one_reader():
+    readers = [p.relative_to(ROOT).as_posix() for p in modules() if reads_gitops_yaml(p)]
+    assert readers == ["src/gitops/repo.py"], readers
