@@ -17,6 +17,7 @@ import yaml
 
 from . import appset, policy
 from .errors import GitopsError
+from .policy.sources import same_repo
 from .repo import Repo
 
 
@@ -41,7 +42,7 @@ def _source_path(repo: Repo, app: dict) -> Path | None:
     source = spec.get("source")
     if not isinstance(source, dict) or spec.get("sources") or not isinstance(source.get("path"), str):
         return None
-    if source.get("repoURL", "").strip().rstrip("/").removesuffix(".git") != repo.repo_url.removesuffix(".git"):
+    if not same_repo(source.get("repoURL", ""), repo.repo_url):
         return None
     folder = Path(os.path.abspath(repo.root / source["path"].lstrip("/")))
     root = Path(os.path.abspath(repo.root))

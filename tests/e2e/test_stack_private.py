@@ -108,6 +108,7 @@ def test_the_printed_token_reads_and_cannot_sync(stack):
 
 def test_a_pushed_gitops_package_never_runs_in_the_remote_hook(stack, work):
     marker = stack.state.parent / "hook-ran-pushed-code"
+    subprocess.run(["git", "pull", "-q", "--rebase", "origin", "main"], cwd=work, check=True)  # others pushed
     package = work / "gitops"
     package.mkdir()
     (package / "__init__.py").write_text("")

@@ -170,8 +170,9 @@ RENDER_CASES: dict[str, RenderCase] = {
     "clusterrolebinding-cluster-admin": render_case(
         "GO133", append(binding("ClusterRoleBinding", None, "cluster-admin")), "roleRef.name"
     ),
+    # Also GO133: "view" is a role the gate never read (bindings name roles written beside them).
     "rolebinding-in-kube-system": render_case(
-        "GO134", append(binding("RoleBinding", "kube-system", "view")), "metadata.namespace"
+        "GO133 GO134", append(binding("RoleBinding", "kube-system", "view")), "metadata.namespace"
     ),
     "configmap-in-kube-public": render_case(
         "GO134",
@@ -231,13 +232,14 @@ RENDER_CASES: dict[str, RenderCase] = {
         ),
         "kind",
     ),
-    "appproject-wildcards": render_case("GO141 GO142 GO143", append(WIDE_PROJECT), "spec.sourceRepos[0]"),
+    "appproject-wildcards": render_case("GO141 GO142 GO143 GO158", append(WIDE_PROJECT), "spec.sourceRepos[0]"),
     "appproject-without-blacklist": render_case(
         "GO142",
         change("AppProject", "flask-app", lambda p: p["spec"].pop("namespaceResourceBlacklist")),
         "spec.namespaceResourceBlacklist",
     ),
-    "application-into-kube-system": render_case("GO134", allow_system_namespace, "spec.destination.namespace"),
+    # Also GO149: it syncs argocd/, the root Application's folder.
+    "application-into-kube-system": render_case("GO134 GO149", allow_system_namespace, "spec.destination.namespace"),
     "appset-template-automated-on-prod": render_case(
         "GO144", automated_template, "spec.template.spec.syncPolicy.automated"
     ),
@@ -487,7 +489,7 @@ REPO_CASES: dict[str, RepoCase] = {
         "argocd argocd/projects",
         "argocd",
         "metadata.name",
-        also="GO141 GO142",
+        also="GO141 GO142 GO158",
     ),
     "application-into-kube-system-through-it": repo_case(
         "GO134",
@@ -498,7 +500,8 @@ REPO_CASES: dict[str, RepoCase] = {
         "argocd argocd/projects",
         "argocd",
         "spec.destination.namespace",
-        also="GO141 GO142 GO143",
+        # It syncs argocd/ as the root does (GO149), through a project without a sync account (GO158).
+        also="GO141 GO142 GO143 GO149 GO158",
     ),
 }
 
@@ -529,6 +532,7 @@ def test_a_reviewed_appproject_passes(tmp_path):
     project["spec"] = {
         "sourceRepos": ["https://github.com/example-org/flask-gitops.git"],
         "destinations": [{"name": "dev", "namespace": "flask-app-dev"}],
+        "destinationServiceAccounts": [{"server": "*", "namespace": "flask-app-dev", "defaultServiceAccount": "s:d"}],
         "namespaceResourceBlacklist": [{"group": "", "kind": "Secret"}],
     }
     docs = [policy.Doc("argocd", project)]

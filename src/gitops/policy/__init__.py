@@ -14,7 +14,9 @@ docs/validation.md print that registry. The checks live by concern:
 - access.py: RBAC (no wildcards, no privilege verbs, no bindings to everyone), Secrets;
 - admission.py: the repository's admission policies deny;
 - applications.py: Applications, ApplicationSets and their AppProjects;
-- controls.py: Argo CD's own controls (annotations, sync options, source fields, revision, generators), deny by default;
+- controls.py: Argo CD's own controls (annotations, sync options, Application fields, source files), deny by default;
+- sources.py: this repository at the reviewed revision, each Application its own folder and cluster;
+- appsets.py: ApplicationSet generators and template functions;
 - projects.py: what AppProjects may allow, and which may exist.
 """
 
@@ -63,6 +65,7 @@ __all__ = [
     "access",
     "admission",
     "applications",
+    "appsets",
     "check",
     "check_skippable",
     "clusters",
@@ -75,5 +78,6 @@ __all__ = [
     "projects",
     "run",
     "scaling",
+    "sources",
     "table",
 ]

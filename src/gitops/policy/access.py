@@ -15,6 +15,11 @@ FORBIDDEN_ROLES = {"cluster-admin", "admin", "edit"}
 # Verbs that grant more than they name: create bindings to any role, edit a role beyond
 # one's own rights, act as another user, group or service account.
 PRIVILEGE_VERBS = ("escalate", "bind", "impersonate")
+# Resources that are credentials or a shell: reading or creating them is taking over.
+SENSITIVE_RESOURCES = {
+    "secrets", "serviceaccounts/token", "pods/exec", "pods/attach", "pods/portforward", "nodes/proxy",
+    "certificatesigningrequests/approval", "tokenrequests", "tokenreviews",
+}  # fmt: skip
 # Subjects that stand for everyone (signed in or not), or every service account.
 BROAD_SUBJECTS = {
     ("Group", "system:authenticated"),
@@ -44,11 +49,19 @@ def rbac_wildcard(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 @check("GO133", "rbac-cluster-admin")
 def rbac_cluster_admin(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """A binding to cluster-admin (or the built-in admin and edit roles) gives its subjects
-    every permission on the cluster or namespace; the app needs none of them."""
+    every permission on the cluster or namespace; the app needs none of them. A binding may
+    name only a role written beside it, whose rules the gate reads."""
     if doc.kind not in BINDING_KINDS:
         return
-    role = (doc.body.get("roleRef") or {}).get("name")
-    yield Outcome("roleRef.name", f"binds {role!r}" if role in FORBIDDEN_ROLES else None)
+    ref = doc.body.get("roleRef") or {}
+    role = ref.get("name")
+    if role in FORBIDDEN_ROLES:
+        yield Outcome("roleRef.name", f"binds {role!r}")
+        return
+    # Only a role written beside the binding, whose rules the gate has read (GO132, GO152).
+    defined = {d.name for d in scope.render if d.kind == ref.get("kind")}
+    problem = f"binds {ref.get('kind')} {role!r}, which is not in this render"
+    yield Outcome("roleRef.name", None if role in defined else problem)
 
 
 @check("GO140", "no-secrets")
@@ -75,6 +88,8 @@ def rbac_privilege(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         for i, rule in enumerate(doc.body.get("rules") or []):
             verbs = [str(v) for v in (rule or {}).get("verbs") or [] if str(v).lower() in PRIVILEGE_VERBS]
             yield Outcome(f"rules[{i}].verbs", f"{verbs} grants more than it names" if verbs else None)
+            sensitive = sorted({str(r) for r in (rule or {}).get("resources") or []} & SENSITIVE_RESOURCES)
+            yield Outcome(f"rules[{i}].resources", f"{sensitive}: credentials or a shell" if sensitive else None)
     elif doc.kind in BINDING_KINDS:
         for i, subject in enumerate(doc.body.get("subjects") or []):
             if not isinstance(subject, dict):

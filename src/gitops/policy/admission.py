@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 from collections.abc import Iterator
 
 from .registry import Doc, Outcome, Scope, check
@@ -22,6 +25,23 @@ REVIEWED_CONDITIONS = {
         ": dyn(object).spec.template != dyn(oldObject).spec.template)"
     )
 }
+# The reviewed image policy (apps/flask-app/base/validatingadmissionpolicy.yaml), as sha256
+# of its spec with the two values that vary by repository and environment blanked (the
+# repository, and digestRequired). Any other change to what it admits is a change to this
+# line, reviewed with the code (the finding prints the new value).
+REVIEWED_POLICY = "e1e2108e8d97d3cc4105703be571c6abcbfe7a4a2d34bb56998e716880d0fa8b"
+VARYING = ("digestRequired", "repository")
+
+
+def reviewed_digest(spec: dict) -> str:
+    """sha256 of the policy ``spec`` with the VARYING variables' expressions blanked."""
+    spec = copy.deepcopy(spec)
+    for variable in spec.get("variables") or []:
+        if isinstance(variable, dict) and variable.get("name") in VARYING:
+            variable["expression"] = ""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
 # Binding fields that narrow what the policy sees.
 NARROWING = ("excludeResourceRules", "objectSelector", "resourceRules")
 
@@ -58,6 +78,9 @@ def admission_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             name = spec.get("policyName")
             yield Outcome("spec.policyName", None if name in policies else f"{name!r} is no policy of this render")
     elif doc.kind == "ValidatingAdmissionPolicy":
+        digest = reviewed_digest(spec)
+        problem = f"not the reviewed image policy (sha256 {digest}: REVIEWED_POLICY in policy/admission.py)"
+        yield Outcome("spec", None if digest == REVIEWED_POLICY else problem)
         policy = spec.get("failurePolicy", "Fail")
         problem = f"{policy!r}: an error in the policy admits the object (use Fail)" if policy != "Fail" else None
         yield Outcome("spec.failurePolicy", problem)

@@ -11,14 +11,12 @@ reviewedAppFields, reviewedGenerators, revision) is refused.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from .applications import _rendered, applications
+from .appsets import APPSET_FIELDS, GENERATOR_FIELDS, _generator_fields
 from .registry import INPUT, Doc, Outcome, Scope, check
 
-# Annotation and label domains Argo CD (and Helm hooks, which Argo CD honours) act on.
 CONTROL_DOMAINS = ("argoproj.io", "helm.sh")
 # Annotations Argo CD only displays or routes messages by: a link in the UI, a notification
 # subscription (on Applications only).
@@ -48,20 +46,10 @@ APP_FIELDS = frozenset(
         "syncPolicy.retry",
     }
 )
+
+
 # ApplicationSet spec fields besides its generators and template: the rest (progressive
 # syncs, ignoreApplicationDifferences, applicationsSync policies) needs review.
-APPSET_FIELDS = frozenset({"goTemplate", "goTemplateOptions", "syncPolicy.preserveResourcesOnDeletion"})
-# Generator fields, by kind and key, that only say which repository files make Applications.
-GENERATOR_FIELDS = frozenset(
-    {
-        "git.repoURL", "git.revision", "git.files.path", "git.directories.path", "git.directories.exclude",
-        "list.elements", "matrix.generators", "merge.generators", "merge.mergeKeys",
-    }
-)  # fmt: skip
-# Fields through which a generator reads a token or a secret: never allowed.
-SECRET_FIELDS = frozenset({"tokenRef", "secretRef", "appSecretName", "caRef", "basicAuth", "bearerToken"})
-
-
 def _controlled(key: str) -> bool:
     domain = key.split("/", 1)[0].lower() if "/" in key else ""
     return any(domain == d or domain.endswith("." + d) for d in CONTROL_DOMAINS)
@@ -193,191 +181,6 @@ def argocd_sync_options(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         for i, option in enumerate(options):
             problem = f"{option!r} is not reviewed (gitops.yaml reviewedSyncOptions){label}"
             yield Outcome(f"{where}.syncPolicy.syncOptions[{i}]", None if option in reviewed else problem)
-
-
-def _same_repo(url: str, ours: str) -> bool:
-    def norm(u: str) -> str:
-        return u.strip().rstrip("/").removesuffix(".git").lower()
-
-    return bool(ours) and norm(url) == norm(ours)
-
-
-@check("GO145", "argocd-revision")
-def argocd_revision(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """Argo CD deploys only what went through review: every Application and every git
-    generator reads this repository (gitops.yaml repoURL) at the reviewed revision
-    (gitops.yaml revision, HEAD: the default branch). Another branch, a tag or a commit
-    deploys what the merge gate never saw."""
-    ctx = scope.context
-    for spec, where, label, _ in applications(doc, scope):
-        source = spec.get("source") or {}
-        if not isinstance(source, dict) or "sources" in spec:
-            continue  # GO146 refuses several sources
-        url = str(source.get("repoURL", ""))
-        yield Outcome(
-            f"{where}.source.repoURL",
-            None if _same_repo(url, ctx.repo_url) else f"{url!r} is not this repository ({ctx.repo_url}){label}",
-        )
-        revision = str(source.get("targetRevision", "HEAD"))
-        yield Outcome(
-            f"{where}.source.targetRevision",
-            None if revision == ctx.revision else f"{revision!r} is not the reviewed revision {ctx.revision!r}{label}",
-        )
-    if doc.kind == "ApplicationSet":
-        for path, git in _git_generators((doc.body.get("spec") or {}).get("generators"), "spec.generators"):
-            url = str(git.get("repoURL", ""))
-            ok = _same_repo(url, ctx.repo_url)
-            yield Outcome(f"{path}.repoURL", None if ok else f"{url!r} is not this repository ({ctx.repo_url})")
-            revision = str(git.get("revision", "HEAD"))
-            problem = f"{revision!r} is not the reviewed revision {ctx.revision!r}"
-            yield Outcome(f"{path}.revision", None if revision == ctx.revision else problem)
-
-
-def _git_generators(node: object, where: str) -> Iterator[tuple[str, dict]]:
-    if isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from _git_generators(item, f"{where}[{i}]")
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key == "git" and isinstance(value, dict):
-                yield f"{where}.git", value
-            else:
-                yield from _git_generators(value, f"{where}.{key}")
-
-
-def _generator_kinds(node: object, where: str) -> Iterator[tuple[str, str]]:
-    """(field, kind) of every generator, nested ones (matrix, merge) included."""
-    for i, generator in enumerate(node if isinstance(node, list) else []):
-        for kind, value in (generator or {}).items() if isinstance(generator, dict) else ():
-            if kind in ("selector", "values"):
-                continue
-            yield f"{where}[{i}].{kind}", str(kind)
-            if isinstance(value, dict) and kind in ("matrix", "merge"):
-                yield from _generator_kinds(value.get("generators"), f"{where}[{i}].{kind}.generators")
-
-
-def _generator_fields(node: object, where: str) -> Iterator[tuple[str, str]]:
-    """(field, KIND.KEY[.SUBKEY]) of every generator setting, nested generators included."""
-    for i, generator in enumerate(node if isinstance(node, list) else []):
-        for kind, value in generator.items() if isinstance(generator, dict) else ():
-            here = f"{where}[{i}].{kind}"
-            if not isinstance(value, dict):
-                yield here, str(kind)
-                continue
-            for key, inner in value.items():
-                if key == "generators" and kind in ("matrix", "merge"):
-                    yield f"{here}.generators", f"{kind}.generators"
-                    yield from _generator_fields(inner, f"{here}.generators")
-                elif isinstance(inner, list) and key in ("files", "directories"):
-                    for j, entry in enumerate(inner):
-                        for sub in entry if isinstance(entry, dict) else ["?"]:
-                            yield f"{here}.{key}[{j}].{sub}", f"{kind}.{key}.{sub}"
-                else:
-                    yield f"{here}.{key}", f"{kind}.{key}"
-
-
-def _secret_fields(node: object, where: str) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            here = f"{where}.{key}"
-            if key in SECRET_FIELDS:
-                yield here
-            yield from _secret_fields(value, here)
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _secret_fields(value, f"{where}[{i}]")
-
-
-@check("GO148", "appset-generators")
-def appset_generators(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """An ApplicationSet generator decides which Applications exist: the pull-request and
-    SCM-provider generators call outside services with a token Argo CD reads from its own
-    Secrets (a `tokenRef` can send Argo CD's session-signing key to any host), the cluster
-    generator deploys to every registered cluster. Only the kinds in gitops.yaml
-    reviewedGenerators (default: git), and no token or secret reference at all."""
-    if doc.kind != "ApplicationSet":
-        return
-    spec = doc.body.get("spec") or {}
-    reviewed = scope.context.reviewed_generators
-    for where, kind in _generator_kinds(spec.get("generators"), "spec.generators"):
-        problem = f"a {kind!r} generator is not reviewed (gitops.yaml reviewedGenerators)"
-        yield Outcome(where, None if kind in reviewed else problem)
-    for where in _secret_fields(spec, "spec"):
-        yield Outcome(where, "a token or secret reference: Argo CD would send that secret to the service it names")
-
-
-@check("GO149", "argocd-source-path")
-def argocd_source_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """Argo CD syncs only folders the gate renders and checks, each where it belongs: an
-    Application written under argocd/ syncs the root folder (gitops.yaml argocd) only, and
-    each Application an ApplicationSet generates syncs the cluster folder whose config.yaml
-    made it (under gitops.yaml clusters) to the cluster that config names, one Application
-    per folder and per cluster. Anything else deploys what no policy looked at, or one
-    cluster's configuration to another."""
-    ctx = scope.context
-    root = Path(os.path.realpath(ctx.root))
-    clusters = Path(os.path.realpath(ctx.clusters)) if ctx.clusters else None
-    argocd = Path(os.path.realpath(ctx.argocd)) if ctx.argocd else None
-
-    def folder_of(spec: dict) -> Path | None:
-        source = spec.get("source") or {}
-        if not isinstance(source, dict) or not isinstance(source.get("path"), str):
-            return None
-        return Path(os.path.realpath(root / source["path"].lstrip("/")))
-
-    if doc.kind == "Application":
-        spec = doc.body.get("spec") or {}
-        path = folder_of(spec)
-        if path is not None:
-            known = os.path.relpath(argocd, root) if argocd else "argocd"
-            problem = f"{spec['source']['path']!r}: an Application written here syncs the root folder {known!r} only"
-            yield Outcome("spec.source.path", None if path == argocd else problem)
-        return
-    if doc.kind != "ApplicationSet":
-        return
-    rendered = _rendered(doc, scope)
-    paths: dict[Path, str] = {}
-    destinations: dict[str, str] = {}
-    for app, origin in zip(rendered.applications, rendered.generated_from, strict=True):
-        spec = app.get("spec") or {}
-        name = (app.get("metadata") or {}).get("name", "?")
-        path = folder_of(spec)
-        if path is None:
-            continue
-        config_file = root / origin if origin else None
-        folder = Path(os.path.realpath(config_file)).parent if config_file else None
-        is_cluster = clusters is not None and path.parent == clusters and (path / "config.yaml").is_file()
-        problem = None
-        if not is_cluster or path != folder:
-            where = os.path.relpath(folder, root) if folder else "no config file"
-            problem = f"{spec['source']['path']!r} is not the cluster folder that made Application {name} ({where})"
-        yield Outcome("spec.template.spec.source.path", problem)
-        cluster = _cluster_name(config_file) if config_file else None
-        dest = str((spec.get("destination") or {}).get("name", ""))
-        problem = (
-            None
-            if cluster is not None and dest == cluster
-            else f"{dest!r} is not {cluster!r}, the cluster its config.yaml names (Application {name})"
-        )
-        yield Outcome("spec.template.spec.destination.name", problem)
-        for seen, key, what in ((paths, path, "folder"), (destinations, dest, "cluster")):
-            other = seen.setdefault(key, name)
-            yield Outcome(
-                f"spec.template ({what})",
-                None if other == name else f"Applications {other} and {name} sync the same {what}",
-            )
-
-
-def _cluster_name(config_file: Path) -> str | None:
-    from ..errors import GitopsError
-    from ..files import load_yaml
-
-    try:
-        config = load_yaml(config_file, config_file.name)
-    except GitopsError:
-        return None
-    cluster = config.get("cluster") if isinstance(config, dict) else None
-    return str(cluster.get("name")) if isinstance(cluster, dict) and cluster.get("name") is not None else None
 
 
 SOURCE_OVERRIDE = "ArgoCDSourceOverride"  # the kind validate gives a .argocd-source file it found

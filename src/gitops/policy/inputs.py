@@ -330,6 +330,33 @@ _YAML_FIELDS = {f.path for f in FIELDS if not f.path.startswith(("configMapGener
 
 
 MAX_ENTRIES = 100  # patches, replacements or resources in one kustomization: this repository has under 10
+MAX_VISITS = 1000  # kustomizations one build reads, counted with repetition (kustomize builds a base once per use)
+
+
+def _visits(folder: Path, scope: Scope) -> int:
+    """How many kustomizations building ``folder`` reads, a base counted once per path to it."""
+    counts: dict[Path, int] = scope.memo("kustomization-visits", dict)
+    bodies: dict[Path, dict] = scope.memo(
+        "kustomization-bodies",
+        lambda: {_folder(d, scope.context): d.body for d in scope.render if is_kustomization_doc(d)},
+    )
+    root = Path(os.path.realpath(scope.context.root))
+
+    def count(here: Path, trail: frozenset[Path]) -> int:
+        if here in counts:
+            return counts[here]
+        if here in trail:
+            return 1  # a cycle: kustomize refuses it by itself
+        total = 1
+        for ref in references(bodies.get(here) or {}, here):
+            if ref.spec.fetch and ref.path is not None and ref.path in bodies and inside(ref.path, root):
+                total += count(ref.path, trail | {here})
+                if total > MAX_VISITS:
+                    break
+        counts[here] = total
+        return total
+
+    return count(folder, frozenset())
 
 
 @functools.lru_cache(maxsize=1024)
@@ -350,6 +377,11 @@ def kustomize_inputs_bounded(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     before kustomize runs."""
     if not is_kustomization_doc(doc) or doc.body.get(_ERROR):
         return
+    visits = _visits(_folder(doc, scope.context), scope)
+    if visits > MAX_VISITS:
+        yield Outcome(
+            "resources", f"kustomize would build {visits} kustomizations (at most {MAX_VISITS}): a diamond of bases"
+        )
     for key in ("patches", "patchesStrategicMerge", "patchesJson6902", "replacements", "resources"):
         entries = doc.body.get(key)
         if isinstance(entries, list) and len(entries) > MAX_ENTRIES:

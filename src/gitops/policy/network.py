@@ -235,6 +235,13 @@ def netpol_default_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 BROADEST_PREFIX = 8
 
 
+def _link_local(cidr: object) -> bool:
+    try:
+        return ipaddress.ip_network(str(cidr).strip(), strict=False).is_link_local
+    except ValueError:
+        return False
+
+
 def _everywhere(cidr: object) -> bool:
     """Does ``cidr`` cover every address of its family (0.0.0.0/0, ::/0, or a spelling of them)?"""
     try:
@@ -319,8 +326,11 @@ def service_exposure(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 
 @check("GO136", "netpol-open")
 def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """A NetworkPolicy rule with no peers (`{}`, or ports only) or an ipBlock of 0.0.0.0/0
-    or ::/0 allows every address: allow the sources and destinations by name or range."""
+    """A NetworkPolicy rule with no peers (`{}`, or ports only), an ipBlock of 0.0.0.0/0 or
+    ::/0 or ranges that together hold more than a /8 of public addresses, a
+    `namespaceSelector: {}` (every pod of the cluster) or a link-local range (the node's
+    metadata service) allows far more than the app needs: allow the sources and
+    destinations by name or by a narrow range."""
     if doc.kind != "NetworkPolicy":
         return
     spec = doc.body.get("spec") or {}
@@ -332,6 +342,13 @@ def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     for where, cidr in _cidrs(spec):
         if where.endswith(".cidr"):
             yield Outcome(where, f"{cidr!r} allows every address" if _everywhere(cidr) else None)
+            yield Outcome(where, f"{cidr!r} is link-local: the node's metadata service" if _link_local(cidr) else None)
+    for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+                if isinstance(peer, dict) and peer.get("namespaceSelector") == {} and not peer.get("podSelector"):
+                    where = f"spec.{direction}[{i}].{peer_key}[{j}].namespaceSelector"
+                    yield Outcome(where, "{} selects every namespace: every pod of the cluster")
     # Every ipBlock of every NetworkPolicy of the namespace together: policies add up.
     for direction in ("ingress", "egress"):
         cidrs = [

@@ -64,3 +64,46 @@ def appproject_reviewed(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     reviewed = scope.context.reviewed_projects
     problem = f"{doc.name!r} is not in gitops.yaml reviewedAppProjects ({', '.join(sorted(reviewed)) or 'none'})"
     yield Outcome("metadata.name", None if doc.name in reviewed else problem)
+
+
+# Kinds no AppProject may let Git create: they change who may do what, or which projects exist.
+NEVER_WHITELISTED = {
+    ("rbac.authorization.k8s.io", "Role"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("argoproj.io", "AppProject"),
+    ("", "Secret"),
+}
+
+
+@check("GO158", "appproject-impersonation")
+def appproject_impersonation(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Argo CD syncs as a service account of each destination, never as its own cluster
+    admin: an AppProject with destinations names the service account for each of them
+    (`destinationServiceAccounts`, no `*` namespace), and its whitelists never let Git
+    create RBAC objects, AppProjects or Secrets."""
+    if doc.kind != "AppProject":
+        return
+    spec = doc.body.get("spec") or {}
+    if spec.get("destinations"):
+        accounts = spec.get("destinationServiceAccounts") or []
+        yield Outcome(
+            "spec.destinationServiceAccounts", None if accounts else "missing: syncs would run as Argo CD itself"
+        )
+        for i, account in enumerate(accounts):
+            namespace = str((account or {}).get("namespace", "")) if isinstance(account, dict) else ""
+            problem = f"namespace {namespace!r} matches every namespace" if namespace in ("", "*") else None
+            yield Outcome(f"spec.destinationServiceAccounts[{i}].namespace", problem)
+    for key in ("clusterResourceWhitelist", "namespaceResourceWhitelist"):
+        for i, item in enumerate(spec.get(key) or []):
+            if not isinstance(item, dict):
+                continue
+            kind = (str(item.get("group", "")), str(item.get("kind", "")))
+            wild = "*" in kind[0] or "*" in kind[1]
+            problem = (
+                f"{kind[1]} ({kind[0] or 'core'}) may never come from Git"
+                if kind in NEVER_WHITELISTED or wild
+                else None
+            )
+            yield Outcome(f"spec.{key}[{i}]", problem)

@@ -120,16 +120,20 @@ def hpa_cpu_request(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 
 @check("GO155", "pdb-allows-eviction")
 def pdb_allows_eviction(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """A PodDisruptionBudget that allows no eviction (`maxUnavailable: 0`, `minAvailable:
-    100%`) blocks every node drain and cluster upgrade, and `IfHealthyBudget` keeps a
-    crash-looping pod from being evicted: keep one pod evictable and AlwaysAllow."""
+    """A PodDisruptionBudget that allows no eviction (`maxUnavailable: 0`, a `minAvailable`
+    as high as the replica count) blocks every node drain and cluster upgrade, and
+    `IfHealthyBudget` (the default) keeps a crash-looping pod from being evicted: a whole
+    `maxUnavailable` of 1 or more, and `unhealthyPodEvictionPolicy: AlwaysAllow` written out."""
     if doc.kind != "PodDisruptionBudget":
         return
     spec = doc.body.get("spec") or {}
-    blocked = str(spec.get("maxUnavailable")) in ("0", "0%") or str(spec.get("minAvailable")) == "100%"
-    yield Outcome("spec", "allows no eviction: node drains never finish" if blocked else None)
+    most = spec.get("maxUnavailable")
+    problem = None
+    if "minAvailable" in spec:
+        problem = f"minAvailable {spec['minAvailable']!r} can block every drain: use maxUnavailable: 1"
+    elif not (isinstance(most, int) and not isinstance(most, bool) and most >= 1):
+        problem = f"maxUnavailable {most!r}: give a whole number of pods, 1 or more"
+    yield Outcome("spec", problem)
     policy = spec.get("unhealthyPodEvictionPolicy")
-    if policy is not None:
-        yield Outcome(
-            "spec.unhealthyPodEvictionPolicy", None if policy == "AlwaysAllow" else f"{policy!r}: use AlwaysAllow"
-        )
+    problem = f"{policy!r}: write AlwaysAllow (the default keeps a crash-looping pod from eviction)"
+    yield Outcome("spec.unhealthyPodEvictionPolicy", None if policy == "AlwaysAllow" else problem)
