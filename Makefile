@@ -77,10 +77,11 @@ run: $(RUNTIME_STAMP) ## serve the app on 0.0.0.0:5000 (gunicorn, the same comma
 test: lint validate checkov pytest e2e ## install everything, then run every check (the e2e last)
 
 # --- checks -------------------------------------------------------------------
-lint: $(DEV_STAMP) tools ## yamllint, ruff, hadolint, shellcheck, actionlint, zizmor, check-jsonschema
+lint: $(DEV_STAMP) tools ## yamllint, ruff, the import contract, hadolint, shellcheck, actionlint, zizmor, check-jsonschema
 	$(BIN)/yamllint --strict .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q -p no:cacheprovider tests/test_imports.py  # the import contract: commands are leaves, no harness in the product
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/shellcheck .ci/run tools/*.sh .github/scripts/*.sh
 	$(TOOLS_DIR)/bin/actionlint -no-color

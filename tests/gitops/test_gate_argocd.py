@@ -320,3 +320,30 @@ def test_a_tool_over_its_memory_bound_is_one_line(tmp_path):
 
     with pytest.raises(bounded.Exceeded, match="memory bound"):
         bounded.run([sys.executable, "-c", "x = bytearray(600 << 20)"], what="greedy", memory=300 << 20, timeout=30)
+
+
+def test_a_tool_dies_with_a_gitops_that_is_killed(tmp_path):
+    """kill -9 of gitops leaves no tool behind (setpriv --pdeathsig KILL on every tool it runs)."""
+    marker = tmp_path / "tool.pid"
+    tool = tmp_path / "tool.sh"
+    tool.write_text(f"#!/bin/sh\necho $$ > {marker}\nexec sleep 300\n")
+    tool.chmod(0o755)
+    code = f"from gitops import bounded; bounded.run([{str(tool)!r}], what='tool', timeout=600)"
+    gitops = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(100):
+            if marker.exists() and marker.read_text().strip():
+                break
+            time.sleep(0.1)
+        child = int(marker.read_text())
+        os.kill(child, 0)  # running under gitops
+    finally:
+        gitops.kill()
+        gitops.wait()
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"the tool {child} outlived the gitops that ran it")
