@@ -20,11 +20,11 @@ from pathlib import Path
 
 import yaml
 
-from gitops import gate, images, settings
+from gitops import gate, images, toolchain
 from gitops.repo import Repo
 from harness.stack.stack import Stack, app_state
 
-ROOT = settings.repo_root()
+ROOT = toolchain.repo_root()
 
 
 def _git(work: Path, *args: str) -> str:
@@ -54,7 +54,15 @@ def run(cache: Path, tools_bin: Path, pushes: int = 5, log=print) -> dict[str, l
     tmp = Path(tempfile.mkdtemp(prefix="flask-gitops-bench-stack-"))
     started = time.monotonic()
     stack = Stack.up(
-        tmp / "state", ROOT, cache, tools_bin, settings.pins(), log=lambda _: None, worktree=True, tied=True, spare=True
+        tmp / "state",
+        ROOT,
+        cache,
+        tools_bin,
+        toolchain.pins(),
+        log=lambda _: None,
+        worktree=True,
+        tied=True,
+        spare=True,
     )
     figures: dict[str, list[float]] = {"stack up to settled (s)": [time.monotonic() - started]}
     try:

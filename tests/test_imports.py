@@ -73,3 +73,21 @@ def reads_gitops_yaml(path: Path) -> bool:
 def test_gitops_yaml_has_one_reader():
     readers = [p.relative_to(ROOT).as_posix() for p in modules() if reads_gitops_yaml(p)]
     assert readers == ["src/gitops/repo.py"], readers
+
+
+def test_every_benchmark_module_imports():
+    """make bench is not part of make test: its modules at least import (a rename reaches them too)."""
+    import importlib
+
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        if path.stem != "__main__" and "." not in path.stem:  # plain.gunicorn.conf.py is a config file
+            importlib.import_module(f"bench.{path.stem}")
+    source = (ROOT / "bench" / "__main__.py").read_text()
+    compile(source, "bench/__main__.py", "exec")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in {"gitops", "harness"}:
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                assert hasattr(module, alias.name) or importlib.util.find_spec(f"{node.module}.{alias.name}"), (
+                    alias.name
+                )
