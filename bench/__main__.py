@@ -72,7 +72,9 @@ def with_clusters(dest: Path, count: int) -> Path:
         kustomization.write_text(kustomization.read_text().replace("cluster: dev", f"cluster: {name}"))
         extra.append(f"    - name: {name}\n      namespace: flask-app-dev\n")
     text = project.read_text()
-    project.write_text(text.replace("  clusterResourceWhitelist:", "".join(extra) + "  clusterResourceWhitelist:", 1))
+    # After the last destination: the next key of the project is its destinationServiceAccounts.
+    anchor = "  # Argo CD syncs as this service account"
+    project.write_text(text.replace(anchor, "".join(extra) + anchor, 1))
     return dest
 
 
