@@ -16,15 +16,6 @@ FORBIDDEN_KINDS = {
     "MutatingAdmissionPolicy",
     "MutatingAdmissionPolicyBinding",
 }
-# The one reviewed condition under which the image policy skips a request (an UPDATE that
-# leaves the pod template as it was; apps/flask-app/base/validatingadmissionpolicy.yaml).
-REVIEWED_CONDITIONS = {
-    "pod-template-changed": (
-        "request.operation != 'UPDATE' || object.kind == 'Pod' || (object.kind == 'CronJob' "
-        "? dyn(object).spec.jobTemplate.spec.template != dyn(oldObject).spec.jobTemplate.spec.template "
-        ": dyn(object).spec.template != dyn(oldObject).spec.template)"
-    )
-}
 # The reviewed image policy (apps/flask-app/base/validatingadmissionpolicy.yaml), as sha256
 # of its spec with the two values that vary by repository and environment blanked (the
 # repository, and digestRequired). Any other change to what it admits is a change to this
@@ -51,7 +42,8 @@ def admission_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An admission policy is a defence only when it refuses, and sees what it guards: a
     binding whose validationActions lack `Deny` lets every refused object in; one whose
     namespace selector is not the app's namespace, or that excludes resources, guards
-    nothing; a policy with `failurePolicy: Ignore`, an unreviewed match condition or a
+    nothing; a policy changed from its reviewed form (its match conditions, variables and
+    validations are pinned by a hash), with `failurePolicy: Ignore` or a
     validation that is always true admits everything; webhooks and mutating policies change
     what every namespace admits."""
     spec = doc.body.get("spec") or {}
@@ -84,13 +76,6 @@ def admission_deny(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         policy = spec.get("failurePolicy", "Fail")
         problem = f"{policy!r}: an error in the policy admits the object (use Fail)" if policy != "Fail" else None
         yield Outcome("spec.failurePolicy", problem)
-        for i, condition in enumerate(spec.get("matchConditions") or []):
-            condition = condition if isinstance(condition, dict) else {}
-            name, expression = condition.get("name"), " ".join(str(condition.get("expression", "")).split())
-            problem = f"{name!r} is not a reviewed match condition (policy/admission.py REVIEWED_CONDITIONS)"
-            yield Outcome(
-                f"spec.matchConditions[{i}]", None if REVIEWED_CONDITIONS.get(name) == expression else problem
-            )
         for i, validation in enumerate(spec.get("validations") or []):
             expression = str((validation or {}).get("expression", "")).strip() if isinstance(validation, dict) else ""
             constant = expression.lower() in ("true", "1 == 1", "!false") or not expression

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,8 +88,6 @@ def argocd_source_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome("spec.source.path", None if path == argocd else problem)
         return
     rendered = _rendered(doc, scope)
-    paths: dict[Path, str] = {}
-    destinations: dict[str, str] = {}
     for app, origin in zip(rendered.applications, rendered.generated_from, strict=True):
         spec = app.get("spec") or {}
         name = (app.get("metadata") or {}).get("name", "?")
@@ -111,12 +110,6 @@ def argocd_source_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             else f"{dest!r} is not {cluster!r}, the cluster its config.yaml names (Application {name})"
         )
         yield Outcome("spec.template.spec.destination.name", problem)
-        for seen, key, what in ((paths, path, "folder"), (destinations, dest, "cluster")):
-            other = seen.setdefault(key, name)
-            yield Outcome(
-                f"spec.template ({what})",
-                None if other == name else f"Applications {other} and {name} sync the same {what}",
-            )
 
 
 def _cluster_name(config_file: Path) -> str | None:
@@ -134,7 +127,7 @@ def _cluster_name(config_file: Path) -> str | None:
 def _collisions(doc: Doc, scope: Scope, folder_of) -> Iterator[tuple[str, str | None]]:
     """(field, problem or None) for the Applications ``doc`` makes that another Application also makes."""
 
-    def everything() -> list[tuple[int, str, object, str]]:
+    def everything() -> tuple[list[tuple[int, tuple]], list[Counter]]:
         found = []
         for other in scope.render:
             if other.kind == "Application":
@@ -146,23 +139,17 @@ def _collisions(doc: Doc, scope: Scope, folder_of) -> Iterator[tuple[str, str | 
             for app in apps:
                 spec = app.get("spec") or {}
                 dest = spec.get("destination") or {}
-                target = (dest.get("name") or dest.get("server"), dest.get("namespace"))
                 name = str((app.get("metadata") or {}).get("name", ""))
-                found.append((id(other), name, folder_of(spec), str(target)))
-        return found
+                found.append((id(other), (name, folder_of(spec), dest.get("name") or dest.get("server"))))
+        counts = [Counter(values[i] for _, values in found) for i in range(3)]
+        return found, counts
 
-    every = scope.memo("applications-everywhere", everything)
-    mine = [entry for entry in every if entry[0] == id(doc)]
-    for _, name, folder, target in mine:
-        for index, what, value in ((1, "name", name), (2, "folder", folder), (3, "destination", target)):
+    found, counts = scope.memo("applications-everywhere", everything)
+    for owner, values in found:
+        if owner != id(doc):
+            continue
+        for what, value, count in zip(("name", "folder", "cluster"), values, counts, strict=True):
             if value is None:
                 continue
-            count = sum(1 for entry in every if entry[index] == value)
-            problem = f"Application {name}: {count} Applications share its {what} ({value})" if count > 1 else None
-            yield f"(Applications: {what})", problem
-
-
-# The template functions a reviewed ApplicationSet may call: Go's own and Sprig's pure ones
-# (their output depends on the generator's values only). Anything else, the clock (now,
-# date, unixEpoch), randomness (randAlpha, uuidv4), keys and lookups, is refused: the gate
-# renders the template once, the controller on every reconcile.
+            problem = f"Application {values[0]}: {count[value]} Applications share its {what} ({value})"
+            yield f"(Applications: {what})", problem if count[value] > 1 else None
