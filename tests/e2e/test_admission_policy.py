@@ -267,6 +267,9 @@ def test_a_rollout_across_a_change_of_the_allowed_images_finishes(cluster, chang
         deployment = with_images(one(docs, "Deployment"), before)
         deployment["spec"]["replicas"] = 2
         namespace = deployment["metadata"]["namespace"]
+        # The API server learns policy changes through an informer: the previous case's
+        # changed policy may still be the one it enforces. Wait for this one to admit.
+        wait("the rendered policy to admit the image", lambda: dry_run(cluster, deployment).returncode == 0)
         created = kubectl_apply(cluster, deployment)
         assert created.returncode == 0, created.stderr
         try:
@@ -284,4 +287,7 @@ def test_a_rollout_across_a_change_of_the_allowed_images_finishes(cluster, chang
             assert updated.returncode == 0, updated.stderr
             wait("the rollout across the change", _rollout_done(cluster, namespace, after))
         finally:
-            cluster.kubectl("delete", "deployment", "flask-app", "-n", namespace, "--ignore-not-found", "--wait=false")
+            # Gone with its ReplicaSets before the next case lists them (foreground deletion, waited for).
+            cluster.kubectl(
+                "delete", "deployment", "flask-app", "-n", namespace, "--ignore-not-found", "--cascade=foreground"
+            )
