@@ -1,8 +1,11 @@
 # syntax=docker/dockerfile:1
 # The flask-app image: gunicorn + the service, non-root, read-only-root ready.
 # Base: python:3.11-slim-bookworm (multi-arch index digest; dependabot keeps it current).
+# BASE can name another Python 3.11 base: the local stack builds one from Debian's
+# packages (harness/stack/image.py) because it cannot pull images.
+ARG BASE=python:3.11-slim-bookworm@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba
 
-FROM python:3.11-slim-bookworm@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba AS build
+FROM ${BASE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
@@ -13,7 +16,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip uninstall --yes pip setuptools \
  && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} +
 
-FROM python:3.11-slim-bookworm@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba AS runtime
+FROM ${BASE} AS runtime
 ARG VERSION=0.0.0-dev
 ARG GIT_SHA=unknown
 ARG BUILD_DATE=unknown

@@ -8,7 +8,7 @@ MAKEFLAGS += --no-builtin-rules --no-print-directory
 
 include tools/versions.mk
 export KUSTOMIZE_VERSION KUBECONFORM_VERSION ACTIONLINT_VERSION ARGOCD_VERSION ARGOCD_GOTOOLCHAIN \
-       PNPM_VERSION KUBERNETES_VERSION KUBERNETES_OLDEST_VERSION KUBERNETES_E2E_VERSION ETCD_VERSION KWOK_VERSION
+       PNPM_VERSION KUBERNETES_VERSION APT_PACKAGES_NODE KUBERNETES_OLDEST_VERSION KUBERNETES_E2E_VERSION ETCD_VERSION KWOK_VERSION
 
 PYTHON ?= python3
 VENV := .venv
@@ -99,9 +99,10 @@ render: tools $(DEV_STAMP) ## write every cluster's and overlay's rendered manif
 pytest: schemas
 	$(BIN)/pytest --ignore=tests/e2e
 
-e2e-tools: tools ## build the pinned control plane and Argo CD (+ web UI) once, cached by version
-	@tools/apt-install.sh $(APT_PACKAGES_E2E)
+e2e-tools: tools ## build the pinned control plane, the real node and Argo CD (+ web UI) once, cached by version
+	@tools/apt-install.sh $(APT_PACKAGES_E2E) $(APT_PACKAGES_NODE)
 	@tools/build-k8s.sh $(BUILD_CACHE)
+	@tools/build-node.sh $(BUILD_CACHE)
 	@tools/build-argocd.sh $(BUILD_CACHE)
 
 e2e: e2e-tools schemas ## a real control plane on 127.0.0.1 (no Docker): apply, roll out, admission

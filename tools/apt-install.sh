@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Install Debian packages that are not installed yet: tools/apt-install.sh PACKAGE...
-# Refreshes the package lists only when a package cannot be found without it.
+# Install Debian packages that are not installed yet: tools/apt-install.sh PACKAGE[=VERSION]...
+# A pinned package counts as installed only at that version. Refreshes the package lists
+# only when a package cannot be found without it.
 set -euo pipefail
 missing=()
 for package in "$@"; do
-  dpkg-query -W -f '${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+  name=${package%%=*}
+  want=${package#*=}
+  [[ $want == "$package" ]] && want=""
+  status=$(dpkg-query -W -f '${Status} ${Version}' "$name" 2>/dev/null || true)
+  if [[ $status != "install ok installed "* ]] || { [[ -n $want ]] && [[ ${status##* } != "$want" ]]; }; then
+    missing+=("$package")
+  fi
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

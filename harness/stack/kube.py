@@ -158,8 +158,9 @@ def write_kubeconfig(path: Path, name: str, port: int, pki: Path) -> None:
 class ControlPlane:
     """etcd plus one API server (with controllers and kwok nodes) per named cluster."""
 
-    def __init__(self, procs: Supervisor, bin: Path, names: list[str]):
+    def __init__(self, procs: Supervisor, bin: Path, names: list[str], real_node: str | None = None):
         self.procs = procs
+        self.real_node = real_node  # the cluster whose pods run on a real node (node.py), not kwok's
         self.bin = bin
         self.names = names
         self.pki = procs.state / "pki"
@@ -192,11 +193,12 @@ class ControlPlane:
         for cluster in self.clusters.values():
             self._wait_healthy(cluster, timeout)
             self._controllers(cluster)
-        for cluster in self.clusters.values():
+        kwok = [c for c in self.clusters.values() if c.name != self.real_node]
+        for cluster in kwok:
             cluster.apply_json(
                 *(kwok_node(f"kwok-node-{i}", zone) for i, zone in enumerate(("zone-a", "zone-b", "zone-a")))
             )
-        for cluster in self.clusters.values():
+        for cluster in kwok:
             self.procs.until(f"{cluster.name}: kwok nodes Ready", lambda c=cluster: _nodes_ready(c), timeout)
 
     def _apiserver_args(self, name: str, port: int, etcd: str) -> list[str]:

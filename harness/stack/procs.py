@@ -32,11 +32,15 @@ class ProcessDied(RuntimeError):
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the process that started it dies (Linux)."""
+    """In the child, before exec: get SIGKILL when the process that started it dies (Linux).
+
+    KILL, not TERM: the owner is gone (a test run killed with -9), so nothing waits for a
+    graceful stop, and some ignore TERM in that state (an API server whose etcd died first
+    waits for it for ever; unshare --fork ignores TERM by design)."""
     import ctypes
 
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 class Supervisor:

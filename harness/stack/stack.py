@@ -28,7 +28,7 @@ import yaml
 from gitops.argocd_api import ArgoAPI
 from gitops.errors import GitopsError
 from gitops.repo import Repo
-from harness.stack import argocd_procs, gitremote, gitserver, kube, release
+from harness.stack import argocd_procs, gitremote, gitserver, image, kube, node, release
 from harness.stack.procs import Supervisor, free_port, write_private
 
 REPO_NAME = "flask-gitops.git"
@@ -68,6 +68,7 @@ class Stack:
     api: ArgoAPI  # an admin session (the harness applies and syncs)
     reader_token: str = ""  # what `make up` prints for `gitops`: get on applications and applicationsets only
     release: dict | None = None  # the sandbox's release (stack/release.py): tag and digest
+    node: node.RealNode | None = None  # the real node (node.py), when asked for
 
     @property
     def clusters(self) -> dict[str, kube.Cluster]:
@@ -79,20 +80,23 @@ class Stack:
 
     @classmethod
     def up(cls, state: Path, root: Path, cache: Path, tools_bin: Path, pins: dict[str, str], log=print,
-           worktree: bool = False, tied: bool = False, spare: bool = False) -> Stack:  # fmt: skip
+           worktree: bool = False, tied: bool = False, spare: bool = False,
+           real_node: bool = False) -> Stack:  # fmt: skip
         """Start everything; the remote's main is ``root``'s HEAD, or (``worktree``) its working tree.
-        ``tied``: every process dies with this one, even if it is killed (tests and benchmarks)."""
+        ``tied``: every process dies with this one, even if it is killed (tests and benchmarks).
+        ``real_node``: the first environment's first cluster runs its pods on a real node
+        (node.py; as root), with the service's image built from the Dockerfile (image.py)."""
         state.mkdir(parents=True, mode=0o700)
         state.chmod(0o700)  # whatever the umask: it holds keys, passwords and tokens
         procs = Supervisor(state, tied=tied)
         try:
-            return cls._up(state, root, cache, tools_bin, pins, procs, log, worktree, spare)
+            return cls._up(state, root, cache, tools_bin, pins, procs, log, worktree, spare, real_node)
         except BaseException:
             procs.stop()
             raise
 
     @classmethod
-    def _up(cls, state, root, cache, tools_bin, pins, procs, log, worktree, spare=False) -> Stack:
+    def _up(cls, state, root, cache, tools_bin, pins, procs, log, worktree, spare=False, real_node=False) -> Stack:
         started = time.monotonic()
 
         def step(what: str) -> None:
@@ -105,8 +109,17 @@ class Stack:
         step(f"starting {len(names)} Kubernetes API servers ({', '.join(names)}) on one etcd")
         # "spare": an API server no cluster folder uses, for tests and benchmarks that add a
         # cluster folder (its cluster-scoped objects would collide on a used one).
-        plane = kube.ControlPlane(procs, kube.binaries(cache, pins), [*names, SPARE] if spare else names)
+        plane = kube.ControlPlane(
+            procs, kube.binaries(cache, pins), [*names, SPARE] if spare else names, names[0] if real_node else None
+        )
         plane.start()
+        real = None
+        revision = gitremote.worktree_commit(root) if worktree else "HEAD"
+        if real_node:
+            step(f"building the service's image from the Dockerfile and starting a real node for {names[0]}")
+            archive, digest = image.service(root, cache, state / "images", release.TAG, revision)
+            real = node.RealNode(procs, plane.clusters[names[0]], node.binaries(cache, pins), plane.pki)
+            real.start([image.pause(cache, state / "images"), archive])
         procs.spawn(
             "cloud",
             [
@@ -141,14 +154,20 @@ class Stack:
         bare = git_root / REPO_NAME
         host.apply_json(argo.repository_secret(repo_url, gitserver.REMOTE_USER, git_password))
         step(f"seeding the local git remote {repo_url} from {root}")
-        revision = gitremote.worktree_commit(root) if worktree else "HEAD"
         gitremote.create(bare, root, repo_url, [f"{argo.url}/api/webhook", argo.appset_webhook], revision)
         password = argo.admin_password()
         api = ArgoAPI.login(argo.url, "admin", password)
         stack = cls(state, root, procs, plane, argo, bare, repo_url, password, api, argocd_procs.reader_token(api))
+        stack.node = real
+        if real:
+            stack.release = {"tag": release.TAG, "digest": digest}
+            step(f"deploying the release to {names[0]} as CI's bump does: gitops set-image --env "
+                 f"{environments[0]} --tag {release.TAG} --digest {digest[:19]}...")  # fmt: skip
+            stack.bump(environments[0], release.TAG, digest)
+        else:
+            stack.release = {"tag": release.TAG, "digest": release.build(root, state / "oci")}
         step("bootstrapping: gitops configure --repo-url, kubectl apply -k argocd/projects/, then -k argocd/")
         stack.bootstrap()
-        stack.release = {"tag": release.TAG, "digest": release.build(root, state / "oci")}
         write_private(state / "stack.json", json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
         stack.wait_settled(on_healthy=lambda name: step(f"{name} Synced + Healthy"))
@@ -174,6 +193,13 @@ class Stack:
         self.host.kubectl("apply", "-k", str(checkout / "argocd" / "projects"))
         self.host.kubectl("apply", "-k", str(checkout / "argocd"))
 
+    def bump(self, environment: str, tag: str, digest: str) -> str:
+        """Set ``environment``'s image in the remote's main (what CI's bump step pushes)."""
+        checkout = self._checkout()
+        subprocess.run([sys.executable, "-m", "gitops", "set-image", "--env", environment, "--tag", tag,
+                        "--digest", digest], cwd=checkout, check=True, capture_output=True)  # fmt: skip
+        return push(checkout, self.bare, f"chore({environment}): deploy {tag}")
+
     def apply_projects(self) -> None:
         """What an admin does after a reviewed change to argocd/projects/: apply it (Argo CD never does)."""
         self.host.kubectl("apply", "-k", str(self._checkout() / "argocd" / "projects"))
@@ -185,6 +211,7 @@ class Stack:
             "password": self.password,
             "token": self.reader_token,  # read-only: get on applications and applicationsets
             "release": self.release,
+            "node": {"cluster": self.node.cluster.name, "pid": self.node.pid} if self.node else None,
             "repo_url": self.repo_url,
             "remote_path": str(self.bare),
             "clusters": {
@@ -259,6 +286,7 @@ class Stack:
     @staticmethod
     def down_state(state: Path) -> int:
         stopped = Supervisor.stop_recorded(state)
+        node.RealNode.wait_janitor(state)
         shutil.rmtree(state, ignore_errors=True)
         return stopped
 
