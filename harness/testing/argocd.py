@@ -6,6 +6,7 @@ Tests fill ``apps`` and ``appsets`` with objects shaped like Argo CD's (``applic
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import urllib.parse
@@ -13,6 +14,22 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOKEN = "fake-argocd-token"  # noqa: S105 - a test token
+
+
+def ago(seconds: float) -> str:
+    """An RFC 3339 time ``seconds`` before now, as Argo CD writes them."""
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pod(name: str, reason: str = "", restarts: int = 0, last: str = "", ready: bool = True,
+        started_ago: float = 3600) -> dict:  # fmt: skip
+    """A Pod's live object: a container waiting for ``reason`` (or running), its last exit ``last``."""
+    state = {"waiting": {"reason": reason}} if reason else {"running": {"startedAt": ago(started_ago)}}
+    status = {"name": "flask-app", "ready": ready and not reason, "restartCount": restarts, "state": state}
+    if last:
+        status["lastState"] = {"terminated": {"reason": last, "exitCode": 137 if last == "OOMKilled" else 1}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "status": {"containerStatuses": [status]}}
 
 
 def application(
@@ -23,12 +40,25 @@ def application(
     images: tuple[str, ...] = (),
     conditions: tuple[tuple[str, str], ...] = (),
     health_message: str = "",
+    healthy_for: float = 3600,
+    synced_ago: float | None = None,
 ) -> dict:
-    health_ = {"status": health, **({"message": health_message} if health_message else {})}
+    """``healthy_for``: seconds since health last changed; ``synced_ago``: since the last sync
+    finished (by default as long as health has held)."""
+    health_ = {
+        "status": health,
+        "lastTransitionTime": ago(healthy_for),
+        **({"message": health_message} if health_message else {}),
+    }
     return {
         "metadata": {"name": name, "namespace": "argocd"},
         "status": {
             "sync": {"status": sync, "revision": revision},
+            "operationState": {
+                "phase": "Succeeded",
+                "finishedAt": ago(healthy_for if synced_ago is None else synced_ago),
+                "syncResult": {"revision": revision},
+            },
             "health": health_,
             "summary": {"images": list(images)},
             "conditions": [{"type": t, "message": m} for t, m in conditions],
@@ -59,6 +89,11 @@ class FakeArgoCD:
     apps: dict[str, dict] = field(default_factory=dict)
     appsets: dict[str, dict] = field(default_factory=dict)
     manifests: dict[str, list[str]] = field(default_factory=dict)  # per Application, at any revision
+    # Per Application: the resource tree's nodes ({"kind", "name", "health": {...}}) and the
+    # live objects of its pods (by name); the commit date of every revision.
+    trees: dict[str, list[dict]] = field(default_factory=dict)
+    pods: dict[str, dict] = field(default_factory=dict)
+    committed_ago: float = 7200
     token: str = TOKEN
     requests: list[str] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
@@ -94,6 +129,16 @@ class FakeArgoCD:
                         return self.answer(200, {"items": []})
                     if rest == ["manifests"]:
                         return self.answer(200, {"manifests": fake.manifests.get(name, [])})
+                    if rest == ["resource-tree"]:
+                        return self.answer(200, {"nodes": fake.trees.get(name, [])})
+                    if rest == ["resource"]:
+                        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                        live = fake.pods.get(query.get("resourceName", [""])[0])
+                        if live is None:
+                            return self.answer(404, {"error": "not found", "code": 5})
+                        return self.answer(200, {"manifest": json.dumps(live)})
+                    if len(rest) == 3 and rest[0] == "revisions" and rest[2] == "metadata":
+                        return self.answer(200, {"date": ago(fake.committed_ago), "message": "a commit"})
                 if parts[:3] == ["api", "v1", "applicationsets"] and len(parts) == 4:
                     if parts[3] not in fake.appsets:
                         return self.answer(404, {"error": f'applicationsets "{parts[3]}" not found', "code": 5})

@@ -38,6 +38,7 @@ class Live:
     message: str = ""
     conditions: tuple[str, ...] = field(default=())
     messages: tuple[str, ...] = field(default=())  # what Argo CD says is wrong: health message, conditions
+    reasons: tuple[str, ...] = field(default=())  # the resources of its tree that are not healthy, and why
 
     @property
     def settled(self) -> bool:
@@ -48,6 +49,8 @@ class Live:
         state = f"{self.sync}/{self.health} at {revision}"
         if self.operation == "Running":
             state += " (sync running)"
+        if self.reasons:
+            state += ": " + "; ".join(self.reasons[:3])
         return state
 
 
@@ -180,7 +183,27 @@ class ArgoAPI:
         live = live_of(app)
         if not live.images:
             live = dataclasses.replace(live, images=self.running_images(name))
+        if live.health not in ("Healthy", "Missing", "Unknown"):
+            from .health import reasons
+
+            live = dataclasses.replace(live, reasons=reasons(self, name))
         return live
+
+    def resource_tree(self, name: str) -> dict:
+        return self.call("GET", f"/api/v1/applications/{urllib.parse.quote(name)}/resource-tree")
+
+    def resource(self, name: str, node: dict) -> dict:
+        """The live object of one node of Application ``name``'s resource tree (``{"manifest": JSON}``)."""
+        query = urllib.parse.urlencode({
+            "namespace": _text(node.get("namespace")), "resourceName": _text(node.get("name")),
+            "group": _text(node.get("group")), "version": _text(node.get("version")), "kind": _text(node.get("kind")),
+        })  # fmt: skip
+        return self.call("GET", f"/api/v1/applications/{urllib.parse.quote(name)}/resource?{query}")
+
+    def revision_date(self, name: str, revision: str) -> str:
+        """When ``revision`` was committed, as Argo CD's repo server reads it (RFC 3339), or ""."""
+        path = f"/api/v1/applications/{urllib.parse.quote(name)}/revisions/{urllib.parse.quote(revision)}/metadata"
+        return _text(self.call("GET", path).get("date"))
 
     def running_images(self, name: str) -> tuple[str, ...]:
         """The images of the Application's live Deployments, as Argo CD sees them in the cluster.

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
 
-from . import console
+from . import console, file_schemas
 from .commands import module_name
 from .errors import BAD_INPUT, FAILED, GitopsError, one_line
 from .repo import Repo
@@ -33,6 +34,13 @@ def _path(value: str) -> Path:
     if not value or "\0" in value:
         raise argparse.ArgumentTypeError(f"not a path: {value!r}")
     return Path(value)
+
+
+def duration(value: str) -> int:
+    """``30s``, ``10m``, ``1h`` in seconds (the grammar of gitops.yaml's healthyFor and soak)."""
+    if not re.match(file_schemas.DURATION, value):
+        raise argparse.ArgumentTypeError(f"not a duration such as 30s, 10m or 1h: {value!r}")
+    return file_schemas.seconds(value)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="TO")
     p.add_argument(
         "--force", action="store_true", help="allow skipping a stage, or promoting past a refusing Argo CD gate"
+    )
+    p.add_argument(
+        "--wait",
+        type=duration,
+        default=0,
+        metavar="DURATION",
+        help="re-check a refusing Argo CD gate until it passes, at most this long (30s, 10m, 1h)",
     )
     _argocd_flag(p)
     _git_flags(p, pr_body="versions, commits, live state, rendered diff")

@@ -24,6 +24,7 @@ REPO_URL = (
 REPO_URL_RE = re.compile(REPO_URL)
 NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z"  # a DNS label: environments, the app, cluster names
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
+DURATION = r"^[0-9]{1,5}[smh]\Z"  # 30s, 10m, 1h
 # A folder inside the repository: relative, no `..`, no empty or hidden components.
 FOLDER = r"^(?!/)(?!.*(^|/)\.)(?!.*//)[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z"
 
@@ -102,8 +103,25 @@ GITOPS_YAML = {
             "uniqueItems": True,
             "items": {"enum": ["git", "list", "matrix", "merge"]},
         },
+        # The promotion gate's wait (health.py): stable health for healthyFor, and per
+        # environment a longer soak before it is promoted from.
+        "healthyFor": _string(DURATION, "a duration such as 30s, 10m or 1h", 8),
+        "soak": {
+            "type": "object",
+            "maxProperties": 50,
+            "propertyNames": {"pattern": NAME},
+            "additionalProperties": _string(DURATION, "a duration such as 30s, 10m or 1h", 8),
+        },
     },
 }
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def seconds(duration: str) -> int:
+    """A duration the schema accepted (``30s``, ``10m``, ``1h``), in seconds."""
+    return int(duration[:-1]) * _UNITS[duration[-1]]
+
 
 # Only the types of what the commands read: the full rules of this file (known keys,
 # DNS labels, https URLs) are the `gitops validate` policy in policy/clusters.py.

@@ -3,15 +3,20 @@
 For every cluster of the source environment, its Application (``<app>-<cluster>``, as the
 ApplicationSet names it) must be Synced and Healthy, with no sync running, at a Git
 revision whose rendered Deployment runs exactly the image being promoted, and Argo CD's
-live summary must show that image running. Anything else refuses the promotion with one
-line naming the cluster and its state (``--force`` turns that into a note in the pull
-request body). Without an Argo CD API the gate is not checked, and the tool says so.
+live summary must show that image running. Then health must be stable (health.py): the
+sync finished after that commit was made, health unchanged and no pod restarted for
+``healthyFor`` (or the environment's ``soak``). Anything else refuses the promotion with
+one line naming the cluster, its state and, when it is not healthy, the resources that
+are not and why (``--force`` turns that into a note in the pull request body); a wait
+says how long is left. Without an Argo CD API the gate is not checked, and the tool says so.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+from . import health
 from .argocd_api import ArgoAPI, Live
 from .errors import FAILED, GitopsError
 from .images import ImageRef
@@ -78,6 +83,14 @@ def refusal(repo: Repo, api: ArgoAPI, env: str, ref: ImageRef) -> str | None:
         if image not in live.images:
             running = ", ".join(live.images) or "no image"
             return f"{env}: cluster {state.cluster}: Argo CD sees {running} running, not {image}"
+        try:
+            committed = health.parse_time(api.revision_date(name, live.revision))
+        except GitopsError:
+            committed = None
+        stability = health.stability(api, api.application(name))
+        why = health.unstable(stability, committed, repo.stable_for(env), dt.datetime.now(dt.UTC))
+        if why:
+            return f"{env}: cluster {state.cluster}: {why}"
     return None
 
 

@@ -15,6 +15,7 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 DEFAULT_REVISION = "HEAD"  # the repository's default branch, the one pull requests merge into
 DEFAULT_SYNC_OPTIONS = frozenset({"CreateNamespace=true", "ServerSideApply=true", "PruneLast=true"})
 DEFAULT_GENERATORS = frozenset({"git"})
+DEFAULT_HEALTHY_FOR = 30  # seconds: health reported a moment after a sync can be stale
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -62,13 +63,15 @@ class Repo:
     reviewed_finalizers: frozenset[str] = frozenset()
     manual_sync: frozenset[str] = frozenset()  # environments never synced automatically
     reviewed_projects: frozenset[str] | None = None  # the AppProjects that may exist (None: the policy default)
+    healthy_for: int = DEFAULT_HEALTHY_FOR  # seconds of stable health the promotion gate waits for
+    soak: dict[str, int] = field(default_factory=dict)  # environment -> seconds, before it is promoted from
 
     @classmethod
     def load(cls, root: Path | None = None) -> Repo:
         root = find_root(root)
         data = file_schemas.check(load_yaml(root / GITOPS_YAML, GITOPS_YAML), file_schemas.GITOPS_YAML, GITOPS_YAML)
         envs = list(data["environments"])
-        for key in ("digestRequired", "manualSync"):
+        for key in ("digestRequired", "manualSync", "soak"):
             unknown = [env for env in data.get(key, []) if env not in envs]
             if unknown:
                 raise GitopsError(f"{GITOPS_YAML}: {key}: {', '.join(unknown)} not in environments")
@@ -92,7 +95,13 @@ class Repo:
             # Without a manualSync list, the last environment of the promotion order (prod) syncs by hand.
             manual_sync=frozenset(data.get("manualSync", envs[-1:])),
             reviewed_projects=frozenset(data["reviewedAppProjects"]) if "reviewedAppProjects" in data else None,
+            healthy_for=file_schemas.seconds(data.get("healthyFor", f"{DEFAULT_HEALTHY_FOR}s")),
+            soak={env: file_schemas.seconds(text) for env, text in data.get("soak", {}).items()},
         )
+
+    def stable_for(self, env: str) -> int:
+        """Seconds of stable health ``env`` needs before it is promoted from."""
+        return max(self.healthy_for, self.soak.get(env, 0))
 
     def rel(self, path: Path) -> str:
         try:

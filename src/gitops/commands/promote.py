@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from .. import console, gate, gitutil, images, oci
 from ..argocd_api import ArgoAPI
 from ..deploy import ImageChange, Log, deploy_or_body, plan_image, write
 from ..errors import GitopsError
 from ..repo import Repo
+
+WAIT_INTERVAL = 5  # seconds between two checks of the gate with --wait
 
 
 def check_order(repo: Repo, source: str, target: str, force: bool) -> None:
@@ -128,12 +131,29 @@ def pr_body(
     return "\n".join(lines) + "\n"
 
 
+def wait_for_gate(repo: Repo, api: ArgoAPI, source: str, planned: ImageChange, wait: int, log: Log) -> None:
+    """Re-check the gate every few seconds until it passes or ``wait`` seconds are over (then
+    the gate below refuses with what is still missing)."""
+    deadline = time.monotonic() + wait
+    said = ""
+    while time.monotonic() < deadline:
+        reason = gate.refusal(repo, api, source, planned.after)
+        if reason is None:
+            return
+        if reason != said:
+            log(f"promote: waiting ({deadline - time.monotonic():.0f}s left): {reason}")
+            said = reason
+        time.sleep(min(WAIT_INTERVAL, max(0.0, deadline - time.monotonic())))
+
+
 def run(repo: Repo, args: argparse.Namespace) -> int:
     def plan() -> ImageChange:
         return plan_promote(repo, args.source, args.target, args.force)
 
     planned = plan()  # bad input fails here, before any git check or lock
     api = ArgoAPI.from_env(args.argocd)
+    if args.wait and api is not None:
+        wait_for_gate(repo, api, args.source, planned, args.wait, console.quiet if args.pr_body else console.say)
     # The gate: the source environment runs this image, Synced and Healthy (or --force, said so).
     live = gate.check(repo, api, args.source, planned.after, args.force)
     if api is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from .. import console, files, gate, gitutil, images
 from ..argocd_api import ArgoAPI, appset_health, live_of
@@ -107,6 +107,7 @@ class ClusterLive:
     images: list[str]
     messages: list[str]
     problem: str | None  # why this is not healthy, None when it is
+    reasons: list[str] = field(default_factory=list)  # its resources that are not healthy, and why
 
 
 def live(repo: Repo, api: ArgoAPI) -> list[ClusterLive]:
@@ -129,7 +130,7 @@ def live(repo: Repo, api: ArgoAPI) -> list[ClusterLive]:
             problem = f"{state.sync}/{state.health} with {', '.join(errors)}"
         rows.append(
             ClusterLive(cluster.name, cluster.environment, name, state.sync, state.health, state.revision,
-                        list(state.images), list(state.messages), problem)
+                        list(state.images), [*state.reasons, *state.messages], problem, list(state.reasons))
         )  # fmt: skip
     return rows
 
@@ -268,6 +269,9 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
                 console.say("- " + one_line(f"{what}: {state}" + "".join(f"; {m}" for m in messages), 1000))
     if problems:
         console.flush()
-        shown = ", ".join(f"{what} ({state})" for what, state, _ in problems)
+        reasons = {f"Application {c.application}": c.reasons[0] for c in clusters if c.problem and c.reasons}
+        shown = ", ".join(
+            f"{what} ({state}{': ' + reasons[what] if what in reasons else ''})" for what, state, _ in problems
+        )
         raise GitopsError(f"status --live: not healthy in Argo CD: {shown}", FAILED)
     return 0
