@@ -134,7 +134,8 @@ def test_a_soak_that_does_not_parse_is_one_line_exit_2_and_nothing_written(repo,
     assert run(repo, "promote", "dev", "staging", "--argocd", fake.url) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "gitops.yaml" in err and "soak" in err
+    assert "gitops.yaml" in err
+    assert "soak" in err
     assert snapshot(repo) == before
 
 
@@ -142,7 +143,8 @@ def test_wait_rechecks_until_health_has_been_stable_long_enough(repo, fake, caps
     healthy_dev(repo, fake, healthy_for=27)
     assert run(repo, "promote", "dev", "staging", "--argocd", fake.url, "--wait", "1m") == 0
     out = capsys.readouterr().out
-    assert "promote: waiting (" in out and "stable health needs 30s" in out
+    assert "promote: waiting (" in out
+    assert "stable health needs 30s" in out
     assert "promote: the Argo CD gate passed" in out
 
 
