@@ -42,6 +42,7 @@ def application(
     health_message: str = "",
     healthy_for: float = 3600,
     synced_ago: float | None = None,
+    history: tuple[str, ...] = (),
 ) -> dict:
     """``healthy_for``: seconds since health last changed; ``synced_ago``: since the last sync
     finished (by default as long as health has held)."""
@@ -60,6 +61,7 @@ def application(
                 "syncResult": {"revision": revision},
             },
             "health": health_,
+            "history": [{"id": i, "revision": r, "deployedAt": ago(600)} for i, r in enumerate(history)],
             "summary": {"images": list(images)},
             "conditions": [{"type": t, "message": m} for t, m in conditions],
         },

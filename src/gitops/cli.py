@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", required=True, help="image tag, e.g. sha-1a2b3c4")
     p.add_argument("--digest", help="image digest, sha256:<64 hex> (required for prod)")
     p.add_argument("--image", help="image name, when it changes (OCI reference, no tag)")
+    p.add_argument("--force", action="store_true", help="deploy an image the environment was rolled back from")
     _git_flags(p)
 
     p = sub.add_parser(
@@ -127,13 +128,22 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "rollback",
-        help="give an environment back an image it ran before",
-        description="Point ENV at an earlier image from the Git history of its overlay (the one "
-        "before by default). An image ENV never ran is refused; prod keeps the digest rule.",
+        help="give an environment back what it ran before (configuration and image, or only the image)",
+        description="Restore ENV's overlay and cluster folders as at an earlier revision (the one Argo CD "
+        "deployed before by default), or with --to/--steps point ENV at an earlier image from the Git history "
+        "of its overlay. An image ENV never ran is refused; prod keeps the digest rule.",
     )
     p.add_argument("env", metavar="ENV")
-    p.add_argument("--to", metavar="TAG", help="the tag to go back to (ENV must have run it)")
-    p.add_argument("--steps", type=int, metavar="N", help="how many images back (default 1)")
+    p.add_argument(
+        "--revision",
+        metavar="SHA",
+        help="restore ENV's folders as at this commit (default: the revision Argo CD deployed before the "
+        "current one, or without Argo CD the commit before the last change to ENV)",
+    )
+    p.add_argument("--to", metavar="TAG", help="only the image: the tag to go back to (ENV must have run it)")
+    p.add_argument("--steps", type=int, metavar="N", help="only the image: how many images back")
+    p.add_argument("--force", action="store_true", help="restore a revision ENV was rolled back from")
+    _argocd_flag(p)
     _git_flags(p, pr_body="the two images, where the earlier one was set, rendered diff")
 
     p = sub.add_parser(

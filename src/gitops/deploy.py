@@ -44,6 +44,19 @@ class ImageChange:
     def file_change(self) -> files.Change:
         return files.Change(self.path, self.old, self.new, self.where)
 
+    # What `deploy` asks of any edit (restore.Restore answers the same).
+    def file_changes(self) -> list[files.Change]:
+        return [self.file_change()] if self.changed else []
+
+    def files(self) -> list[Path]:
+        return [self.path]
+
+    def summary(self) -> str:
+        return f"{self.env}: {self.before} -> {self.after}" if self.changed else f"{self.env}: already at {self.after}"
+
+    def subject(self, app: str) -> str:
+        return deploy_message(self.env, app, self.after)
+
 
 def check_image_policies(repo: Repo, env: str, ref: images.ImageRef) -> None:
     """Refuse an image that `gitops validate` would fail: every policy that looks at a container's image runs on it."""
@@ -109,12 +122,11 @@ def set_image(
     return change.changed
 
 
-def write(repo: Repo, change: ImageChange, log: Log) -> None:
-    if not change.changed:
-        log(f"{change.env}: already at {change.after}")
-        return
-    files.apply([change.file_change()], repo.root)
-    log(f"{change.env}: {change.before} -> {change.after}")
+def write(repo: Repo, change, log: Log) -> None:
+    """Write an edit (an ImageChange or a restore.Restore): every file of it or none."""
+    if change.changed:
+        files.apply(change.file_changes(), repo.root)
+    log(change.summary())
 
 
 def deploy_message(env: str, app: str, ref: images.ImageRef) -> str:
@@ -148,24 +160,28 @@ def deploy(
     after_write: Callable[[ImageChange], None] | None = None,
     message: str | None = None,
     remote: str | None = None,
+    guard: list[Path] | None = None,
 ) -> ImageChange:
-    """Plan, write, (validate,) commit and push one environment's image as one transaction.
+    """Plan, write, (validate,) commit and push one environment's edit as one transaction.
 
     ``plan`` is called under the lock (and again after a push race that conflicts on
-    the file). ``after_write`` runs once the file is written, inside the transaction: if
-    it fails, the write is undone too. Nothing is left changed when this raises.
+    the file) and returns an ImageChange, or any edit with the same methods (restore.py).
+    ``guard``: what git must hold clean before anything is written (default: the
+    environment's kustomization). ``after_write`` runs once the files are written, inside
+    the transaction: if it fails, the write is undone too. Nothing is left changed when
+    this raises.
     """
     commit = commit or push
     with files.repo_lock(repo.root):
-        path = repo.kustomization(env)
-        checkout = gitutil.preflight(repo.root, [path], push, remote) if commit else None
+        guard = guard or [repo.kustomization(env)]
+        checkout = gitutil.preflight(repo.root, guard, push, remote) if commit else None
         change = plan()
+        paths = change.files()
         written: list[files.Change] = []
         committed: list[str] = []
         try:
             write(repo, change, log)
-            if change.changed:
-                written.append(change.file_change())
+            written.extend(change.file_changes())
             if push and change.changed:
                 validate_targets(repo, affected_targets(repo, env), log)
             if after_write is not None:
@@ -173,10 +189,10 @@ def deploy(
             if checkout is not None:
                 if push:
                     gitutil.detach(checkout)  # the commit stays off the branch until the push landed
-                subject = message or deploy_message(env, repo.app, change.after)
-                if gitutil.commit(repo.root, [path], subject):
+                subject = message or change.subject(repo.app)
+                if gitutil.commit(repo.root, paths, subject):
                     committed.append(gitutil.git(repo.root, "rev-parse", "--short=12", "HEAD").stdout.strip())
-                    log(f"committed {committed[-1]}{' (not pushed yet)' if push else ''}: {subject}")
+                    log(f"committed {committed[-1]}{' (not pushed yet)' if push else ''}: {subject.splitlines()[0]}")
             if push and checkout is not None:
 
                 def reapply() -> bool:
@@ -184,12 +200,12 @@ def deploy(
                     write(repo, again, log)
                     if again.changed:
                         validate_targets(repo, affected_targets(repo, env), log)
-                    return gitutil.commit(repo.root, [path], message or deploy_message(env, repo.app, again.after))
+                    return gitutil.commit(repo.root, again.files(), message or again.subject(repo.app))
 
                 gitutil.push(checkout, reapply, log=log)
         except BaseException as exc:
             if checkout is not None:
-                gitutil.rollback(checkout, [path])
+                gitutil.rollback(checkout, paths)
             files.revert(written)
             if isinstance(exc, GitopsError) and (written or committed):
                 raise GitopsError(f"{exc}; {undone(repo, checkout, written, committed)}", exc.code) from None
@@ -218,6 +234,7 @@ def deploy_or_body(
     args: argparse.Namespace,
     body_of: Callable[[ImageChange, dict[str, str]], str],
     message: str | None = None,
+    guard: list[Path] | None = None,
 ) -> int:
     """`deploy` for promote and rollback: with --pr-body, stdout is the body alone (title first),
     built from the change and the rendered diff of ``env``'s clusters, and progress is quiet.
@@ -231,7 +248,8 @@ def deploy_or_body(
     affected = [c.path.name for c in repo.clusters() if c.environment == env]
     if args.pr_body and not (args.commit or args.push):
         change = plan()
-        console.say(body_of(change, rendered_diffs(repo, "HEAD", affected, {change.path: change.new})), end="")
+        proposed = {c.path: c.new for c in change.file_changes()}
+        console.say(body_of(change, rendered_diffs(repo, "HEAD", affected, proposed)), end="")
         return 0
 
     def make_body(change: ImageChange) -> None:
@@ -247,6 +265,7 @@ def deploy_or_body(
         after_write=make_body if args.pr_body else None,
         message=message,
         remote=args.remote,
+        guard=guard,
     )
     if body:
         console.say(body[0], end="")

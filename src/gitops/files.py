@@ -210,7 +210,7 @@ class Change:
 
     path: Path
     old: bytes | None  # None: the file does not exist yet
-    new: bytes
+    new: bytes | None  # None: the change deletes the file
     where: str = ""
 
     @property
@@ -271,7 +271,11 @@ def apply(changes: Sequence[Change], root: Path | None = None) -> None:
     done: list[Change] = []
     try:
         for change in changes:
-            if change.new != change.old:
+            if change.new is None and change.old is not None:
+                change.path.unlink()
+                done.append(change)
+            elif change.new != change.old and change.new is not None:
+                change.path.parent.mkdir(parents=True, exist_ok=True)
                 write_atomic(change.path, change.new, change.label)
                 done.append(change)
     except BaseException:

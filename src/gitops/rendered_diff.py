@@ -49,12 +49,13 @@ def _data_or_skip(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
 
 
 def rendered_diffs(
-    repo: Repo, base: str, clusters: list[str] | None = None, proposed: dict[Path, bytes] | None = None
+    repo: Repo, base: str, clusters: list[str] | None = None, proposed: dict[Path, bytes | None] | None = None
 ) -> dict[str, str]:
     """Unified diff per cluster between ``base`` and the working tree (only changed ones).
 
-    With ``proposed`` (file -> new bytes), between ``base`` and ``base`` with those files
-    replaced, in a temporary folder: the working tree is not read or written.
+    With ``proposed`` (file -> new bytes, or None to delete it), between ``base`` and
+    ``base`` with those files replaced, in a temporary folder: the working tree is not
+    read or written.
     """
     names = [c.path.name for c in repo.clusters()]
     if clusters is not None:
@@ -68,7 +69,12 @@ def rendered_diffs(
             new_root = Path(tmp) / "proposed"
             shutil.copytree(old_root, new_root, symlinks=True)
             for path, data in proposed.items():
-                (new_root / path.relative_to(repo.root)).write_bytes(data)
+                target = new_root / path.relative_to(repo.root)
+                if data is None:
+                    target.unlink(missing_ok=True)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
         new_targets = [new_root / clusters_rel / n for n in names]
         exists = [t.is_dir() for t in old_targets]
         results = build_many([t for t, e in zip(old_targets, exists, strict=True) if e] + new_targets)

@@ -53,10 +53,19 @@ def _image_env() -> dict[str, str]:
 
 
 def test_every_base_is_pinned_by_digest_with_its_tag():
-    bases = [rest for kw, rest in _instructions() if kw == "FROM"]
+    """Every stage starts FROM the BASE build argument, whose default is pinned by tag and digest
+    (the local stack passes a base of its own: harness/stack/image.py)."""
+    instructions = _instructions()
+    bases = [rest for kw, rest in instructions if kw == "FROM"]
     assert len(bases) >= 2, "multi-stage build"
     for base in bases:
-        assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}( AS \w+)?", base), base
+        assert re.fullmatch(r"\$\{BASE\} AS \w+", base), base
+    first_from = min(i for i, (kw, _) in enumerate(instructions) if kw == "FROM")
+    defaults = [
+        rest.partition("=")[2] for kw, rest in instructions[:first_from] if kw == "ARG" and rest.startswith("BASE=")
+    ]
+    assert len(defaults) == 1, "one ARG BASE=... before the first FROM"
+    assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", defaults[0]), defaults[0]
 
 
 def test_runs_as_numeric_non_root_user():

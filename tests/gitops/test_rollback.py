@@ -77,7 +77,7 @@ def test_pr_body_names_both_images_and_the_commit(repo, capsys):
     set_v1 = git(repo, "rev-parse", "HEAD").strip()
     deploy(repo, "dev", "v2")
     capsys.readouterr()
-    assert run(repo, "rollback", "dev", "--pr-body") == 0
+    assert run(repo, "rollback", "dev", "--steps", "1", "--pr-body") == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "rollback(dev): flask-app v1 (was v2)"
     assert set_v1[:12] in out
@@ -116,5 +116,5 @@ def test_the_tag_running_now_is_no_rollback_even_without_its_digest(repo, capsys
     # One step back is v1 (v2 without its digest is no rollback); the list shows what --steps counts.
     assert run(repo, "rollback", "dev", "--steps", "99") == 1
     assert "earlier image(s) (v2 (now), v1, " in capsys.readouterr().err
-    assert run(repo, "rollback", "dev") == 0
+    assert run(repo, "rollback", "dev", "--steps", "1") == 0
     assert "newTag: v1\n" in (repo / DEV).read_text()

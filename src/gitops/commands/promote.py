@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from .. import console, gate, gitutil, images, oci
+from .. import console, gate, gitutil, images, oci, restore
 from ..argocd_api import ArgoAPI
 from ..deploy import ImageChange, Log, deploy_or_body, plan_image, write
-from ..errors import GitopsError
+from ..errors import FAILED, GitopsError
 from ..repo import Repo
 
 WAIT_INTERVAL = 5  # seconds between two checks of the gate with --wait
@@ -151,6 +151,9 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
         return plan_promote(repo, args.source, args.target, args.force)
 
     planned = plan()  # bad input fails here, before any git check or lock
+    refused = restore.sticky(repo, args.target, image=planned.after) if planned.changed else None
+    if refused and not args.force:
+        raise GitopsError(f"promote: refused: {refused} (--force to promote it anyway)", FAILED)
     api = ArgoAPI.from_env(args.argocd)
     if args.wait and api is not None:
         wait_for_gate(repo, api, args.source, planned, args.wait, console.quiet if args.pr_body else console.say)

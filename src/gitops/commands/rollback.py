@@ -1,6 +1,12 @@
-"""`gitops rollback ENV [--to TAG | --steps N]`: give ENV back an image it ran before.
+"""`gitops rollback ENV [--revision SHA | --to TAG | --steps N]`: ENV as it was before.
 
-"Ran before" means: the image stood in ENV's overlay at an earlier commit of this
+Without ``--to`` or ``--steps``, ENV's folders (image and configuration) go back to a
+revision (restore.py): the one Argo CD deployed before the current one (with ``--argocd``
+or ``ARGOCD_SERVER``), else the commit before the last one that changed them, or
+``--revision SHA``.
+
+With ``--to`` or ``--steps``, only the image goes back. "Ran before" means: the image
+stood in ENV's overlay at an earlier commit of this
 branch (``git log --first-parent`` of the overlay's kustomization). An image that never
 stood there is refused, whatever registry holds it; in an environment that must be
 pinned by digest, the earlier entry must carry one. The edit is the same byte-preserving
@@ -13,7 +19,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from .. import gitutil, images, oci
+from .. import console, gitutil, images, oci, restore
+from ..argocd_api import ArgoAPI
 from ..deploy import ImageChange, deploy_or_body, plan_image
 from ..errors import FAILED, GitopsError
 from ..repo import Repo
@@ -132,6 +139,10 @@ def pr_body(repo: Repo, env: str, change: ImageChange, chosen: Ran, diffs: dict[
 def run(repo: Repo, args: argparse.Namespace) -> int:
     if args.to is not None and args.steps is not None:
         raise GitopsError("rollback: give --to TAG or --steps N, not both", 2)
+    if args.revision is not None and (args.to is not None or args.steps is not None):
+        raise GitopsError("rollback: --revision restores configuration and image; --to/--steps only the image", 2)
+    if args.to is None and args.steps is None:
+        return run_revision(repo, args)
     current, chosen = choose(repo, args.env, args.to, args.steps)  # bad input fails here, before any lock
     name = chosen.ref.name if chosen.ref.name != current.name else None
 
@@ -142,5 +153,80 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     def body_of(change: ImageChange, diffs: dict[str, str]) -> str:
         return pr_body(repo, args.env, change, chosen, diffs)
 
+    now = restore.changes_of(repo, args.env)
     message = f"rollback({args.env}): {repo.app} {chosen.ref.tag}"
+    if now:
+        message += f"\n\n{restore.FROM}: {now[0]}\n{restore.IMAGE}: {current}\n"
     return deploy_or_body(repo, args.env, plan, args, body_of, message)
+
+
+def run_revision(repo: Repo, args: argparse.Namespace) -> int:
+    api = ArgoAPI.from_env(args.argocd)
+    if args.revision is not None:
+        revision = restore.resolve(repo, args.revision)
+        checked = True
+        refused = restore.sticky(repo, args.env, revision=revision)
+        if refused and not args.force:
+            raise GitopsError(f"rollback: refused: {refused} (--force to restore it anyway)", 1)
+    elif api is not None:
+        revision = restore.resolve(repo, restore.previous_deploy(repo, api, args.env), "Argo CD's previous deploy")
+        checked = False
+    else:
+        changed = restore.changes_of(repo, args.env)
+        if len(changed) < 2:
+            raise GitopsError(f"rollback: {args.env} has no earlier revision on this branch", 1)
+        revision, checked = changed[1], True
+    planned = restore.plan_restore(repo, args.env, revision, checked)  # bad input fails here, before any lock
+
+    def plan() -> restore.Restore:
+        return restore.plan_restore(repo, args.env, revision, checked)
+
+    def body_of(change: restore.Restore, diffs: dict[str, str]) -> str:
+        return revision_body(repo, change, diffs)
+
+    code = deploy_or_body(repo, args.env, plan, args, body_of, guard=restore.folders(repo, args.env))
+    if api is not None and (args.commit or args.push) and not args.pr_body:
+        for line in window_notes(repo, api, args.env):
+            console.say(line)
+    del planned
+    return code
+
+
+def revision_body(repo: Repo, change: restore.Restore, diffs: dict[str, str]) -> str:
+    lines = [
+        change.subject(repo.app).splitlines()[0],
+        "",
+        f"Restores `{change.env}` (its overlay and cluster folders: image and configuration) as they were at "
+        f"{change.revision[:12]}, rolling back from {change.current[:12]}.",
+        "",
+        "| | image |",
+        "|---|---|",
+        f"| {change.env} now | `{change.image_now}` |",
+        f"| {change.env} after merge | `{change.image_then}` |",
+        "",
+        "Files: " + ", ".join(f"`{c.label}`" for c in change.changes),
+        "",
+        "### Rendered changes per cluster",
+    ]
+    if not diffs:
+        lines.append("No rendered change.")
+    for cluster, diff in diffs.items():
+        lines += ["", f"<details><summary>{cluster}</summary>", "", "```diff", diff.rstrip(), "```", "", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def window_notes(repo: Repo, api: ArgoAPI, env: str) -> list[str]:
+    """What Argo CD's sync windows allow now for ``env``'s clusters, when they deny a sync."""
+    notes = []
+    for cluster in (c for c in repo.clusters() if c.environment == env):
+        name = f"{repo.app}-{cluster.name}"
+        try:
+            windows = api.call("GET", f"/api/v1/applications/{name}/syncwindows")
+        except GitopsError:
+            continue
+        if windows.get("canSync") is False:
+            notes.append(
+                f"rollback: pushed, but a sync window denies syncs of {name} now: Argo CD applies the rollback "
+                "when the window opens, or when someone syncs it in the UI with the window's manual-sync override"
+            )
+    return notes
