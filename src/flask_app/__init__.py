@@ -30,6 +30,8 @@ def create_app(test_config: Mapping[str, object] | None = None) -> Flask:
     app.extensions["readiness_checks"] = [
         health.tcp_check(target, timeout) for target in app.config["READINESS_TCP_CHECKS"]
     ] + list(app.config.get("READINESS_CHECKS", []))
+    if app.config["WARMUP_SECONDS"]:
+        app.extensions["readiness_checks"].append(health.warmup_check(app.config["WARMUP_SECONDS"]))
 
     middleware.register(app, probe=lambda path: health.answer(app, path))
     errors.register(app)

@@ -63,6 +63,8 @@ def from_env(env: Mapping[str, str] | None = None) -> dict[str, object]:
         # "host:port" pairs that must accept a TCP connection for /readyz to pass.
         "READINESS_TCP_CHECKS": _list(env, "READINESS_TCP_CHECKS"),
         "READINESS_CHECK_TIMEOUT": _int(env, "READINESS_CHECK_TIMEOUT_MS", 200) / 1000,
+        # Seconds after start during which /readyz says "warming up" (caches to fill, say).
+        "WARMUP_SECONDS": _int(env, "WARMUP_SECONDS", 0),
         # Path of a file whose existence means "this process is draining" (set by gunicorn).
         "DRAIN_FILE": env.get("DRAIN_FILE", ""),
         # gunicorn marks each worker ready after it has booted; elsewhere, ready at once.

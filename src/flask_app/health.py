@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 from flask import Blueprint, Flask, Response, current_app
 
@@ -76,4 +77,16 @@ def tcp_check(target: str, timeout: float):
             return f"dependency {target} unreachable: {exc.strerror or exc}"
 
     check.__name__ = f"tcp_check[{target}]"
+    return check
+
+
+def warmup_check(seconds: int):
+    """A readiness check that fails for ``seconds`` after the app was made (a slow start)."""
+    until = time.monotonic() + seconds
+
+    def check() -> str | None:
+        left = until - time.monotonic()
+        return f"warming up ({left:.0f}s left)" if left > 0 else None
+
+    check.__name__ = "warmup"
     return check
