@@ -30,7 +30,7 @@ DEV_STAMP := $(VENV)/.stamp-dev
 CHECKOV_STAMP := $(TOOLS_DIR)/checkov/.stamp
 SCHEMAS_STAMP := $(TOOLS_DIR)/schemas/.stamp-$(KUBERNETES_VERSION)-$(KUBERNETES_OLDEST_VERSION)-$(ARGOCD_VERSION)
 
-TARGETS := help run test lint validate render bench tools clean e2e e2e-tools up down
+TARGETS := help run test lint validate render bench tools clean e2e e2e-tools node-tools up down
 .PHONY: $(TARGETS) pytest checkov schemas venv
 
 help: ## list the targets
@@ -99,17 +99,22 @@ render: tools $(DEV_STAMP) ## write every cluster's and overlay's rendered manif
 pytest: schemas
 	$(BIN)/pytest --ignore=tests/e2e
 
-e2e-tools: tools ## build the pinned control plane, the real node and Argo CD (+ web UI) once, cached by version
-	@tools/apt-install.sh $(APT_PACKAGES_E2E) $(APT_PACKAGES_NODE)
+e2e-tools: tools ## build the pinned control plane and Argo CD (+ web UI) once, cached by version
+	@tools/apt-install.sh $(APT_PACKAGES_E2E)
 	@tools/build-k8s.sh $(BUILD_CACHE)
-	@tools/build-node.sh $(BUILD_CACHE)
 	@tools/build-argocd.sh $(BUILD_CACHE)
 
-e2e: e2e-tools schemas ## a real control plane on 127.0.0.1 (no Docker): apply, roll out, admission
+node-tools: ## the real node: containerd, runc, CNI, buildah (Debian packages) and kubelet, kube-proxy (built, cached)
+	@tools/apt-install.sh $(APT_PACKAGES_NODE)
+	@tools/build-node.sh $(BUILD_CACHE)
+
+e2e: e2e-tools node-tools schemas ## a real control plane on 127.0.0.1 (no Docker): apply, roll out, admission
 	$(BIN)/pytest tests/e2e
 
-up: e2e-tools $(DEV_STAMP) ## the whole loop on this machine: clusters, Argo CD + UI, a git remote 'local'
-	$(BIN)/python -m harness.stack up
+# NODE=real: dev's pods run on a real node (kubelet, containerd, runc; as root). See the README.
+NODE ?= kwok
+up: e2e-tools $(if $(filter real,$(NODE)),node-tools) $(DEV_STAMP) ## the whole loop on this machine: clusters, Argo CD + UI, a git remote 'local' (NODE=real: a real node for dev)
+	$(BIN)/python -m harness.stack up $(if $(filter real,$(NODE)),--real-node)
 
 down: $(DEV_STAMP) ## stop what 'make up' started and remove its state and the 'local' remote
 	$(BIN)/python -m harness.stack down
@@ -123,7 +128,7 @@ checkov: $(CHECKOV_STAMP) tools $(DEV_STAMP) ## second opinion: checkov over man
 	$(CHECKOV) --framework dockerfile -f Dockerfile
 	$(CHECKOV) --framework github_actions -d .github
 
-bench: schemas e2e-tools ## benchmarks: service, shutdown, repository operations (prints a table)
+bench: schemas e2e-tools node-tools ## benchmarks: service, shutdown, repository operations (prints a table)
 	@command -v wrk >/dev/null || { echo "bench: installing wrk (Debian package)"; \
 	  apt-get install -y -qq $(APT_PACKAGES_BENCH) >/dev/null || \
 	  { apt-get update -qq && apt-get install -y -qq $(APT_PACKAGES_BENCH) >/dev/null; }; }

@@ -18,12 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import loop, service
+from bench import loop, real_node, service
 from gitops import toolchain
 from harness.testing.repo import copy_repo
 
 ROOT = toolchain.repo_root()
-ALL_PARTS = ("service", "repo", "argocd")
+ALL_PARTS = ("service", "repo", "argocd", "node")
 
 
 def _setting(name: str, default: str) -> int:
@@ -188,6 +188,8 @@ def report(parts: dict, seconds: float) -> str:
         ]
     if "argocd" in parts:
         lines += ["", "## The GitOps loop", "", loop.table(parts["argocd"])]
+    if "node" in parts:
+        lines += ["", "## Bad releases on the real node", "", loop.table(parts["node"])]
     lines += ["", f"Total benchmark time: {seconds:.0f} s."]
     return "\n".join(lines) + "\n"
 
@@ -218,6 +220,9 @@ def main() -> int:
     if "argocd" in PARTS:
         log("the GitOps loop on the local stack (real Argo CD)")
         parts["argocd"] = loop.run(toolchain.build_cache(), toolchain.tools_dir() / "bin", pushes=LOOP_PUSHES, log=log)
+    if "node" in PARTS:
+        log("bad releases on the real node (real Argo CD)")
+        parts["node"] = real_node.run(toolchain.build_cache(), toolchain.tools_dir() / "bin", runs=LOOP_PUSHES, log=log)
     text = report(parts, time.monotonic() - t0)
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)

@@ -13,7 +13,9 @@ git config user.email "41898282+github-actions[bot]@users.noreply.github.com"
 git switch --quiet -C "$branch"
 before=$(git rev-parse HEAD)
 # --pr-body prints the title and body; --commit also makes the edit, on this branch.
-.venv/bin/gitops promote "$from" "$to" --pr-body --commit >"$body"
+# The on-deployed event comes as soon as Argo CD sees FROM healthy; --wait re-checks the
+# gate (every 5 s) until health has been stable for healthyFor or FROM's soak (gitops.yaml).
+.venv/bin/gitops promote "$from" "$to" --pr-body --commit --wait "${PROMOTE_WAIT:-20m}" >"$body"
 if [ "$(git rev-parse HEAD)" = "$before" ]; then
   echo "$to already runs what $from runs: nothing to propose"
   exit 0

@@ -50,7 +50,12 @@ def summary(info: dict) -> str:
             f"Argo CD UI   {info['ui']}   (user admin, password {info['password']})",
             f"git remote   '{REMOTE}' -> {info['remote_path']}  (Argo CD reads it as {info['repo_url']})",
             f"Argo CD API  export ARGOCD_SERVER={info['ui']} ARGOCD_AUTH_TOKEN={info['token']}  (read-only)",
-            f"release      export TAG={tag} DIGEST={digest}  (this checkout's service as an OCI layout)",
+            f"release      export TAG={tag} DIGEST={digest}  (this checkout's service as "
+            + (
+                "an image built from the Dockerfile, already running in dev on the real node)"
+                if info.get("node")
+                else "an OCI layout)"
+            ),
             "next (after the two exports):",
             f'  {GITOPS} set-image --env dev --tag $TAG --digest $DIGEST && git commit -qam "dev: $TAG" && {PUSH}',
             f"  {GITOPS} status --live   # what Argo CD reports for every cluster",
@@ -62,7 +67,7 @@ def summary(info: dict) -> str:
     )
 
 
-def up(root: Path) -> int:
+def up(root: Path, real_node: bool = False) -> int:
     state = _state(root)
     info = _is_up(state)
     if info:
@@ -80,8 +85,13 @@ def up(root: Path) -> int:
         print(f"error: this checkout already has a git remote '{REMOTE}' ({remote.stdout.strip()}); "
               f"remove it (git remote remove {REMOTE}) and re-run", file=sys.stderr)  # fmt: skip
         return 1
+    if real_node and os.geteuid() != 0:
+        print("error: NODE=real runs a kubelet, containerd and runc: it needs root (sudo make up NODE=real)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     started = time.monotonic()
-    stack = Stack.up(state, root, build_cache(), tools_dir() / "bin", pins(), log=lambda line: print(line, flush=True))
+    stack = Stack.up(state, root, build_cache(), tools_dir() / "bin", pins(), log=lambda line: print(line, flush=True),
+                     real_node=real_node)  # fmt: skip
     if remote.returncode != 0:
         _git(root, "remote", "add", REMOTE, str(stack.bare))
     print(f"up: the loop is up in {time.monotonic() - started:.0f}s")
@@ -105,10 +115,11 @@ def down(root: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("--real-node", action="store_true", help="run dev's pods on a real node (as root)")
     args = parser.parse_args(argv)
     root = repo_root()
     try:
-        return up(root) if args.command == "up" else down(root)
+        return up(root, args.real_node) if args.command == "up" else down(root)
     except KeyboardInterrupt:
         print("up: interrupted; stopped everything it had started", file=sys.stderr)
         return 130

@@ -195,7 +195,9 @@ class Stack:
 
     def bump(self, environment: str, tag: str, digest: str) -> str:
         """Set ``environment``'s image in the remote's main (what CI's bump step pushes)."""
-        checkout = self._checkout()
+        checkout = self.state / "bump"
+        shutil.rmtree(checkout, ignore_errors=True)
+        gitremote._git("clone", "--quiet", "--branch", "main", str(self.bare), str(checkout))
         subprocess.run([sys.executable, "-m", "gitops", "set-image", "--env", environment, "--tag", tag,
                         "--digest", digest], cwd=checkout, check=True, capture_output=True)  # fmt: skip
         return push(checkout, self.bare, f"chore({environment}): deploy {tag}")

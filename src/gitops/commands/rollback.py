@@ -17,6 +17,7 @@ one as `set-image` and `promote`, with the same ``--commit``/``--push`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 from dataclasses import dataclass
 
 from .. import console, gitutil, images, oci, restore
@@ -185,11 +186,36 @@ def run_revision(repo: Repo, args: argparse.Namespace) -> int:
         return revision_body(repo, change, diffs)
 
     code = deploy_or_body(repo, args.env, plan, args, body_of, guard=restore.folders(repo, args.env))
-    if api is not None and (args.commit or args.push) and not args.pr_body:
-        for line in window_notes(repo, api, args.env):
+    if api is not None and args.push and not args.pr_body:
+        for line in [*end_stale_syncs(repo, api, args.env), *window_notes(repo, api, args.env)]:
             console.say(line)
     del planned
     return code
+
+
+def end_stale_syncs(repo: Repo, api: ArgoAPI, env: str) -> list[str]:
+    """After the push: a sync still running on ENV's clusters is the bad release's (Argo CD waits
+    for it to be healthy before it prunes, and starts no other sync meanwhile). End it when the
+    token may (``applications, sync``), then ask Argo CD to look at the remote again."""
+    notes = []
+    for cluster in (c for c in repo.clusters() if c.environment == env):
+        name = f"{repo.app}-{cluster.name}"
+        try:
+            state = api.application(name).get("status") or {}
+        except GitopsError:
+            continue
+        if (state.get("operationState") or {}).get("phase") == "Running":
+            try:
+                api.call("DELETE", f"/api/v1/applications/{name}/operation")
+                notes.append(f"rollback: ended Argo CD's sync of the rolled-back revision on {name}")
+            except GitopsError:
+                notes.append(
+                    f"rollback: Argo CD is still syncing the rolled-back revision on {name}; its next retry takes "
+                    "the rollback (syncPolicy.retry.refresh), or end that sync in the UI (it needs sync rights)"
+                )
+        with contextlib.suppress(GitopsError):
+            api.application(name, refresh="normal")
+    return notes
 
 
 def revision_body(repo: Repo, change: restore.Restore, diffs: dict[str, str]) -> str:

@@ -1,0 +1,283 @@
+"""Bad releases on a real node: the service's own image in real pods, probed by a real kubelet.
+
+A stack of its own (the real node for dev: harness/stack/node.py), reconciled by the real
+Argo CD. Each bad release is pushed through Git the way a person would push it, and:
+
+- requests through the Service, sampled every 100 ms from the node's network, never fail:
+  the old pods keep serving (maxUnavailable: 0, and the new pods are never Ready);
+- `gitops status --live` and the promotion gate name the reason from Argo CD's resource tree;
+- one command (`gitops rollback dev --push`) brings dev back, and Argo CD syncs it.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gitops.toolchain import build_cache, pins, tools_dir
+from harness.stack import node
+from harness.stack.stack import Stack, app_state
+from tests.e2e.conftest import ROOT, TIMINGS
+
+DEV_APP = "flask-app-dev"
+OVERLAY = Path("apps/flask-app/overlays/dev/kustomization.yaml")
+
+
+@pytest.fixture(scope="module")
+def real():
+    state = Path(tempfile.mkdtemp(prefix="flask-gitops-node-")) / "state"
+    started = time.monotonic()
+    up = Stack.up(state, ROOT, build_cache(), tools_dir() / "bin", pins(), log=lambda line: None, worktree=True,
+                  tied=True, real_node=True)  # fmt: skip
+    TIMINGS["real-node stack up to every Application settled (s)"] = time.monotonic() - started
+    try:
+        yield up
+    finally:
+        up.down()
+        shutil.rmtree(state.parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def work(real):
+    folder = real.state.parent / "work"
+    subprocess.run(["git", "clone", "-q", "--branch", "main", str(real.bare), str(folder)], check=True)
+    for key, value in (("user.name", "e2e"), ("user.email", "e2e@flask-gitops.invalid")):
+        subprocess.run(["git", "config", key, value], cwd=folder, check=True)
+    return folder
+
+
+class Receiver:
+    """The notifications controller's one outside address (the dispatch URL), on 127.0.0.1."""
+
+    def __init__(self):
+        self.received: list[tuple[float, dict]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(min(int(self.headers.get("Content-Length", 0)), 1 << 16))
+                outer.received.append((time.monotonic(), json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/repos/example-org/flask-gitops/dispatches"
+
+    def events(self, event: str, revision: str) -> list[float]:
+        return [t for t, body in self.received
+                if body["event_type"] == event and body["client_payload"]["revision"] == revision]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def receiver(real):
+    listener = Receiver()
+    real.argo.start_notifications(ROOT / "argocd" / "notifications" / "argocd-notifications-cm.yaml", listener.url)
+    try:
+        yield listener
+    finally:
+        listener.server.shutdown()
+
+
+def gitops(work: Path, real, *args: str, token: str | None = None) -> subprocess.CompletedProcess:
+    """`gitops` with the read-only token (or ``token``: an operator's, who may sync)."""
+    env = {**os.environ, "ARGOCD_SERVER": real.argo.url, "ARGOCD_AUTH_TOKEN": token or real.reader_token}
+    return subprocess.run([sys.executable, "-m", "gitops", *args], cwd=work, capture_output=True, text=True,
+                          check=False, env=env, timeout=300)  # fmt: skip
+
+
+def push(work: Path, message: str) -> str:
+    subprocess.run(["git", "commit", "-qam", message], cwd=work, check=True)
+    subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=work, check=True, capture_output=True)
+    return deployed(work)
+
+
+def deployed(work: Path) -> str:
+    """The revision Argo CD syncs for main (the local remote's deploy/local, main plus its repoURL commit)."""
+    for _ in range(100):
+        subprocess.run(["git", "fetch", "-q", "origin"], cwd=work, check=True)
+        main, deploy = (subprocess.run(["git", "rev-parse", ref], cwd=work, capture_output=True, text=True).stdout
+                        .strip() for ref in ("origin/main", "origin/deploy/local"))  # fmt: skip
+        parent = subprocess.run(["git", "rev-parse", f"{deploy}~1"], cwd=work, capture_output=True, text=True)
+        if parent.stdout.strip() == main:
+            return deploy
+        time.sleep(0.1)
+    raise AssertionError("deploy/local never followed main")
+
+
+def edit_overlay(work: Path, old: str, new: str) -> None:
+    path = work / OVERLAY
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+
+
+def patch_container(work: Path, patch: str) -> None:
+    """An inline JSON patch of the Deployment's container, added to dev's overlay."""
+    edit_overlay(work, "patches:\n", "patches:\n  - target: {kind: Deployment, name: flask-app}\n    patch: |\n"
+                 + "".join(f"      {line}\n" for line in patch.strip().splitlines()))  # fmt: skip
+
+
+class Sampler:
+    """Requests through dev's Service every 100 ms, from inside the node's network."""
+
+    def __init__(self, real, folder: Path):
+        service = real.clusters["dev"].get("service", "flask-app", "-n", "flask-app-dev")
+        url = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/"
+        self.out, self.stop_file = folder / "samples.jsonl", folder / "samples.stop"
+        self.stop_file.unlink(missing_ok=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.process = subprocess.Popen(
+            real.node.nsenter(sys.executable, "-m", "harness.testing.sampler", "--url", url, "--out", str(self.out),
+                              "--stop", str(self.stop_file), "--max-seconds", "600"),
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+
+    def stop(self) -> list[dict]:
+        self.stop_file.touch()
+        try:
+            self.process.wait(timeout=10)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+        return [json.loads(line) for line in self.out.read_text().splitlines() if line.strip()]
+
+
+def until(real, what, check, timeout):
+    return real.procs.until(what, check, timeout, interval=1)
+
+
+def dev_state(real) -> tuple[str, str, str]:
+    return app_state(real.api.application(DEV_APP))
+
+
+def pods(real) -> list[dict]:
+    return real.clusters["dev"].get("pods", "-n", "flask-app-dev")["items"]
+
+
+def test_the_service_image_runs_in_real_pods_contained_on_the_real_node(real, work):
+    assert dev_state(real)[:2] == ("Synced", "Healthy")
+    running = pods(real)
+    assert running, "dev has pods"
+    for pod in running:
+        assert pod["spec"]["nodeName"] == node.NODE_NAME
+        (status,) = pod["status"]["containerStatuses"]
+        assert status["ready"] is True
+        assert status["imageID"].endswith(real.release["digest"]), "the image built from the Dockerfile, by digest"
+    sampler = Sampler(real, real.state.parent)
+    time.sleep(2)
+    samples = sampler.stop()
+    assert samples
+    assert all(s.get("status") == 200 for s in samples), samples[:3]
+    # Contained: the node's interfaces, iptables rules and mounts are not the host's.
+    assert "cni0" not in subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+    assert "KUBE-SERVICES" not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+    assert not Path("/var/lib/kubelet").exists()
+
+
+def wait_reason(work, real, reason: str, timeout: float = 120) -> str:
+    """Until `gitops status --live` exits 1 naming ``reason`` for dev; its output."""
+
+    def named():
+        result = gitops(work, real, "status", "--live")
+        return result.returncode == 1 and reason in result.stderr and result.stdout
+
+    return until(real, f"status --live naming {reason}", named, timeout)
+
+
+def rollback_and_wait(work, real) -> tuple[str, float]:
+    """`gitops rollback dev --push` by an operator (a token that may sync: it ends the bad sync)."""
+    started = time.monotonic()
+    result = gitops(work, real, "rollback", "dev", "--push", token=real.api.token)
+    assert result.returncode == 0, result.stderr
+    revision = deployed(work)
+    until(real, "dev Synced + Healthy after the rollback",
+          lambda: dev_state(real) == ("Synced", "Healthy", revision), 180)  # fmt: skip
+    return revision, time.monotonic() - started
+
+
+def test_a_crash_loop_is_named_refused_reported_and_rolled_back_with_no_failed_request(real, work, receiver):
+    sampler = Sampler(real, real.state.parent)
+    try:
+        edit_overlay(work, "LOG_LEVEL=DEBUG", "LOG_LEVEL=NOPE")  # the app cannot configure its logger: exit 1
+        pushed = time.monotonic()
+        bad = push(work, "dev: a log level the app does not know")
+        out = wait_reason(work, real, "CrashLoopBackOff")
+        TIMINGS["crash loop: push -> status --live names it (s)"] = time.monotonic() - pushed
+        assert "pod flask-app-" in out
+        assert "restart" in out
+        assert dev_state(real)[1] != "Healthy"
+        refused = gitops(work, real, "promote", "dev", "staging")
+        assert refused.returncode == 1
+        assert "refused by the Argo CD gate" in refused.stderr
+        assert "CrashLoopBackOff" in refused.stderr
+        # The progress deadline (dev: 60 s) turns it Degraded, and on-health-degraded goes out once.
+        until(real, "dev Degraded", lambda: dev_state(real)[1] == "Degraded", 150)
+        until(real, "the flask-gitops-degraded dispatch", lambda: receiver.events("flask-gitops-degraded", bad), 60)
+        assert not receiver.events("flask-gitops-deployed", bad), "a crash loop is never 'deployed'"
+        _, recovered = rollback_and_wait(work, real)
+        TIMINGS["crash loop: rollback push -> Healthy (s)"] = recovered
+    finally:
+        samples = sampler.stop()
+    failed = [s for s in samples if s.get("status") != 200]
+    assert len(samples) > 100
+    assert not failed, f"{len(failed)} of {len(samples)} requests failed: {failed[:3]}"
+    message = subprocess.run(["git", "log", "-1", "--format=%B", "origin/main"], cwd=work, capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    assert "Rolled-back-from: " in message
+    time.sleep(3)
+    assert len(receiver.events("flask-gitops-degraded", bad)) == 1, "once per revision"
+
+
+def test_a_memory_limit_too_low_is_shown_as_oomkilled_and_rolled_back(real, work):
+    subprocess.run(["git", "pull", "-q", "--ff-only", "origin", "main"], cwd=work, check=True)
+    sampler = Sampler(real, real.state.parent)
+    try:
+        patch_container(work, '- {op: replace, path: /spec/template/spec/containers/0/resources/limits/memory, '
+                              'value: "24Mi"}\n- {op: replace, path: /spec/template/spec/containers/0/resources/'
+                              'requests/memory, value: "24Mi"}')  # fmt: skip
+        push(work, "dev: a memory limit too low")
+        out = wait_reason(work, real, "OOMKilled")
+        assert "last exit: OOMKilled" in out
+        rollback_and_wait(work, real)
+    finally:
+        samples = sampler.stop()
+    failed = [s for s in samples if s.get("status") != 200]
+    assert not failed, f"{len(failed)} of {len(samples)} requests failed: {failed[:3]}"
+
+
+def test_a_slow_start_is_deployed_only_once_ready_and_the_gate_waits(real, work, receiver):
+    """The new pods are not Ready for 40 s: the gate refuses, and on-deployed (Argo CD's catalog
+    condition) fires only after Argo CD saw them healthy; never during the rollout."""
+    subprocess.run(["git", "pull", "-q", "--ff-only", "origin", "main"], cwd=work, check=True)
+    patch_container(work, '- {op: add, path: /spec/template/spec/containers/0/env/-, '
+                          'value: {name: WARMUP_SECONDS, value: "40"}}')  # fmt: skip
+    slow = push(work, "dev: a release that warms up for 40 s")
+    until(real, "dev syncing the slow release", lambda: dev_state(real)[2] == slow, 120)
+    refused = gitops(work, real, "promote", "dev", "staging")
+    assert refused.returncode == 1
+    assert "running, not ready" in refused.stderr or "Progressing" in refused.stderr, refused.stderr
+    healthy = until(real, "dev Healthy at the slow release",
+                    lambda: dev_state(real) == ("Synced", "Healthy", slow) and time.monotonic(), 240)  # fmt: skip
+    until(real, "the on-deployed dispatch", lambda: receiver.events("flask-gitops-deployed", slow), 90)
+    (sent,) = receiver.events("flask-gitops-deployed", slow)
+    assert sent >= healthy - 5, "on-deployed waited for the pods to be Ready"
+    refused = gitops(work, real, "promote", "dev", "staging")
+    assert refused.returncode == 1
+    assert "stable health needs 30s" in refused.stderr
+    waited = gitops(work, real, "promote", "dev", "staging", "--wait", "2m")
+    assert waited.returncode == 0, waited.stderr
+    assert "promote: the Argo CD gate passed" in waited.stdout
