@@ -363,11 +363,11 @@ def test_pss_rules_cover_probe_and_lifecycle_hosts():
 
 def test_cluster_names_and_namespaces_are_dns_labels_to_the_end():
     """jsonschema's Python '$' matched before a final newline: "dev\n" passed as a DNS label."""
-    from gitops.policy.clusters import _schema_problems
+    from gitops.file_schemas import cluster_config_problems
 
     config = {"cluster": {"name": "dev\n"}, "environment": "dev", "namespace": "app\n", "autoSync": True,
               "url": "https://dev.example.com\n"}  # fmt: skip
-    fields = {where for where, _ in _schema_problems(config, ("dev",))}
+    fields = {where for where, _ in cluster_config_problems(config, ("dev",))}
     assert fields == {"cluster.name", "namespace", "url"}
 
 

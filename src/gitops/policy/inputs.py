@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import files
 from ..errors import GitopsError
+from ..files import inside
 from .registry import INPUT, Context, Doc, Outcome, Scope, check
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -129,12 +130,6 @@ def kustomization_file(folder: Path) -> Path | None:
         if (folder / name).is_file():
             return folder / name
     return None
-
-
-def inside(path: Path, root: Path) -> bool:
-    """Is the real ``path`` ``root`` or below it (``root`` already real)?"""
-    text, top = str(path), str(root)
-    return text == top or text.startswith(top.rstrip(os.sep) + os.sep)
 
 
 @dataclass
