@@ -51,12 +51,11 @@ FIELDS: tuple[Field, ...] = (
     Field("patchesJson6902[*].path"),
     Field("replacements[*].path"),
     Field("openapi.path"),
-    Field("configMapGenerator[*].files[*]", key_value=True),
-    Field("configMapGenerator[*].envs[*]"),
-    Field("configMapGenerator[*].env"),
-    Field("secretGenerator[*].files[*]", key_value=True),
-    Field("secretGenerator[*].envs[*]"),
-    Field("secretGenerator[*].env"),
+    *(
+        Field(f"{generator}[*].{path}", key_value=path == "files[*]")
+        for generator in ("configMapGenerator", "secretGenerator")
+        for path in ("files[*]", "envs[*]", "env")
+    ),
     Field("helmGlobals.chartHome"),
     Field("helmCharts[*].repo", remote_only=True),
     Field("helmCharts[*].valuesFile"),
