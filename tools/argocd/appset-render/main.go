@@ -96,19 +96,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var appsets []input
 	var projects []v1alpha1.AppProject
-	for _, file := range files {
-		data, err := readInput(file, stdin)
-		if err != nil {
-			fmt.Fprintf(stderr, "appset-render: %v\n", err)
-			return 2
-		}
+	if !eachInput(files, stdin, stderr, func(file string, data []byte) error {
 		a, p, err := decode(file, data)
-		if err != nil {
-			fmt.Fprintf(stderr, "appset-render: %v\n", err)
-			return 2
-		}
 		appsets = append(appsets, a...)
 		projects = append(projects, p...)
+		return err
+	}) {
+		return 2
 	}
 	repos, err := newWorkTree(*root)
 	if err != nil {
@@ -143,6 +137,22 @@ func readInput(file string, stdin io.Reader) ([]byte, error) {
 		return io.ReadAll(stdin)
 	}
 	return os.ReadFile(file)
+}
+
+// eachInput hands every file's bytes ("-": stdin) to use, in order; the first error, reading
+// or using a file, is one line on stderr and false.
+func eachInput(files []string, stdin io.Reader, stderr io.Writer, use func(file string, data []byte) error) bool {
+	for _, file := range files {
+		data, err := readInput(file, stdin)
+		if err == nil {
+			err = use(file, data)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "appset-render: %v\n", err)
+			return false
+		}
+	}
+	return true
 }
 
 // decode reads a YAML or JSON stream: its ApplicationSets and AppProjects.
