@@ -132,29 +132,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return status
 }
 
-func readInput(file string, stdin io.Reader) ([]byte, error) {
-	if file == "-" {
-		return io.ReadAll(stdin)
-	}
-	return os.ReadFile(file)
-}
-
-// eachInput hands every file's bytes ("-": stdin) to use, in order; the first error, reading
-// or using a file, is one line on stderr and false.
-func eachInput(files []string, stdin io.Reader, stderr io.Writer, use func(file string, data []byte) error) bool {
-	for _, file := range files {
-		data, err := readInput(file, stdin)
-		if err == nil {
-			err = use(file, data)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "appset-render: %v\n", err)
-			return false
-		}
-	}
-	return true
-}
-
 // decode reads a YAML or JSON stream: its ApplicationSets and AppProjects.
 func decode(file string, data []byte) ([]input, []v1alpha1.AppProject, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
