@@ -3,7 +3,7 @@
 Every module's imports are read from its syntax tree (no module is run):
 - a module of gitops.commands imports no other command module;
 - nothing in src/ (the gitops and flask_app packages that ship) imports harness, tests or bench;
-- gitops.yaml is read by gitops.repo alone.
+- gitops.yaml and each cluster's config.yaml are read by gitops.repo alone.
 """
 
 from __future__ import annotations
@@ -57,22 +57,27 @@ def test_the_product_never_imports_the_harness_or_the_tests():
 READERS = {"load_yaml", "load_documents", "read_text", "read_bytes", "safe_load", "open", "parse_yaml"}
 
 
-def reads_gitops_yaml(path: Path) -> bool:
-    """Does ``path`` call a file reader on gitops.yaml (by name or through GITOPS_YAML)?"""
+# Each configuration file, by the names its path is written with.
+CONFIGURATION_FILES = {"gitops.yaml": ("gitops.yaml", "GITOPS_YAML"), "config.yaml": ("config.yaml", "CLUSTER_CONFIG")}
+
+
+def reads(path: Path, names: tuple[str, ...]) -> bool:
+    """Does ``path`` call a file reader on a file written as one of ``names``?"""
     source = path.read_text()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             text = ast.get_source_segment(source, node) or ""
-            if name in READERS and ("gitops.yaml" in text or "GITOPS_YAML" in text):
+            if name in READERS and any(n in text for n in names):
                 return True
     return False
 
 
-def test_gitops_yaml_has_one_reader():
-    readers = [p.relative_to(ROOT).as_posix() for p in modules() if reads_gitops_yaml(p)]
-    assert readers == ["src/gitops/repo.py"], readers
+def test_each_configuration_file_has_one_reader():
+    for file, names in CONFIGURATION_FILES.items():
+        readers = [p.relative_to(ROOT).as_posix() for p in modules() if reads(p, names)]
+        assert readers == ["src/gitops/repo.py"], (file, readers)
 
 
 def test_every_benchmark_module_imports():

@@ -15,17 +15,12 @@ set -euo pipefail
 
 tools_dir=${1:?usage: tools/build-appset-render.sh TOOLS_DIR CACHE_DIR}
 cache_dir=${2:?usage: tools/build-appset-render.sh TOOLS_DIR CACHE_DIR}
-if ! command -v go >/dev/null 2>&1; then
-  echo "error: the Go toolchain is not installed; install Go 1.24 or newer and re-run 'make tools'" >&2
-  exit 1
-fi
-here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools/lib.sh
+source "${0%/*}/lib.sh"
+need_go tools
 version=${ARGOCD_VERSION:?}
 module=github.com/argoproj/argo-cd/v3
-if ! grep -q "^require $module $version\$" "$here/argocd/go.mod"; then
-  echo "error: tools/argocd/go.mod does not require $module $version (tools/versions.mk)" >&2
-  exit 1
-fi
+need_pins argocd/go.mod "require $module $version" "^require $module $version\$"
 
 hash=$(cd "$here/argocd" && cat go.mod go.sum appset-render/*.go | sha256sum | cut -c1-12)
 out="$cache_dir/appset-render/$version-$hash"

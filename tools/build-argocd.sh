@@ -14,19 +14,14 @@
 set -euo pipefail
 
 cache_dir=${1:?usage: tools/build-argocd.sh CACHE_DIR}
-if ! command -v go >/dev/null 2>&1; then
-  echo "error: the Go toolchain is not installed; install Go 1.24 or newer and re-run 'make e2e-tools'" >&2
-  exit 1
-fi
-here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools/lib.sh
+source "${0%/*}/lib.sh"
+need_go e2e-tools
 version=${ARGOCD_VERSION:?}
 export GOTOOLCHAIN=${ARGOCD_GOTOOLCHAIN:?}
 module=github.com/argoproj/argo-cd/v3
 
-if ! grep -q "^require $module $version\$" "$here/argocd/go.mod"; then
-  echo "error: tools/argocd/go.mod does not require $module $version (tools/versions.mk)" >&2
-  exit 1
-fi
+need_pins argocd/go.mod "require $module $version" "^require $module $version\$"
 
 out="$cache_dir/argocd/$version"
 "$here/build-argocd-ui.sh" "$cache_dir"

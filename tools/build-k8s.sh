@@ -7,29 +7,20 @@
 set -euo pipefail
 
 tools_dir=${1:?usage: tools/build-k8s.sh TOOLS_DIR}
-if ! command -v go >/dev/null 2>&1; then
-  echo "error: the Go toolchain is not installed; install Go 1.24 or newer and re-run 'make e2e'" >&2
-  exit 1
-fi
-here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools/lib.sh
+source "${0%/*}/lib.sh"
+need_go e2e
 k8s=${KUBERNETES_E2E_VERSION:?} etcd=${ETCD_VERSION:?} kwok=${KWOK_VERSION:?}
 out="$tools_dir/k8s/v$k8s-etcd-$etcd-kwok-$kwok"
 
-if ! grep -q "k8s.io/kubernetes v$k8s\$" "$here/k8s/go.mod" || ! grep -q "go.etcd.io/etcd/server/v3 $etcd\$" "$here/k8s/go.mod"; then
-  echo "error: tools/k8s/go.mod does not pin k8s.io/kubernetes v$k8s and etcd $etcd (tools/versions.mk)" >&2
-  exit 1
-fi
-if [[ -f "$out/.complete" ]]; then
-  echo "e2e-tools: control plane v$k8s (etcd $etcd, kwok $kwok) already built in $out (nothing to do)"
-  exit 0
-fi
+need_pins k8s/go.mod "pin k8s.io/kubernetes v$k8s and etcd $etcd" \
+  "k8s.io/kubernetes v$k8s\$" "go.etcd.io/etcd/server/v3 $etcd\$"
+exit_if_built "$out/.complete" \
+  "e2e-tools: control plane v$k8s (etcd $etcd, kwok $kwok) already built in $out (nothing to do)"
 
 mkdir -p "$out"
 started=$(date +%s)
-minor=${k8s#*.}; minor=${minor%%.*}
-pkg=k8s.io/component-base/version
-ldflags="-s -w -X $pkg.gitVersion=v$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-ldflags="$ldflags -X $pkg.buildDate=1970-01-01T00:00:00Z"
+ldflags=$(kubernetes_ldflags "$k8s")
 echo "e2e-tools: building Kubernetes v$k8s and etcd $etcd (first time: several minutes)"
 (
   cd "$here/k8s"

@@ -4,26 +4,18 @@
 # control plane (tools/build-k8s.sh); containerd, runc and the CNI plugins come from
 # Debian's packages (APT_PACKAGES_NODE in tools/versions.mk). A second run builds nothing.
 set -euo pipefail
-
 cache=${1:?usage: tools/build-node.sh CACHE}
-here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools/lib.sh
+source "${0%/*}/lib.sh"
+need_go node-tools
 k8s=${KUBERNETES_E2E_VERSION:?}
 out="$cache/k8s/node-v$k8s"
-if ! grep -q "k8s.io/kubernetes v$k8s\$" "$here/k8s/go.mod"; then
-  echo "error: tools/k8s/go.mod does not pin k8s.io/kubernetes v$k8s (tools/versions.mk)" >&2
-  exit 1
-fi
-if [[ -f "$out/.complete" ]]; then
-  echo "e2e-tools: node v$k8s (kubelet, kube-proxy) already built in $out (nothing to do)"
-  exit 0
-fi
+need_pins k8s/go.mod "pin k8s.io/kubernetes v$k8s" "k8s.io/kubernetes v$k8s\$"
+exit_if_built "$out/.complete" "node-tools: node v$k8s (kubelet, kube-proxy) already built in $out (nothing to do)"
 mkdir -p "$out"
 started=$(date +%s)
-minor=${k8s#*.}; minor=${minor%%.*}
-pkg=k8s.io/component-base/version
-ldflags="-s -w -X $pkg.gitVersion=v$k8s -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-ldflags="$ldflags -X $pkg.buildDate=1970-01-01T00:00:00Z"
-echo "e2e-tools: building kubelet and kube-proxy v$k8s (first time: several minutes)"
+ldflags=$(kubernetes_ldflags "$k8s")
+echo "node-tools: building kubelet and kube-proxy v$k8s (first time: several minutes)"
 (
   cd "$here/k8s"
   CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out/" \
@@ -31,4 +23,4 @@ echo "e2e-tools: building kubelet and kube-proxy v$k8s (first time: several minu
 )
 "$out/kubelet" --version
 touch "$out/.complete"
-echo "e2e-tools: node built in $(( $(date +%s) - started ))s"
+echo "node-tools: built in $(( $(date +%s) - started ))s"

@@ -95,7 +95,6 @@ def render_applications(
     rendered: list,
     report,
     check_inputs: Callable[..., set[Path]],
-    environment_of: Callable[[Repo, Path], str | None],
 ) -> set[Path]:
     """Render every Application's source as the repo-server would; the folders rendered so.
 
@@ -157,7 +156,7 @@ def render_applications(
                 )
             continue
         text = "".join("---\n" + yaml.safe_dump(m, sort_keys=False) for m in result.manifests)
-        rendered.append((label, text, result.manifests, environment_of(repo, folder)))
+        rendered.append((label, text, result.manifests, repo.environment_of(folder)))
         done.add(folder.resolve())
     return done
 

@@ -43,6 +43,50 @@ def duration(value: str) -> int:
     return file_schemas.seconds(value)
 
 
+# Each command's one-line help (`gitops --help`) and description (`gitops COMMAND --help`).
+HELP: dict[str, tuple[str, str | None]] = {
+    "validate": (
+        "yamllint, kustomize build, kubeconform, policy checks",
+        "Validate manifests: yamllint, kustomize build, kubeconform "
+        "(offline, strict, every pinned Kubernetes version) and policy checks.",
+    ),
+    "render": (
+        "write every cluster's and overlay's rendered manifests",
+        "kustomize build every cluster, overlay and argocd/ folder into DIR.",
+    ),
+    "set-image": (
+        "point an environment at an image tag (and digest)",
+        "Edit only the images: entry of the environment's overlay.",
+    ),
+    "promote": (
+        "copy one environment's image to the next",
+        "Copy the image (tag and digest) of FROM to TO. The order comes "
+        "from gitops.yaml; skipping a stage needs --force.",
+    ),
+    "rollback": (
+        "give an environment back what it ran before (configuration and image, or only the image)",
+        "Restore ENV's overlay and cluster folders as at an earlier revision (the one Argo CD "
+        "deployed before by default), or with --to/--steps point ENV at an earlier image from the Git history "
+        "of its overlay. An image ENV never ran is refused; prod keeps the digest rule.",
+    ),
+    "diff": (
+        "rendered diff per cluster between a git ref and the working tree",
+        "Exit 0 when nothing changes, 1 when something does.",
+    ),
+    "status": ("which image runs in each environment", None),
+    "configure": (
+        "set this fork's repository URL and image name everywhere",
+        "Rewrite the repository URL and image name in every manifest, "
+        "then validate; on failure every file is restored.",
+    ),
+}
+
+
+def _command(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    help_text, description = HELP[name]
+    return sub.add_parser(name, help=help_text, description=description)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gitops",
@@ -58,12 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
-        "validate",
-        help="yamllint, kustomize build, kubeconform, policy checks",
-        description="Validate manifests: yamllint, kustomize build, kubeconform "
-        "(offline, strict, every pinned Kubernetes version) and policy checks.",
-    )
+    p = _command(sub, "validate")
     p.add_argument(
         "paths",
         nargs="*",
@@ -86,18 +125,10 @@ def _parser() -> argparse.ArgumentParser:
         help="switch a policy off for this run (repeatable; gitops.yaml skipPolicies does it for good)",
     )
 
-    p = sub.add_parser(
-        "render",
-        help="write every cluster's and overlay's rendered manifests",
-        description="kustomize build every cluster, overlay and argocd/ folder into DIR.",
-    )
+    p = _command(sub, "render")
     p.add_argument("--out", type=_path, default=Path("build/rendered"), metavar="DIR")
 
-    p = sub.add_parser(
-        "set-image",
-        help="point an environment at an image tag (and digest)",
-        description="Edit only the images: entry of the environment's overlay.",
-    )
+    p = _command(sub, "set-image")
     p.add_argument("--env", required=True, help="environment (from gitops.yaml)")
     p.add_argument("--tag", required=True, help="image tag, e.g. sha-1a2b3c4")
     p.add_argument("--digest", help="image digest, sha256:<64 hex> (required for prod)")
@@ -105,12 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="deploy an image the environment was rolled back from")
     _git_flags(p)
 
-    p = sub.add_parser(
-        "promote",
-        help="copy one environment's image to the next",
-        description="Copy the image (tag and digest) of FROM to TO. The order comes "
-        "from gitops.yaml; skipping a stage needs --force.",
-    )
+    p = _command(sub, "promote")
     p.add_argument("source", metavar="FROM")
     p.add_argument("target", metavar="TO")
     p.add_argument(
@@ -126,13 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     _argocd_flag(p)
     _git_flags(p, pr_body="versions, commits, live state, rendered diff")
 
-    p = sub.add_parser(
-        "rollback",
-        help="give an environment back what it ran before (configuration and image, or only the image)",
-        description="Restore ENV's overlay and cluster folders as at an earlier revision (the one Argo CD "
-        "deployed before by default), or with --to/--steps point ENV at an earlier image from the Git history "
-        "of its overlay. An image ENV never ran is refused; prod keeps the digest rule.",
-    )
+    p = _command(sub, "rollback")
     p.add_argument("env", metavar="ENV")
     p.add_argument(
         "--revision",
@@ -146,26 +166,17 @@ def _parser() -> argparse.ArgumentParser:
     _argocd_flag(p)
     _git_flags(p, pr_body="the two images, where the earlier one was set, rendered diff")
 
-    p = sub.add_parser(
-        "diff",
-        help="rendered diff per cluster between a git ref and the working tree",
-        description="Exit 0 when nothing changes, 1 when something does.",
-    )
+    p = _command(sub, "diff")
     p.add_argument("--base", default="HEAD", help="git ref to compare against (default: HEAD)")
 
-    p = sub.add_parser("status", help="which image runs in each environment")
+    p = _command(sub, "status")
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.add_argument(
         "--live", action="store_true", help="add what Argo CD reports for each cluster (sync, health, revision, image)"
     )
     _argocd_flag(p)
 
-    p = sub.add_parser(
-        "configure",
-        help="set this fork's repository URL and image name everywhere",
-        description="Rewrite the repository URL and image name in every manifest, "
-        "then validate; on failure every file is restored.",
-    )
+    p = _command(sub, "configure")
     p.add_argument(
         "--repo-url", "--repo", dest="repo_url", help="Git URL Argo CD pulls, e.g. https://host/owner/repo.git"
     )

@@ -107,21 +107,6 @@ def plan_image(
     return ImageChange(env, path, where, current, target, old, new)
 
 
-def set_image(
-    repo: Repo,
-    env: str,
-    tag: str,
-    digest: str | None = None,
-    image: str | None = None,
-    log: Log = console.say,
-) -> bool:
-    """Point ``env`` at an image (no git); True when the file changed."""
-    change = plan_image(repo, env, tag, digest, image)
-    with files.repo_lock(repo.root):
-        write(repo, change, log)
-    return change.changed
-
-
 def write(repo: Repo, change, log: Log) -> None:
     """Write an edit (an ImageChange or a restore.Restore): every file of it or none."""
     if change.changed:

@@ -1,13 +1,22 @@
-"""The types of gitops.yaml and of each cluster's config.yaml, as JSON schemas.
+"""The schemas of gitops.yaml and of each cluster's config.yaml, as JSON schemas.
 
-A file that does not match is a one-line error naming the file and the field; nothing
-downstream ever sees a value of the wrong type. The repository URL and image name
-patterns are the ones `gitops configure` accepts.
+gitops.yaml: a file that does not match is a one-line error naming the file and the
+field; nothing downstream ever sees a value of the wrong type. The repository URL and
+image name patterns are the ones `gitops configure` accepts.
+
+clusters/<cluster>/config.yaml (``cluster_config_schema``): the ApplicationSet turns every
+one into an Application with `missingkey=error`, so an unknown key, a missing one or a
+wrong type breaks or silently changes what Argo CD does (`autoSync: "false"` is a
+non-empty string, so true). ``cluster_config_problems`` lists every problem, one
+(field, message) pair each: the repository model keeps them, `gitops validate` reports
+them (GO127) and the other commands stop at the first.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterator
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
@@ -22,9 +31,15 @@ REPO_URL = (
     r"|git@[A-Za-z0-9.-]+:[A-Za-z0-9._/-]+"
 )
 REPO_URL_RE = re.compile(REPO_URL)
-NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z"  # a DNS label: environments, the app, cluster names
+# The end of a pattern: Python's '$' (jsonschema's) also matches before a final newline, so
+# "dev\n" passed as a DNS label; '(?!\n)' keeps the pattern ECMA-262 (JSON Schema's dialect).
+END = r"$(?!\n)"
+NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?" + END  # a DNS label: environments, the app, cluster names
+# https, a host (and port), an optional path; no query, fragment or trailing slash (the
+# ApplicationSet appends /version).
+HTTPS_URL = r"^https://[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[^\s?#]*[^\s?#/])?" + END
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
-DURATION = r"^[0-9]{1,5}[smh]\Z"  # 30s, 10m, 1h
+DURATION = r"^[0-9]{1,5}[smh]" + END  # 30s, 10m, 1h
 # A folder inside the repository: relative, no `..`, no empty or hidden components.
 FOLDER = r"^(?!/)(?!.*(^|/)\.)(?!.*//)[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z"
 
@@ -62,7 +77,6 @@ GITOPS_YAML = {
             "uniqueItems": True,
             "items": _string(r"^[A-Z]{2}[0-9]{3}\Z", "a policy id such as GO116", 5),
         },
-        # Read by the policies (policy/clusters.py settings_schema has their full rules).
         "manualSync": {
             "type": "array",
             "uniqueItems": True,
@@ -123,24 +137,7 @@ def seconds(duration: str) -> int:
     return int(duration[:-1]) * _UNITS[duration[-1]]
 
 
-# Only the types of what the commands read: the full rules of this file (known keys,
-# DNS labels, https URLs) are the `gitops validate` policy in policy/clusters.py.
-_TEXT = {"type": "string", "maxLength": 2048}
-CLUSTER_CONFIG = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "clusters/<cluster>/config.yaml",
-    "type": "object",
-    "required": ["cluster", "environment", "namespace"],
-    "properties": {
-        "cluster": {"type": "object", "required": ["name"], "properties": {"name": _TEXT}},
-        "environment": _TEXT,
-        "namespace": _TEXT,
-        "autoSync": {"type": "boolean"},
-        "url": _TEXT,
-    },
-}
-
-_VALIDATORS = {id(schema): Draft202012Validator(schema) for schema in (GITOPS_YAML, CLUSTER_CONFIG)}
+_VALIDATORS = {id(schema): Draft202012Validator(schema) for schema in (GITOPS_YAML,)}
 
 
 def check(data: object, schema: dict, where: str) -> dict:
@@ -177,3 +174,85 @@ def _short(value: object) -> str:
 def _type_name(value: object) -> str:
     names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
     return names.get(type(value), type(value).__name__)
+
+
+def cluster_config_schema(environments: tuple[str, ...]) -> dict:
+    """The JSON Schema of clusters/<cluster>/config.yaml (environments from gitops.yaml)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "clusters/<cluster>/config.yaml",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["cluster", "environment", "namespace", "autoSync", "url"],
+        "properties": {
+            "cluster": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {"name": {"type": "string", "pattern": NAME}},
+            },
+            "environment": {"type": "string", "enum": list(environments)},
+            "namespace": {"type": "string", "pattern": NAME},
+            "autoSync": {"type": "boolean"},
+            "url": {"type": "string", "pattern": HTTPS_URL},
+        },
+    }
+
+
+# What a pattern and a type mean, for the one-line problems of a cluster's config.yaml.
+PATTERNS = {NAME: "a DNS label (a-z, 0-9, '-', at most 63)", HTTPS_URL: "an https:// URL without query or '/' end"}
+_TYPE_NAMES: dict[object, str] = {
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    list: "a list",
+    dict: "a mapping",
+    type(None): "null",
+    "string": "a string",
+    "boolean": "a boolean",
+    "object": "a mapping",
+    "array": "a list",
+}
+
+
+def _dotted(path: object) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _cluster_config_errors(error: ValidationError, environments: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    """The (field, message) pairs of one schema error: one per unknown or missing key."""
+    where = list(error.path)
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        for key in sorted(set(error.instance) - set(known)):
+            close = difflib.get_close_matches(str(key), known, n=1) or [k for k in known if k.lower() == key.lower()]
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
+            yield _dotted([*where, key]), f"unknown key ({hint})"
+        return
+    if error.validator == "required":
+        for key in error.validator_value:
+            if key not in error.instance:
+                yield _dotted([*where, key]), "missing (the ApplicationSet template needs it)"
+        return
+    if error.validator == "enum":
+        message = f"{error.instance!r} is not an environment of gitops.yaml ({', '.join(environments)})"
+    elif error.validator == "type":
+        found_type = _TYPE_NAMES.get(type(error.instance), "a value")
+        message = f"{error.instance!r} is {found_type}, not {_TYPE_NAMES[error.validator_value]}"
+        if error.validator_value == "boolean":
+            message += " (write true or false, unquoted)"
+    elif error.validator == "pattern":
+        message = f"{error.instance!r} is not {PATTERNS.get(error.validator_value, error.validator_value)}"
+    else:
+        message = error.message
+    yield _dotted(where), message
+
+
+def cluster_config_problems(config: object, environments: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Every problem of a cluster's config.yaml content, (field, message), each once, by field."""
+    validator = Draft202012Validator(cluster_config_schema(environments))
+    found: dict[tuple[str, str], None] = {}
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.path))):
+        found.update(dict.fromkeys(_cluster_config_errors(error, environments)))
+    return tuple(found)

@@ -197,6 +197,12 @@ def load_yaml(path: Path, where: str | None = None, code: int = 2) -> object:
     return parse_yaml(read_text(path, where, code), where or str(path), code)
 
 
+def inside(path: Path, root: Path) -> bool:
+    """Is the real ``path`` ``root`` or below it (``root`` already real)?"""
+    text, top = str(path), str(root)
+    return text == top or text.startswith(top.rstrip(os.sep) + os.sep)
+
+
 def load_documents(path: Path, where: str | None = None, code: int = 2) -> list[dict]:
     """Every mapping document in ``path`` (a file of Kubernetes manifests)."""
     docs = parse_documents(read_text(path, where, code), where or str(path), code)

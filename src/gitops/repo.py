@@ -1,16 +1,25 @@
-"""The repository: its root, its gitops.yaml, its environments, clusters and targets."""
+"""The repository: its root, its gitops.yaml, its environments, clusters and targets.
+
+This module is the one reader of gitops.yaml and of each cluster's config.yaml, each
+checked against its one schema (file_schemas.py). A cluster's config.yaml is read into a
+``ClusterConfig`` that keeps every problem found in it: `gitops validate` reports them
+(GO127), the other commands stop at the first with one line (``ClusterConfig.cluster``).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from . import file_schemas
 from .errors import GitopsError, one_line
-from .files import load_yaml
+from .files import inside, load_yaml
 
 GITOPS_YAML = "gitops.yaml"
+CLUSTER_CONFIG = "config.yaml"  # in each cluster folder: what the ApplicationSet's git generator reads
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 DEFAULT_REVISION = "HEAD"  # the repository's default branch, the one pull requests merge into
 DEFAULT_SYNC_OPTIONS = frozenset({"CreateNamespace=true", "ServerSideApply=true", "PruneLast=true"})
@@ -40,6 +49,76 @@ class Cluster:
     namespace: str
     auto_sync: bool
     url: str
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A cluster folder's config.yaml as read, with every problem its schema or reading found."""
+
+    folder: Path
+    source: str  # the file, from the repository root
+    content: object = None  # the parsed file (None when it could not be read)
+    readable: bool = False
+    problems: tuple[tuple[str, str], ...] = ()  # (field, message); "(file)" when it could not be read
+
+    @property
+    def data(self) -> dict | None:
+        """The content when it was read and is a mapping, whatever else is wrong with it."""
+        return self.content if self.readable and isinstance(self.content, dict) else None
+
+    @property
+    def environment(self) -> str | None:
+        """The environment as written (its problems say whether it is one of gitops.yaml's)."""
+        env = (self.data or {}).get("environment")
+        return None if env is None else str(env)
+
+    def cluster(self) -> Cluster:
+        """The typed cluster, or a one-line error naming the file's first problem."""
+        if self.problems:
+            where, problem = self.problems[0]
+            raise GitopsError(
+                one_line(f"{self.source}: {problem}" if where == "(file)" else f"{self.source}: {where}: {problem}")
+            )
+        data = cast(dict, self.content)  # a mapping of the schema's types: it has no problems
+        return Cluster(
+            name=data["cluster"]["name"],
+            path=self.folder,
+            environment=data["environment"],
+            namespace=data["namespace"],
+            auto_sync=data["autoSync"],
+            url=data["url"],
+        )
+
+
+def read_cluster_config(folder: Path, root: Path, environments: tuple[str, ...]) -> ClusterConfig:
+    """``folder``'s config.yaml, checked against its schema (parsed once per version of the file)."""
+    path = folder / CLUSTER_CONFIG
+    source = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    if not inside(Path(os.path.realpath(path)), Path(os.path.realpath(root))):
+        return ClusterConfig(
+            folder, source, problems=(("(file)", "its real location (symlinks resolved) is outside the repository"),)
+        )
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return ClusterConfig(folder, source, problems=(("(file)", "missing: every cluster folder needs one"),))
+    except OSError as exc:
+        return ClusterConfig(folder, source, problems=(("(file)", f"cannot be read: {exc.strerror}"),))
+    return _parse_cluster_config(folder, source, environments, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cluster_config(
+    folder: Path, source: str, environments: tuple[str, ...], mtime_ns: int, size: int
+) -> ClusterConfig:
+    try:
+        content = load_yaml(folder / CLUSTER_CONFIG)  # bounded, regular files only, strict YAML
+    except GitopsError as exc:
+        return ClusterConfig(
+            folder, source, problems=(("(file)", f"cannot be read: {' '.join(str(exc).split())[:160]}"),)
+        )
+    problems = file_schemas.cluster_config_problems(content, environments)
+    return ClusterConfig(folder, source, content, readable=True, problems=problems)
 
 
 @dataclass
@@ -123,26 +202,32 @@ class Repo:
             raise GitopsError(f"{self.rel(path)}: {what}")
         return path
 
-    def clusters(self) -> list[Cluster]:
-        where = self.rel(self.clusters_dir)
+    def cluster_folders(self) -> list[Path]:
+        """Every folder of the clusters folder, whatever its config.yaml holds."""
         try:
-            folders = sorted(p for p in self.clusters_dir.iterdir() if p.is_dir())
+            return sorted(p for p in self.clusters_dir.iterdir() if p.is_dir())
         except OSError as exc:
+            where = self.rel(self.clusters_dir)
             raise GitopsError(f"{where}: cannot list the cluster folders: {exc.strerror}") from None
-        return [self.cluster(folder) for folder in folders]
+
+    def cluster_config(self, folder: Path) -> ClusterConfig:
+        """A cluster folder's config.yaml as read, problems included (what `gitops validate` reports)."""
+        return read_cluster_config(folder, self.root, tuple(self.environments))
+
+    def cluster_configs(self) -> dict[str, ClusterConfig]:
+        """Every cluster folder's config.yaml, by folder name (none when there is no clusters folder)."""
+        folders = self.cluster_folders() if self.clusters_dir.is_dir() else []
+        return {folder.name: self.cluster_config(folder) for folder in folders}
+
+    def clusters(self) -> list[Cluster]:
+        return [self.cluster(folder) for folder in self.cluster_folders()]
 
     def cluster(self, folder: Path) -> Cluster:
-        """The cluster of a folder, from its config.yaml (typed by file_schemas.CLUSTER_CONFIG)."""
-        where = self.rel(folder / "config.yaml")
-        data = file_schemas.check(load_yaml(folder / "config.yaml", where), file_schemas.CLUSTER_CONFIG, where)
-        return Cluster(
-            name=data["cluster"]["name"],
-            path=folder,
-            environment=data["environment"],
-            namespace=data["namespace"],
-            auto_sync=data.get("autoSync", False),
-            url=data.get("url", ""),
-        )
+        """The cluster of a folder, from its config.yaml; a one-line error when it has a problem."""
+        return self.cluster_config(folder).cluster()
+
+    def is_cluster_folder(self, target: Path) -> bool:
+        return target.is_dir() and Path(os.path.abspath(target)).parent == Path(os.path.abspath(self.clusters_dir))
 
     def default_targets(self) -> list[Path]:
         """What `gitops validate` checks with no arguments: clusters, overlays, argocd/."""
@@ -160,13 +245,12 @@ class Repo:
         return found
 
     def environment_of(self, target: Path) -> str | None:
-        """The environment a target renders, when it is a known overlay or cluster."""
-        target = target.resolve()
+        """The environment an overlay or cluster folder renders, as written (GO127 checks a cluster's)."""
         for env in self.environments:
-            if (self.overlays_dir / env).resolve() == target:
+            if (self.overlays_dir / env).resolve() == target.resolve():
                 return env
-        if target.parent == self.clusters_dir.resolve() and (target / "config.yaml").is_file():
-            return self.cluster(target).environment
+        if self.is_cluster_folder(target):
+            return self.cluster_config(target).environment
         return None
 
 

@@ -162,21 +162,8 @@ def policy_context(repo: Repo) -> policy.Context:
         reviewed_generators=repo.reviewed_generators,
         reviewed_finalizers=repo.reviewed_finalizers,
         image=repo.image,
+        cluster_configs=repo.cluster_configs(),
     )
-
-
-def is_cluster_folder(repo: Repo, target: Path) -> bool:
-    return target.is_dir() and Path(os.path.abspath(target)).parent == Path(os.path.abspath(repo.clusters_dir))
-
-
-def environment_of(repo: Repo, target: Path) -> str | None:
-    """The environment an overlay or cluster folder renders, as written (GO127 checks a cluster's)."""
-    for env in repo.environments:
-        if (repo.overlays_dir / env).resolve() == target.resolve():
-            return env
-    if is_cluster_folder(repo, target):
-        return cluster_doc(target, repo.root).environment
-    return None
 
 
 def argocd_targets(repo: Repo) -> list[Path]:
@@ -186,7 +173,7 @@ def argocd_targets(repo: Repo) -> list[Path]:
 
 def default_targets(repo: Repo) -> list[Path]:
     """Every cluster folder (whatever its config.yaml holds: the policies say), overlay and argocd/ folder."""
-    clusters = sorted(p for p in repo.clusters_dir.iterdir() if p.is_dir()) if repo.clusters_dir.is_dir() else []
+    clusters = repo.cluster_folders() if repo.clusters_dir.is_dir() else []
     overlays = [repo.overlays_dir / env for env in repo.environments]
     return [*clusters, *overlays, *argocd_targets(repo)]
 
@@ -232,7 +219,7 @@ def check_inputs(
     kustomizations = [t for t in targets if is_kustomization(t)]
     walks = {t: walk(t, repo.root) for t in kustomizations}
     docs = input_docs([k for found in walks.values() for k in found], repo.root)
-    docs += [cluster_doc(t, repo.root) for t in targets if is_cluster_folder(repo, t)]
+    docs += [cluster_doc(repo.cluster_config(t)) for t in targets if repo.is_cluster_folder(t)]
     docs += [
         policy.Doc(repo.rel(path), {"kind": SOURCE_OVERRIDE}, label="Argo CD source override")
         for path in (_source_overrides(repo.root) if overrides else ())
@@ -289,7 +276,7 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
     by_argocd: set[Path] = set()
     if argocd_docs:
         by_argocd = argocd_render.render_applications(
-            repo, ctx, argocd_docs, targets, blocked, skip, rendered, report, check_inputs, environment_of
+            repo, ctx, argocd_docs, targets, blocked, skip, rendered, report, check_inputs
         )
 
     # 4. The rest: kustomizations with kustomize, plain folders and files as they are.
@@ -325,7 +312,7 @@ def _render_targets(repo: Repo, targets: list[Path], blocked: set[Path], rendere
         if result.warnings:
             report.errors.append(f"KUSTOMIZE {label}: warning: {result.warnings.splitlines()[0]}")
         docs = result.documents()
-        rendered.append((label, result.text, docs, environment_of(repo, result.target)))
+        rendered.append((label, result.text, docs, repo.environment_of(result.target)))
     for target in plain:
         for path in yaml_files([target]):
             try:

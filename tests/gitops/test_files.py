@@ -1,4 +1,5 @@
-"""gitops.files: strict YAML, bounded reads, all-or-nothing writes, the repository lock."""
+"""gitops.files: strict YAML, bounded reads, all-or-nothing writes, the repository lock; and what the
+commands read and write through it, refused with one line and nothing changed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from gitops import files
 from gitops.errors import GitopsError
+from tests.gitops.conftest import DEV, gitops, one_error_line, refused, state
 
 
 @pytest.mark.parametrize(
@@ -123,3 +125,65 @@ def test_lock_times_out_with_one_line(tmp_path):
     ):
         pass
     thread.join()
+
+
+def test_non_utf8_kustomization(repo, capsys):
+    (repo / DEV).write_bytes((repo / DEV).read_bytes().replace(b"# The only", b"# The \xff only"))
+    refused(repo, capsys, 2, ["set-image", "--env", "dev", "--tag", "v1"], f"{DEV}: cannot read: not UTF-8")
+    refused(repo, capsys, 2, ["status"], "not UTF-8")
+
+
+def test_duplicate_key_in_a_kustomization(repo, capsys):
+    (repo / DEV).write_text((repo / DEV).read_text() + "images: []\n")
+    refused(repo, capsys, 2, ["set-image", "--env", "dev", "--tag", "v1"], "duplicate key 'images'")
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        (DEV, ["set-image", "--env", "dev", "--tag", "v1"]),
+        ("clusters/dev/config.yaml", ["status"]),
+        ("gitops.yaml", ["status"]),
+        ("README.md", ["configure", "--image", "registry.example.net/acme/app"]),
+    ],
+)
+def test_a_50_mb_file_fails_fast(repo, name, command):
+    path = repo / name
+    with path.open("a") as handle:
+        handle.write(("# " + "x" * 1000 + "\n") * 50_000)
+    before = state(repo)
+    started = time.monotonic()
+    result = gitops(repo, *command, timeout=30)
+    assert time.monotonic() - started < 10
+    assert result.returncode == 2
+    one_error_line(result.stderr, "too large")
+    assert state(repo) == before
+
+
+def test_read_only_file_is_not_rewritten(repo, capsys):
+    (repo / DEV).chmod(0o444)
+    refused(repo, capsys, 2, ["set-image", "--env", "dev", "--tag", "v1"], f"{DEV}: is read-only")
+
+
+def test_read_only_folder_is_not_written(repo, capsys):
+    folder = (repo / DEV).parent
+    folder.chmod(0o555)
+    try:
+        refused(repo, capsys, 2, ["set-image", "--env", "dev", "--tag", "v1"], "the folder is read-only")
+    finally:
+        folder.chmod(0o755)
+
+
+def test_symlink_is_not_replaced(repo, capsys):
+    real = repo / "apps/flask-app/overlays/dev/real.yaml"
+    (repo / DEV).rename(real)
+    os.symlink("real.yaml", repo / DEV)
+    refused(repo, capsys, 2, ["set-image", "--env", "dev", "--tag", "v1"], f"{DEV}: is a symbolic link")
+    assert (repo / DEV).is_symlink()
+
+
+def test_symlinked_overlay_folder_is_not_written_through(repo, capsys, tmp_path):
+    outside = tmp_path / "outside-dev"
+    (repo / DEV).parent.rename(outside)
+    os.symlink(outside, (repo / DEV).parent)
+    refused(repo, capsys, 2, ["set-image", "--env", "dev", "--tag", "v1"], "is under a symbolic link")

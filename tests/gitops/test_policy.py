@@ -8,7 +8,6 @@ import re
 import pytest
 
 from gitops import policy
-from gitops.errors import GitopsError
 from gitops.policy.pod import HOST_HANDLERS, RESTRICTED
 from gitops.toolchain import repo_root
 
@@ -361,26 +360,13 @@ def test_pss_rules_cover_probe_and_lifecycle_hosts():
     assert any("lifecycle.preStop.tcpSocket.host" in line for line in lines), lines
 
 
-def test_cluster_names_and_namespaces_are_dns_labels_to_the_end():
-    """jsonschema's Python '$' matched before a final newline: "dev\n" passed as a DNS label."""
-    from gitops.policy.clusters import _schema_problems
-
-    config = {"cluster": {"name": "dev\n"}, "environment": "dev", "namespace": "app\n", "autoSync": True,
-              "url": "https://dev.example.com\n"}  # fmt: skip
-    fields = {where for where, _ in _schema_problems(config, ("dev",))}
-    assert fields == {"cluster.name", "namespace", "url"}
-
-
-def test_reviewed_appproject_names_refuse_a_trailing_newline():
-    from gitops import file_schemas
-
-    good = {"repoURL": "https://example.org/o/r.git", "image": "example.org/o/app", "environments": ["dev"]}
-    assert file_schemas.check(good | {"reviewedAppProjects": ["flask-app"]}, file_schemas.GITOPS_YAML, "gitops.yaml")
-    with pytest.raises(GitopsError, match=r"^gitops\.yaml: reviewedAppProjects\[0\]: "):
-        file_schemas.check(good | {"reviewedAppProjects": ["flask-app\n"]}, file_schemas.GITOPS_YAML, "gitops.yaml")
-
-
 def test_a_digest_with_a_trailing_newline_is_no_digest():
     pinned = "registry.invalid/web@sha256:" + "a" * 64
     assert not [f for f in findings(deployment(image=pinned)) if f.startswith("GO116")]
     assert [f for f in findings(deployment(image=pinned + "\n")) if f.startswith("GO116")]
+
+
+def test_the_input_stage_never_sees_rendered_documents_and_vice_versa():
+    for entry in policy.POLICIES.values():
+        assert entry.stages <= {policy.INPUT, policy.DOCUMENT}
+    assert {pid for pid, p in policy.POLICIES.items() if p.mandatory} == {"GO125", "GO126", "GO153", "GO154"}

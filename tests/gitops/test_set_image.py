@@ -1,25 +1,19 @@
-"""set-image edits exactly the intended bytes, atomically and idempotently."""
+"""set-image edits exactly the intended bytes, atomically and idempotently, and refuses
+what a policy refuses (its commit and push: test_deploy.py, test_deploy_push.py)."""
 
 from __future__ import annotations
 
 import pytest
+from ruamel.yaml import YAML
 
-from gitops.cli import main
-from tests.gitops.conftest import snapshot
+from tests.gitops.conftest import DEV, DIGEST, PROD, refused, run, snapshot
 
-DEV = "apps/flask-app/overlays/dev/kustomization.yaml"
-PROD = "apps/flask-app/overlays/prod/kustomization.yaml"
-DIGEST = "sha256:" + "ab" * 32
 PLACEHOLDER = "sha256:9f2c6a1e4b7d8c0f3a5e6b1d2c4f7a8e9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e"
 
 
 def drop_digest(repo) -> None:
     path = repo / DEV
     path.write_text("".join(line for line in path.read_text().splitlines(keepends=True) if "digest:" not in line))
-
-
-def run(repo, *args) -> int:
-    return main(["-C", str(repo), *args])
 
 
 def test_changes_only_the_tag_line(repo, capsys):
@@ -177,3 +171,27 @@ def test_numeric_looking_tags_are_quoted_to_stay_strings(repo):
     text = (repo / DEV).read_text()
     assert 'newTag: "1.10"\n' in text
     assert yaml.safe_load(text)["images"][0]["newTag"] == "1.10"
+
+
+def test_latest_is_refused(repo, capsys):
+    refused(repo, capsys, 2, ["set-image", "--env", "dev", "--tag", "latest"], "GO116", "uses :latest")
+
+
+@pytest.mark.parametrize("tag", ["1e3", "0o17", "0x1F", "20240101", "1.10", "on", "No"])
+def test_tags_yaml_reads_as_non_strings_are_quoted(repo, tag):
+    assert run(repo, "set-image", "--env", "dev", "--tag", tag) == 0
+    text = (repo / DEV).read_text()
+    assert f'newTag: "{tag}"\n' in text
+    for reader in (YAML(typ="safe", pure=True), YAML(typ="rt")):  # YAML 1.2, as kustomize reads it
+        doc = reader.load(text)
+        assert doc["images"][0]["newTag"] == tag
+
+
+def test_plain_tags_stay_plain(repo):
+    assert run(repo, "set-image", "--env", "dev", "--tag", "sha-1a2b3c4") == 0
+    assert "    newTag: sha-1a2b3c4\n" in (repo / DEV).read_text()
+
+
+def test_an_unquoted_numeric_tag_in_the_file_is_refused(repo, capsys):
+    (repo / DEV).write_text((repo / DEV).read_text().replace("newTag: sha-3b9cb9f", "newTag: 1e3"))
+    refused(repo, capsys, 2, ["status"], "newTag: YAML reads this as a number, not text; quote it")

@@ -212,7 +212,7 @@ POLICY_CASES: dict[str, tuple[Mutation, str]] = {
 
 
 def test_every_policy_has_a_case():
-    # GO117 is tested on an overlay below; GO125 on in test_validate_cases.py and test_kustomize_gate.py.
+    # GO117 is tested on an overlay below; GO125 in test_validate_policies.py and test_kustomize_gate.py.
     assert {pid for pid in POLICIES if pid < "GO125"} - set(POLICY_CASES) == {"GO117"}
 
 

@@ -5,7 +5,7 @@ Each check is registered in one place with its stable id, name and reason
 docs/validation.md print that registry. The checks live by concern:
 
 - inputs.py: what kustomize reads, before it runs (local files in the repository only);
-- clusters.py: clusters/*/config.yaml (a JSON Schema) and the cluster kustomizations;
+- clusters.py: clusters/*/config.yaml (the problems the repository model found) and the cluster kustomizations;
 - pod.py: probes, resources, Pod Security (the rules are data), host ports;
 - images.py: tags, digests and the repository images come from;
 - scaling.py: HorizontalPodAutoscalers and their targets;
@@ -24,6 +24,7 @@ from . import (
     access,
     admission,
     applications,
+    appsets,
     clusters,
     controls,
     images,
@@ -33,6 +34,7 @@ from . import (
     pod,
     projects,
     scaling,
+    sources,
 )
 from .registry import (
     DOCUMENT,

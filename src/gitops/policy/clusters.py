@@ -1,95 +1,35 @@
 """Cluster folders: the config.yaml the ApplicationSet reads, and the kustomization beside it.
 
-The ApplicationSet turns every `clusters/*/config.yaml` into an Application with
-`missingkey=error`: an unknown key, a missing one or a wrong type breaks or silently
-changes what Argo CD does (`autoSync: "false"` is a non-empty string, so true). The
-file's schema is data (``config_schema``), checked with jsonschema; the checks below add
-what one file cannot say (unique names, the overlay's namespace, the kustomization).
+The repository model reads every `clusters/*/config.yaml` against its one schema
+(repo.py, file_schemas.py) and keeps the problems it finds: GO127 reports them. The checks
+below add what one file cannot say (unique names, the overlay's namespace, the
+kustomization).
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from jsonschema import Draft202012Validator
-
 from .. import files
 from ..errors import GitopsError
+from ..repo import ClusterConfig
 from .applications import applications
-from .inputs import KUSTOMIZATION_FILES, inside, is_kustomization_doc, references, walk
+from .inputs import KUSTOMIZATION_FILES, is_kustomization_doc, references, walk
 from .registry import DOCUMENT, INPUT, Context, Doc, Outcome, Scope, check
 
-CLUSTER_CONFIG_FILE = "config.yaml"
 CONFIG_KIND = "ClusterConfig"  # how findings name a config.yaml: ClusterConfig/<folder>
 CLUSTER_LABEL = "flask-gitops/cluster"
-# The end of a pattern: Python's '$' (jsonschema's) also matches before a final newline, so
-# "dev\n" passed as a DNS label; '(?!\n)' keeps the pattern ECMA-262 (JSON Schema's dialect).
-END = r"$(?!\n)"
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?" + END
-# https, a host (and port), an optional path; no query, fragment or trailing slash (the
-# ApplicationSet appends /version).
-HTTPS_URL = r"^https://[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[^\s?#]*[^\s?#/])?" + END
-
-# What a pattern means, for the one-line error.
-PATTERNS = {DNS_LABEL: "a DNS label (a-z, 0-9, '-', at most 63)", HTTPS_URL: "an https:// URL without query or '/' end"}
 
 
-def config_schema(environments: tuple[str, ...]) -> dict:
-    """The JSON Schema of clusters/<cluster>/config.yaml (environments from gitops.yaml)."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "clusters/<cluster>/config.yaml",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["cluster", "environment", "namespace", "autoSync", "url"],
-        "properties": {
-            "cluster": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name"],
-                "properties": {"name": {"type": "string", "pattern": DNS_LABEL}},
-            },
-            "environment": {"type": "string", "enum": list(environments)},
-            "namespace": {"type": "string", "pattern": DNS_LABEL},
-            "autoSync": {"type": "boolean"},
-            "url": {"type": "string", "pattern": HTTPS_URL},
-        },
-    }
-
-
-def cluster_doc(folder: Path, root: Path) -> Doc:
+def cluster_doc(config: ClusterConfig) -> Doc:
     """A cluster folder's config.yaml as an input document: ClusterConfig/<folder>, the file as spec."""
-    path = folder / CLUSTER_CONFIG_FILE
-    body: dict = {"kind": CONFIG_KIND, "metadata": {"name": folder.name}}
-    if not inside(Path(os.path.realpath(path)), Path(os.path.realpath(root))):
-        body["error"] = "its real location (symlinks resolved) is outside the repository"
-    else:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            body["error"] = "missing: every cluster folder needs one"
-        except OSError as exc:
-            body["error"] = f"cannot be read: {exc.strerror}"
-        else:
-            spec, error = _load_config(path, stat.st_mtime_ns, stat.st_size)
-            body.update({"error": error} if error else {"spec": spec})
-    env = body["spec"].get("environment") if isinstance(body.get("spec"), dict) else None
-    source = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
-    return Doc(source, body, str(env) if env is not None else None)
-
-
-@functools.lru_cache(maxsize=1024)
-def _load_config(path: Path, mtime_ns: int, size: int) -> tuple[object, str | None]:
-    """(content, None) or (None, why not): parsed once per version of the file."""
-    try:
-        return files.load_yaml(path), None  # bounded, regular files only, strict YAML
-    except GitopsError as exc:
-        return None, f"cannot be read: {' '.join(str(exc).split())[:160]}"
+    body: dict = {"kind": CONFIG_KIND, "metadata": {"name": config.folder.name}}
+    body.update({"spec": config.content} if config.readable else {"error": config.problems[0][1]})
+    return Doc(config.source, body, config.environment)
 
 
 def _config(doc: Doc) -> dict | None:
@@ -100,67 +40,6 @@ def _config(doc: Doc) -> dict | None:
     return spec if isinstance(spec, dict) else None
 
 
-_TYPE_NAMES: dict[object, str] = {
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "a boolean",
-    list: "a list",
-    dict: "a mapping",
-    type(None): "null",
-    "string": "a string",
-    "boolean": "a boolean",
-    "object": "a mapping",
-    "array": "a list",
-}
-
-
-def _field(path: object) -> str:
-    return ".".join(str(p) for p in path) or "(top level)"
-
-
-def _schema_problems(config: object, environments: tuple[str, ...]) -> Iterator[tuple[str, str]]:
-    schema = config_schema(environments)
-    seen: set[tuple[str, str]] = set()
-    for error in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(map(str, e.path))):
-        where = list(error.path)
-        if error.validator == "additionalProperties":
-            known = sorted(error.schema.get("properties", {}))
-            for key in sorted(set(error.instance) - set(known)):
-                close = difflib.get_close_matches(str(key), known, n=1) or [
-                    k for k in known if k.lower() == key.lower()
-                ]
-                hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(known)}"
-                found = (_field([*where, key]), f"unknown key ({hint})")
-                if found not in seen:
-                    seen.add(found)
-                    yield found
-            continue
-        if error.validator == "required":
-            for key in error.validator_value:
-                if key not in error.instance:
-                    found = (_field([*where, key]), "missing (the ApplicationSet template needs it)")
-                    if found not in seen:
-                        seen.add(found)
-                        yield found
-            continue
-        if error.validator == "enum":
-            message = f"{error.instance!r} is not an environment of gitops.yaml ({', '.join(environments)})"
-        elif error.validator == "type":
-            found_type = _TYPE_NAMES.get(type(error.instance), "a value")
-            message = f"{error.instance!r} is {found_type}, not {_TYPE_NAMES[error.validator_value]}"
-            if error.validator_value == "boolean":
-                message += " (write true or false, unquoted)"
-        elif error.validator == "pattern":
-            message = f"{error.instance!r} is not {PATTERNS.get(error.validator_value, error.validator_value)}"
-        else:
-            message = error.message
-        found = (_field(where), message)
-        if found not in seen:
-            seen.add(found)
-            yield found
-
-
 @check("GO127", "cluster-config", stages=(INPUT,))
 def cluster_config(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """clusters/*/config.yaml feeds the ApplicationSet template with missingkey=error: an
@@ -169,13 +48,12 @@ def cluster_config(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     exact types, an environment of gitops.yaml, an https url."""
     if doc.kind != CONFIG_KIND:
         return
-    if doc.body.get("error"):
-        yield Outcome("(file)", doc.body["error"])
+    config = scope.context.cluster_configs.get(doc.name)
+    if config is None:
         return
-    problems = list(_schema_problems(doc.body.get("spec"), scope.context.environments))
-    for where, problem in problems:
+    for where, problem in config.problems:
         yield Outcome(where, problem)
-    if not problems:
+    if not config.problems:
         yield Outcome("(file)")
 
 
@@ -193,15 +71,11 @@ def _signature(paths: list[Path]) -> tuple:
 
 
 def cluster_configs(scope: Scope) -> Mapping[str, dict]:
-    """Every cluster folder's config.yaml that is a mapping, by folder name (read once per scope)."""
+    """Every cluster folder's config.yaml that is a mapping, by folder name (as the model read them)."""
 
     def read() -> Mapping[str, dict]:
-        ctx = scope.context
-        if ctx.clusters is None or not ctx.clusters.is_dir():
-            return MappingProxyType({})
-        folders = sorted(p for p in ctx.clusters.iterdir() if p.is_dir())
-        configs = {f.name: _config(cluster_doc(f, ctx.root)) for f in folders}
-        return MappingProxyType({name: config for name, config in configs.items() if config is not None})
+        configs = scope.context.cluster_configs.items()
+        return MappingProxyType({name: c.data for name, c in configs if c.data is not None})
 
     return scope.memo("cluster_configs", read)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import files
 from ..errors import GitopsError
+from ..files import inside
 from .registry import INPUT, Context, Doc, Outcome, Scope, check
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -50,12 +51,11 @@ FIELDS: tuple[Field, ...] = (
     Field("patchesJson6902[*].path"),
     Field("replacements[*].path"),
     Field("openapi.path"),
-    Field("configMapGenerator[*].files[*]", key_value=True),
-    Field("configMapGenerator[*].envs[*]"),
-    Field("configMapGenerator[*].env"),
-    Field("secretGenerator[*].files[*]", key_value=True),
-    Field("secretGenerator[*].envs[*]"),
-    Field("secretGenerator[*].env"),
+    *(
+        Field(f"{generator}[*].{path}", key_value=path == "files[*]")
+        for generator in ("configMapGenerator", "secretGenerator")
+        for path in ("files[*]", "envs[*]", "env")
+    ),
     Field("helmGlobals.chartHome"),
     Field("helmCharts[*].repo", remote_only=True),
     Field("helmCharts[*].valuesFile"),
@@ -129,12 +129,6 @@ def kustomization_file(folder: Path) -> Path | None:
         if (folder / name).is_file():
             return folder / name
     return None
-
-
-def inside(path: Path, root: Path) -> bool:
-    """Is the real ``path`` ``root`` or below it (``root`` already real)?"""
-    text, top = str(path), str(root)
-    return text == top or text.startswith(top.rstrip(os.sep) + os.sep)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .. import file_schemas
 from .registry import Doc
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
@@ -66,8 +67,8 @@ def pod_containers(doc: Doc) -> Iterator[tuple[dict, str, bool]]:
 # --- formats, as the API server checks them ----------------------------------------
 PROTOCOLS = ("TCP", "UDP", "SCTP")  # a port's protocol; unset means TCP
 _PORT_NAME = re.compile(r"[-a-z0-9]+")
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_DNS_LABEL = re.compile(file_schemas.NAME)
+_DNS_SUBDOMAIN = re.compile(file_schemas.DNS_SUBDOMAIN)
 _QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 _LABEL_CHARS = "at most 63 of A-Z, a-z, 0-9, '-', '_', '.', alphanumeric at either end"
@@ -104,10 +105,17 @@ def port_problem(port: object) -> str | None:
     return port_name_problem(port) if isinstance(port, str) else port_number_problem(port)
 
 
-def dns_label_problem(name: object) -> str | None:
-    if not isinstance(name, str) or len(name) > 63 or not _DNS_LABEL.fullmatch(name):
-        return f"{name!r} is not a DNS label (at most 63 of a-z, 0-9 and '-', alphanumeric at either end)"
+def _unless_matches(value: object, pattern: re.Pattern[str], problem: str) -> str | None:
+    """``problem`` unless ``value`` is a string of at most 63 characters that ``pattern`` matches whole."""
+    if not isinstance(value, str) or len(value) > 63 or not pattern.fullmatch(value):
+        return problem
     return None
+
+
+def dns_label_problem(name: object) -> str | None:
+    return _unless_matches(
+        name, _DNS_LABEL, f"{name!r} is not a DNS label (at most 63 of a-z, 0-9 and '-', alphanumeric at either end)"
+    )
 
 
 def label_key_problem(key: object) -> str | None:
@@ -126,9 +134,7 @@ def label_key_problem(key: object) -> str | None:
 
 
 def label_value_problem(value: object) -> str | None:
-    if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
-        return f"label value {value!r} is not empty or {_LABEL_CHARS}"
-    return None
+    return _unless_matches(value, _LABEL_VALUE, f"label value {value!r} is not empty or {_LABEL_CHARS}")
 
 
 def labels_problem(labels: object) -> str | None:

@@ -18,7 +18,10 @@ import inspect
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+if TYPE_CHECKING:
+    from ..repo import ClusterConfig
 
 T = TypeVar("T")
 
@@ -91,6 +94,8 @@ class Context:
     # The repository's AppProject specs by name, for Applications validated without them (say
     # `gitops validate argocd`, whose projects live in argocd/projects/); a run's own win.
     projects: Mapping[str, dict] = field(default_factory=dict, compare=False)
+    # Every cluster folder's config.yaml as the repository model read it (Repo.cluster_configs), by folder name.
+    cluster_configs: Mapping[str, ClusterConfig] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

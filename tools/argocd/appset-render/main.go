@@ -96,19 +96,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var appsets []input
 	var projects []v1alpha1.AppProject
-	for _, file := range files {
-		data, err := readInput(file, stdin)
-		if err != nil {
-			fmt.Fprintf(stderr, "appset-render: %v\n", err)
-			return 2
-		}
+	if !eachInput(files, stdin, stderr, func(file string, data []byte) error {
 		a, p, err := decode(file, data)
-		if err != nil {
-			fmt.Fprintf(stderr, "appset-render: %v\n", err)
-			return 2
-		}
 		appsets = append(appsets, a...)
 		projects = append(projects, p...)
+		return err
+	}) {
+		return 2
 	}
 	repos, err := newWorkTree(*root)
 	if err != nil {
@@ -136,13 +130,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return status
-}
-
-func readInput(file string, stdin io.Reader) ([]byte, error) {
-	if file == "-" {
-		return io.ReadAll(stdin)
-	}
-	return os.ReadFile(file)
 }
 
 // decode reads a YAML or JSON stream: its ApplicationSets and AppProjects.

@@ -47,18 +47,12 @@ var maxCombinedManifests = resource.MustParse("10M")
 
 func runManifests(root, kustomize string, files []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var apps []v1alpha1.Application
-	for _, file := range files {
-		data, err := readInput(file, stdin)
-		if err != nil {
-			fmt.Fprintf(stderr, "appset-render: %v\n", err)
-			return 2
-		}
+	if !eachInput(files, stdin, stderr, func(file string, data []byte) error {
 		found, err := decodeApplications(file, data)
-		if err != nil {
-			fmt.Fprintf(stderr, "appset-render: %v\n", err)
-			return 2
-		}
 		apps = append(apps, found...)
+		return err
+	}) {
+		return 2
 	}
 	absRoot, err := filepath.Abs(root)
 	if err != nil {
