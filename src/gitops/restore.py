@@ -48,8 +48,12 @@ def resolve(repo: Repo, revision: str, what: str = "--revision") -> str:
 def changes_of(repo: Repo, env: str, until: str = "HEAD") -> list[str]:
     """The commits that changed ``env``'s folders, newest first (first-parent history of ``until``)."""
     rel = [repo.rel(p) for p in folders(repo, env)]
-    log = gitutil.git(repo.root, "log", "--first-parent", f"--max-count={HISTORY}", "--format=%H", until, "--", *rel)
-    return log.stdout.split()
+    try:
+        log = gitutil.git(repo.root, "log", "--first-parent", f"--max-count={HISTORY}", "--format=%H", until, "--",
+                          *rel, check=False)  # fmt: skip
+    except GitopsError:
+        return []  # no git here: nothing was deployed through it
+    return log.stdout.split() if log.returncode == 0 else []
 
 
 def _tree(repo: Repo, revision: str, env: str) -> list[str]:

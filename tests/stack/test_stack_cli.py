@@ -21,7 +21,7 @@ from harness.stack import procs
 def test_a_failed_up_is_one_line_with_what_to_do(monkeypatch, capsys, tmp_path, error):
     monkeypatch.setenv("STACK_DIR", str(tmp_path / "state"))
 
-    def fail(root):
+    def fail(root, real_node=False):
         raise error
 
     monkeypatch.setattr(stack_cli, "up", fail)
