@@ -75,6 +75,7 @@ def base(cache: Path) -> str:
 
 def pause(cache: Path, out: Path) -> Path:
     """The pod sandbox image (what the pause image does: sleep until killed), as an OCI archive."""
+    out.mkdir(parents=True, exist_ok=True)
     archive = out / "pause.tar"
     if not _exists(cache, PAUSE):
         container = _run([*_buildah(cache), "from", base(cache)])

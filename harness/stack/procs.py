@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,7 +22,26 @@ from pathlib import Path
 HARNESS_ROOT = str(Path(__file__).resolve().parents[2])  # the checkout that holds harness/
 
 
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
+    """A free port on 127.0.0.1 for a server to listen on, below the ephemeral range: a port
+    the kernel handed out (bind to port 0) can be taken by any outgoing connection before
+    the server binds it (seen: Argo CD's webhook listener, while the real node was busy)."""
+    top = max(_ephemeral_start(), 10001)
+    for _ in range(200):
+        port = random.randrange(10000, top)  # noqa: S311 - not a secret
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
