@@ -34,12 +34,13 @@ def parse_time(text: str) -> dt.datetime | None:
         return None
 
 
-def _pod(api: ArgoAPI, app: str, node: dict) -> dict:
+def _pod(api: ArgoAPI, app: str, node: dict) -> dict | None:
+    """The live object of a pod of the tree, or None when Argo CD would not give it."""
     try:
         answer = api.resource(app, node)
         return _dict(json.loads(_text(answer.get("manifest")) or "{}"))
     except (GitopsError, ValueError):
-        return {}
+        return None
 
 
 def pod_reason(name: str, pod: dict, info: dict[str, str]) -> str:
@@ -81,7 +82,7 @@ def reasons(api: ArgoAPI, app: str) -> tuple[str, ...]:
         if kind == "Pod" and pods < MAX_PODS:
             pods += 1
             info = {_text(_dict(i).get("name")): _text(_dict(i).get("value")) for i in _list(node.get("info"))}
-            found.append(pod_reason(name, _pod(api, app, node), info))
+            found.append(pod_reason(name, _pod(api, app, node) or {}, info))
         elif kind in WORKLOADS:
             message = _text(health.get("message"))
             found.append(f"{kind.lower()} {name} {status}" + (f": {message}" if message else ""))
@@ -95,6 +96,7 @@ class Stability:
     finished: dt.datetime | None  # the last sync operation finished (Succeeded)
     healthy_since: dt.datetime | None  # health.lastTransitionTime
     restarted: tuple[tuple[str, dt.datetime], ...]  # (pod, when its container last started after a restart)
+    unreadable: tuple[str, ...] = ()  # pods Argo CD would not show: whether they restarted is unknown
 
 
 def stability(api: ArgoAPI, app: dict) -> Stability:
@@ -107,20 +109,27 @@ def stability(api: ArgoAPI, app: dict) -> Stability:
         nodes = [_dict(n) for n in _list(api.resource_tree(name).get("nodes"))]
     except GitopsError:
         nodes = []
+    unreadable = []
     for node in [n for n in nodes if n.get("kind") == "Pod"][:MAX_PODS]:
-        for container in _list(_dict(_pod(api, name, node).get("status")).get("containerStatuses")):
+        pod = _pod(api, name, node)
+        if pod is None:
+            unreadable.append(_text(node.get("name"), "?"))
+            continue
+        for container in _list(_dict(pod.get("status")).get("containerStatuses")):
             container = _dict(container)
             started = parse_time(_text(_dict(_dict(container.get("state")).get("running")).get("startedAt")))
             if int(container.get("restartCount") or 0) > 0 and started:
                 restarted.append((_text(node.get("name")), started))
     return Stability(finished, parse_time(_text(_dict(status.get("health")).get("lastTransitionTime"))),
-                     tuple(restarted))  # fmt: skip
+                     tuple(restarted), tuple(unreadable))  # fmt: skip
 
 
 def unstable(state: Stability, committed: dt.datetime | None, required: float, now: dt.datetime) -> str | None:
     """What is missing for health to count as stable (``required`` seconds), or None."""
     if state.finished is None:
         return "Argo CD records no finished sync"
+    if state.unreadable:
+        return f"Argo CD would not show pod {state.unreadable[0]}: whether it restarted is unknown"
     if committed is not None and state.finished < committed:
         return f"its last sync finished at {state.finished:%H:%M:%S}, before the commit was made"
     since = max([t for t in (state.healthy_since, state.finished) if t is not None] + [t for _, t in state.restarted])

@@ -246,6 +246,7 @@ def rollback_and_wait(work, real) -> tuple[str, float]:
     started = time.monotonic()
     result = gitops(work, real, "rollback", "dev", "--push", token=real.api.token)
     assert result.returncode == 0, result.stderr
+    print(f"\n$ gitops rollback dev --push\n{result.stdout}")  # shown with -s: the README quotes it
     revision = deployed(work)
     until(real, "dev Synced + Healthy after the rollback",
           lambda: dev_state(real) == ("Synced", "Healthy", revision), 180)  # fmt: skip
@@ -267,6 +268,7 @@ def test_a_crash_loop_is_named_refused_reported_and_rolled_back_with_no_failed_r
         assert refused.returncode == 1
         assert "refused by the Argo CD gate" in refused.stderr
         assert "CrashLoopBackOff" in refused.stderr
+        print(f"\n$ gitops promote dev staging\n{refused.stderr}")
         # The progress deadline (dev: 60 s) turns it Degraded, and on-health-degraded goes out once.
         until(real, "dev Degraded", lambda: dev_state(real)[1] == "Degraded", 150)
         until(real, "the flask-gitops-degraded dispatch", lambda: receiver.events("flask-gitops-degraded", bad), 60)

@@ -154,3 +154,13 @@ def test_wait_gives_up_with_what_is_still_missing(repo, fake, capsys):
     assert run(repo, "promote", "dev", "staging", "--argocd", fake.url, "--wait", "1s") == 1
     assert "CrashLoopBackOff" in capsys.readouterr().err
     assert snapshot(repo) == before
+
+
+def test_a_pod_argocd_will_not_show_is_refused_not_assumed_stable(repo, fake, capsys):
+    """Deny by default: with impersonation, Argo CD reads pods as the sync's account; when it
+    may not, whether a pod restarted is unknown, and the gate says so."""
+    healthy_dev(repo, fake)
+    fake.trees["flask-app-dev"] = [{"kind": "Pod", "version": "v1", "namespace": "flask-app-dev",
+                                    "name": "flask-app-hidden", "health": {"status": "Healthy"}}]  # fmt: skip
+    assert run(repo, "promote", "dev", "staging", "--argocd", fake.url) == 1
+    assert "Argo CD would not show pod flask-app-hidden" in capsys.readouterr().err

@@ -445,7 +445,18 @@ def test_argo_cd_syncs_as_a_service_account_that_may_create_only_what_git_may():
     ]
     role = one(docs(ROOT / "argocd" / "destinations"), "ClusterRole", "flask-gitops-deployer")
     granted = {
-        (group, resource) for rule in role["rules"] for group in rule["apiGroups"] for resource in rule["resources"]
+        (group, resource)
+        for rule in role["rules"]
+        if rule["verbs"] != ["get"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    read_only = {
+        (group, resource)
+        for rule in role["rules"]
+        if rule["verbs"] == ["get"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
     }
     whitelisted = {
         (i["group"], RESOURCES[i["kind"]])
@@ -454,6 +465,8 @@ def test_argo_cd_syncs_as_a_service_account_that_may_create_only_what_git_may():
         if i["kind"] not in TREE_ONLY
     }
     assert granted == whitelisted
+    # What Argo CD only shows may be read (the live view, the gate's reasons), never written.
+    assert read_only == {("", "pods"), ("apps", "replicasets")}
     for rule in role["rules"]:
         assert "*" not in rule["verbs"]
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"])
