@@ -20,13 +20,11 @@ exit_if_built "$out/.complete" \
 
 mkdir -p "$out"
 started=$(date +%s)
-ldflags=$(kubernetes_ldflags "$k8s")
 echo "e2e-tools: building Kubernetes v$k8s and etcd $etcd (first time: several minutes)"
+go_build_kubernetes "$k8s" "$out" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
 (
   cd "$here/k8s"
-  CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
   CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
 )
 echo "e2e-tools: go install sigs.k8s.io/kwok/cmd/kwok@$kwok"

@@ -12,15 +12,10 @@ k8s=${KUBERNETES_E2E_VERSION:?}
 out="$cache/k8s/node-v$k8s"
 need_pins k8s/go.mod "pin k8s.io/kubernetes v$k8s" "k8s.io/kubernetes v$k8s\$"
 exit_if_built "$out/.complete" "node-tools: node v$k8s (kubelet, kube-proxy) already built in $out (nothing to do)"
-mkdir -p "$out"
-started=$(date +%s)
-ldflags=$(kubernetes_ldflags "$k8s")
 echo "node-tools: building kubelet and kube-proxy v$k8s (first time: several minutes)"
-(
-  cd "$here/k8s"
-  CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$out/" \
-    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
-)
+started=$(date +%s)
+mkdir -p "$out"
+go_build_kubernetes "$k8s" "$out" k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
 "$out/kubelet" --version
 touch "$out/.complete"
 echo "node-tools: built in $(( $(date +%s) - started ))s"

@@ -42,3 +42,12 @@ kubernetes_ldflags() {
   echo "-s -w -X $pkg.gitVersion=v$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean" \
     "-X $pkg.buildDate=1970-01-01T00:00:00Z"
 }
+
+# go_build_kubernetes VERSION OUT PACKAGE...: build Kubernetes commands from the wrapper
+# module (tools/k8s), stamped with VERSION, into OUT/.
+go_build_kubernetes() {
+  local version=$1 out=$2
+  shift 2
+  (cd "$here/k8s" && CGO_ENABLED=0 go build -mod=readonly -trimpath -ldflags "$(kubernetes_ldflags "$version")" \
+    -o "$out/" "$@")
+}

@@ -22,6 +22,9 @@ from pathlib import Path
 HARNESS_ROOT = str(Path(__file__).resolve().parents[2])  # the checkout that holds harness/
 
 
+_HANDED_OUT: set[int] = set()  # by this process: never the same port twice
+
+
 def _ephemeral_start() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -36,11 +39,14 @@ def free_port() -> int:
     top = max(_ephemeral_start(), 10001)
     for _ in range(200):
         port = random.randrange(10000, top)  # noqa: S311 - not a secret
+        if port in _HANDED_OUT:
+            continue  # handed out already, and maybe not bound yet by its server
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -49,8 +49,6 @@ class Live:
         state = f"{self.sync}/{self.health} at {revision}"
         if self.operation == "Running":
             state += " (sync running)"
-        if self.reasons:
-            state += ": " + "; ".join(self.reasons[:3])
         return state
 
 

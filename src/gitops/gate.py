@@ -75,7 +75,8 @@ def refusal(repo: Repo, api: ArgoAPI, env: str, ref: ImageRef) -> str | None:
         if live is None:
             return f"{env}: cluster {state.cluster}: Argo CD has no Application {name}"
         if not live.settled:
-            return f"{env}: cluster {state.cluster} is {live.describe()}, not Synced + Healthy"
+            why = f"{env}: cluster {state.cluster} is {live.describe()}, not Synced + Healthy"
+            return why + (": " + "; ".join(live.reasons[:3]) if live.reasons else "")
         at_revision = api.deployed_images(name, live.revision)
         if image not in at_revision:
             shown = ", ".join(sorted(at_revision)) or "no Deployment"

@@ -73,6 +73,7 @@ def reasons(api: ArgoAPI, app: str) -> tuple[str, ...]:
     except GitopsError:
         return ()
     found: list[str] = []
+    workloads: list[str] = []
     pods = 0
     for node in (_dict(n) for n in _list(tree.get("nodes"))):
         health = _dict(node.get("health"))
@@ -85,8 +86,9 @@ def reasons(api: ArgoAPI, app: str) -> tuple[str, ...]:
             found.append(pod_reason(name, _pod(api, app, node) or {}, info))
         elif kind in WORKLOADS:
             message = _text(health.get("message"))
-            found.append(f"{kind.lower()} {name} {status}" + (f": {message}" if message else ""))
-    return tuple(found)
+            workloads.append(f"{kind.lower()} {name} {status}" + (f": {message}" if message else ""))
+    # A pod's reason says more than its workload's "waiting for rollout": workloads only without one.
+    return tuple(found or workloads)
 
 
 @dataclass(frozen=True)

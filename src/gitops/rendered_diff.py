@@ -99,3 +99,13 @@ def rendered_diffs(
             )
         )
     return out
+
+
+def markdown(diffs: dict[str, str]) -> list[str]:
+    """The pull-request body's section of rendered changes, one folded diff per cluster."""
+    lines = ["### Rendered changes per cluster"]
+    if not diffs:
+        lines.append("No rendered change.")
+    for cluster, diff in diffs.items():
+        lines += ["", f"<details><summary>{cluster}</summary>", "", "```diff", diff.rstrip(), "```", "", "</details>"]
+    return lines

@@ -45,10 +45,18 @@ def test_status_live_names_the_crash_looping_pod_and_its_restarts(repo, fake, ca
     assert run(repo, "status", "--live", "--argocd", fake.url) == 1
     out, err = capsys.readouterr()
     assert "pod flask-app-7d9f-abcde CrashLoopBackOff (last exit: Error, exit code 1), 3 restarts" in out
-    assert 'deployment flask-app Degraded: Deployment "flask-app" exceeded its progress deadline' in out
+    assert "deployment flask-app" not in out, "the pod's reason says more than its workload's"
     assert "flask-app-5c4b-old01" not in out, "a healthy pod is no reason"
     assert err.count("\n") == 1
-    assert "Application flask-app-dev (Synced/Degraded: deployment flask-app Degraded" in err
+    assert "Application flask-app-dev (Synced/Degraded: pod flask-app-7d9f-abcde CrashLoopBackOff" in err
+
+
+def test_without_a_pod_to_blame_the_workloads_message_is_the_reason(repo, fake, capsys):
+    crash_looping(fake)
+    fake.trees["flask-app-dev"] = fake.trees["flask-app-dev"][:1]  # the Deployment alone
+    assert run(repo, "status", "--live", "--argocd", fake.url) == 1
+    out = capsys.readouterr().out
+    assert 'deployment flask-app Degraded: Deployment "flask-app" exceeded its progress deadline' in out
 
 
 def test_an_oom_killed_container_is_shown_with_its_reason(repo, fake, capsys):

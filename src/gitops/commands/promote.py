@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from .. import console, gate, gitutil, images, oci, restore
+from .. import console, gate, gitutil, images, oci, rendered_diff, restore
 from ..argocd_api import ArgoAPI
 from ..deploy import ImageChange, Log, deploy_or_body, plan_image, write
 from ..errors import FAILED, GitopsError
@@ -114,20 +114,7 @@ def pr_body(
         lines.append("(the commits of one or both images are not in this repository's history)")
     if live:
         lines += ["", "### Live state (Argo CD)", "", *live]
-    lines += ["", "### Rendered changes per cluster"]
-    if not diffs:
-        lines.append("No rendered change.")
-    for cluster, diff in diffs.items():
-        lines += [
-            "",
-            f"<details><summary>{cluster}</summary>",
-            "",
-            "```diff",
-            diff.rstrip(),
-            "```",
-            "",
-            "</details>",
-        ]
+    lines += ["", *rendered_diff.markdown(diffs)]
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ import argparse
 import contextlib
 from dataclasses import dataclass
 
-from .. import console, gitutil, images, oci, restore
+from .. import console, gitutil, images, oci, rendered_diff, restore
 from ..argocd_api import ArgoAPI
 from ..deploy import ImageChange, deploy_or_body, plan_image
 from ..errors import FAILED, GitopsError
@@ -128,12 +128,8 @@ def pr_body(repo: Repo, env: str, change: ImageChange, chosen: Ran, diffs: dict[
         f"| {env} now | `{change.before}` |",
         f"| {env} after merge | `{change.after}` (set in {chosen.commit[:12]}, {chosen.date}) |",
         "",
-        "### Rendered changes per cluster",
+        *rendered_diff.markdown(diffs),
     ]
-    if not diffs:
-        lines.append("No rendered change.")
-    for cluster, diff in diffs.items():
-        lines += ["", f"<details><summary>{cluster}</summary>", "", "```diff", diff.rstrip(), "```", "", "</details>"]
     return "\n".join(lines) + "\n"
 
 
@@ -232,12 +228,8 @@ def revision_body(repo: Repo, change: restore.Restore, diffs: dict[str, str]) ->
         "",
         "Files: " + ", ".join(f"`{c.label}`" for c in change.changes),
         "",
-        "### Rendered changes per cluster",
+        *rendered_diff.markdown(diffs),
     ]
-    if not diffs:
-        lines.append("No rendered change.")
-    for cluster, diff in diffs.items():
-        lines += ["", f"<details><summary>{cluster}</summary>", "", "```diff", diff.rstrip(), "```", "", "</details>"]
     return "\n".join(lines) + "\n"
 
 
