@@ -162,6 +162,7 @@ def policy_context(repo: Repo) -> policy.Context:
         reviewed_generators=repo.reviewed_generators,
         reviewed_finalizers=repo.reviewed_finalizers,
         image=repo.image,
+        app=repo.app,
         cluster_configs=repo.cluster_configs(),
     )
 

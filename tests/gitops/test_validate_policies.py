@@ -479,6 +479,22 @@ REPO_CASES: dict[str, RepoCase] = {
         "clusters/prod-eu/config.yaml",
         "autoSync",
     ),
+    "prod-window-naming-one-prod-cluster": repo_case(
+        "GO159",
+        edit(
+            "argocd/projects/appproject.yaml", "namespaces:\n        - flask-app-prod", "clusters:\n        - prod-eu"
+        ),
+        "argocd/projects",
+        "argocd/projects",
+        "syncWindows",
+    ),
+    "manual-sync-cluster-outside-every-window": repo_case(
+        "GO159",
+        edit("clusters/staging/config.yaml", "autoSync: true", "autoSync: false"),
+        "argocd/projects clusters/staging",
+        "argocd/projects",
+        "syncWindows",
+    ),
     "new-appproject-under-argocd": repo_case(
         "GO143",
         new_file("argocd/appproject-everything.yaml", WIDE_PROJECT_YAML, listed_in="argocd/kustomization.yaml"),

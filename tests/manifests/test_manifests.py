@@ -390,15 +390,16 @@ def test_appproject_is_restricted(argocd):
     for cluster in CLUSTERS:
         config = yaml.safe_load((ROOT / "clusters" / cluster / "config.yaml").read_text())
         assert (config["cluster"]["name"], config["namespace"]) in destinations
-    # prod: one allow window (working hours), matched by cluster, closed to manual syncs too.
-    prod = sorted(
-        c
+    # prod: one allow window (working hours), matched by prod's namespace (so every prod
+    # cluster, a new one too), closed to manual syncs too.
+    prod = {
+        yaml.safe_load((ROOT / "clusters" / c / "config.yaml").read_text())["namespace"]
         for c in CLUSTERS
         if yaml.safe_load((ROOT / "clusters" / c / "config.yaml").read_text())["environment"] == "prod"
-    )
+    }
     windows = project["syncWindows"]
-    assert [(w["kind"], w["schedule"], w["duration"], w["clusters"]) for w in windows] == [
-        ("allow", "0 8 * * 1-5", "10h", prod)
+    assert [(w["kind"], w["schedule"], w["duration"], w["namespaces"]) for w in windows] == [
+        ("allow", "0 8 * * 1-5", "10h", sorted(prod))
     ]
     assert not any(w.get("manualSync") or w.get("applications") for w in windows)
     assert {r["name"] for r in project["roles"]} == {"read-only", "deployer"}

@@ -17,7 +17,8 @@ docs/validation.md print that registry. The checks live by concern:
 - controls.py: Argo CD's own controls (annotations, sync options, Application fields, source files), deny by default;
 - sources.py: this repository at the reviewed revision, each Application its own folder and cluster;
 - appsets.py: ApplicationSet generators and template functions;
-- projects.py: what AppProjects may allow, and which may exist.
+- projects.py: what AppProjects may allow, and which may exist;
+- windows.py: sync windows cover every cluster pinned by digest or synced by hand.
 """
 
 from . import (
@@ -35,6 +36,7 @@ from . import (
     projects,
     scaling,
     sources,
+    windows,
 )
 from .registry import (
     DOCUMENT,
@@ -82,4 +84,5 @@ __all__ = [
     "scaling",
     "sources",
     "table",
+    "windows",
 ]

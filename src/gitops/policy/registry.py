@@ -91,6 +91,7 @@ class Context:
     reviewed_generators: frozenset[str] = frozenset({"git"})
     reviewed_finalizers: frozenset[str] = frozenset()  # APPLICATION=FINALIZER
     image: str = ""  # gitops.yaml image: the one repository the app's images come from
+    app: str = "flask-app"  # gitops.yaml app: its Applications are <app>-<cluster>
     # The repository's AppProject specs by name, for Applications validated without them (say
     # `gitops validate argocd`, whose projects live in argocd/projects/); a run's own win.
     projects: Mapping[str, dict] = field(default_factory=dict, compare=False)
