@@ -19,6 +19,8 @@ from tests.e2e.cluster import ControlPlane
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMINGS: dict[str, float] = {}
+# What commands printed that the docs quote (the README's promote and rollback sections).
+OUTPUTS: list[str] = []
 # test_differential.py: cases judged by both gitops validate and the API server, and how many disagreed.
 DIFFERENTIAL: dict[str, int] = {}
 
@@ -79,6 +81,8 @@ def work(stack):
 def pytest_terminal_summary(terminalreporter):
     for name, value in TIMINGS.items():
         terminalreporter.write_line(f"e2e: {name}: {value:.1f}")
+    for text in OUTPUTS:
+        terminalreporter.write_line(text.rstrip())
     if DIFFERENTIAL:
         terminalreporter.write_line(
             f"e2e: differential cases compared (policy vs API server dry run): {DIFFERENTIAL.get('cases', 0)}, "

@@ -29,7 +29,7 @@ import pytest
 from gitops.toolchain import build_cache, pins, tools_dir
 from harness.stack import node
 from harness.stack.stack import Stack, app_state
-from tests.e2e.conftest import ROOT, TIMINGS
+from tests.e2e.conftest import OUTPUTS, ROOT, TIMINGS
 
 DEV_APP = "flask-app-dev"
 OVERLAY = Path("apps/flask-app/overlays/dev/kustomization.yaml")
@@ -246,7 +246,7 @@ def rollback_and_wait(work, real) -> tuple[str, float]:
     started = time.monotonic()
     result = gitops(work, real, "rollback", "dev", "--push", token=real.api.token)
     assert result.returncode == 0, result.stderr
-    print(f"\n$ gitops rollback dev --push\n{result.stdout}")  # shown with -s: the README quotes it
+    OUTPUTS.append(f"$ gitops rollback dev --push\n{result.stdout}")  # the README quotes it
     revision = deployed(work)
     until(real, "dev Synced + Healthy after the rollback",
           lambda: dev_state(real) == ("Synced", "Healthy", revision), 180)  # fmt: skip
@@ -268,7 +268,7 @@ def test_a_crash_loop_is_named_refused_reported_and_rolled_back_with_no_failed_r
         assert refused.returncode == 1
         assert "refused by the Argo CD gate" in refused.stderr
         assert "CrashLoopBackOff" in refused.stderr
-        print(f"\n$ gitops promote dev staging\n{refused.stderr}")
+        OUTPUTS.append(f"$ gitops promote dev staging\n{refused.stderr}")
         # The progress deadline (dev: 60 s) turns it Degraded, and on-health-degraded goes out once.
         until(real, "dev Degraded", lambda: dev_state(real)[1] == "Degraded", 150)
         until(real, "the flask-gitops-degraded dispatch", lambda: receiver.events("flask-gitops-degraded", bad), 60)
@@ -305,12 +305,12 @@ def test_a_memory_limit_too_low_is_shown_as_oomkilled_and_rolled_back(real, work
 
 
 def test_a_slow_start_is_deployed_only_once_ready_and_the_gate_waits(real, work, receiver):
-    """The new pods are not Ready for 40 s: the gate refuses, and on-deployed (Argo CD's catalog
+    """The new pods are not Ready for 25 s: the gate refuses, and on-deployed (Argo CD's catalog
     condition) fires only after Argo CD saw them healthy; never during the rollout."""
     subprocess.run(["git", "pull", "-q", "--ff-only", "origin", "main"], cwd=work, check=True)
     patch_container(work, '- {op: add, path: /spec/template/spec/containers/0/env/-, '
-                          'value: {name: WARMUP_SECONDS, value: "40"}}')  # fmt: skip
-    slow = push(work, "dev: a release that warms up for 40 s")
+                          'value: {name: WARMUP_SECONDS, value: "25"}}')  # fmt: skip
+    slow = push(work, "dev: a release that warms up for 25 s")
     until(real, "dev syncing the slow release", lambda: dev_state(real)[2] == slow, 120)
 
     def refused_warming_up():
