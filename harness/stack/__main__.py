@@ -23,6 +23,7 @@ from harness.stack.stack import Stack
 REMOTE = "local"
 GITOPS = ".venv/bin/gitops"
 PUSH = f"git push {REMOTE} HEAD:main"
+DEPLOY_DEV = f'{GITOPS} set-image --env dev --tag $TAG --digest $DIGEST && git commit -qam "dev: $TAG" && {PUSH}'
 
 
 def _state(root: Path) -> Path:
@@ -57,10 +58,10 @@ def summary(info: dict) -> str:
                 else "an OCI layout)"
             ),
             "next (after the two exports):",
-            f'  {GITOPS} set-image --env dev --tag $TAG --digest $DIGEST && git commit -qam "dev: $TAG" && {PUSH}',
+            *([] if info.get("node") else [f"  {DEPLOY_DEV}"]),
             f"  {GITOPS} status --live   # what Argo CD reports for every cluster",
-            f'  {GITOPS} promote dev staging && git commit -qam "staging: $TAG" && {PUSH}',
-            f'  {GITOPS} promote staging prod && git commit -qam "prod: $TAG" && {PUSH}',
+            f'  {GITOPS} promote dev staging --wait 2m && git commit -qam "staging: $TAG" && {PUSH}',
+            f'  {GITOPS} promote staging prod --wait 2m && git commit -qam "prod: $TAG" && {PUSH}',
             "  then SYNC prod-eu and prod-us in the UI (Mon-Fri 08:00-18:00 UTC; outside, Argo CD refuses)",
             "  make down      # stop everything and remove the local state",
         ]

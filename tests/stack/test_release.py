@@ -58,3 +58,19 @@ def test_make_up_prints_the_release_and_the_steps_to_prod():
     text = summary(info)
     assert f"export TAG=1.2.4 DIGEST=sha256:{'a' * 64}" in text
     assert "promote staging prod" in text
+
+
+def test_with_the_real_node_dev_already_runs_the_release_and_promote_waits():
+    info = {
+        "ui": "http://127.0.0.1:1",
+        "password": "p",
+        "token": "t",
+        "remote_path": "/x",
+        "repo_url": "http://127.0.0.1:2/r.git",
+        "release": {"tag": "1.2.4", "digest": "sha256:" + "a" * 64},
+        "node": {"cluster": "dev", "pid": 1},
+    }
+    text = summary(info)
+    assert "set-image --env dev" not in text, "dev runs the built image already"
+    assert "already running in dev on the real node" in text
+    assert "promote dev staging --wait 2m" in text
