@@ -5,6 +5,7 @@
 # packages (harness/stack/image.py) because it cannot pull images.
 ARG BASE=python:3.11-slim-bookworm@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba
 
+# checkov:skip=CKV_DOCKER_7: the base is BASE, whose default is pinned by tag and digest (above)
 FROM ${BASE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
