@@ -39,7 +39,7 @@ NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?" + END  # a DNS label: environments
 # ApplicationSet appends /version).
 HTTPS_URL = r"^https://[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[^\s?#]*[^\s?#/])?" + END
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z"
-DURATION = r"^[0-9]{1,5}[smh]" + END  # 30s, 10m, 1h
+DURATION = r"^[1-9][0-9]{0,4}[smh]" + END  # 30s, 10m, 1h: never 0 (that would switch the wait off)
 # A folder inside the repository: relative, no `..`, no empty or hidden components.
 FOLDER = r"^(?!/)(?!.*(^|/)\.)(?!.*//)[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}\Z"
 
@@ -123,7 +123,7 @@ GITOPS_YAML = {
         "soak": {
             "type": "object",
             "maxProperties": 50,
-            "propertyNames": {"pattern": NAME},
+            "propertyNames": {"type": "string", "pattern": NAME},
             "additionalProperties": _string(DURATION, "a duration such as 30s, 10m or 1h", 8),
         },
     },

@@ -31,6 +31,18 @@ class ImageRef:
         return out
 
 
+def parse_reference(text: str) -> ImageRef:
+    """``name[:tag][@digest]`` (what ``str(ImageRef)`` writes) back into its parts."""
+    name, _, digest = text.strip().partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = None
+    if ":" in last:
+        name, _, tag = name.rpartition(":")
+    if not name:
+        raise GitopsError(f"not an image reference: {text!r}")
+    return ImageRef(name, tag or None, digest or None)
+
+
 def _parse(text: str, where: str):
     """The round-trip document, after the strict parse (duplicate keys, alias bombs, depth) accepted it."""
     parse_yaml(text, where)

@@ -56,10 +56,18 @@ def changes_of(repo: Repo, env: str, until: str = "HEAD") -> list[str]:
     return log.stdout.split() if log.returncode == 0 else []
 
 
-def _tree(repo: Repo, revision: str, env: str) -> list[str]:
+def _tree(repo: Repo, revision: str, env: str) -> dict[str, tuple[str, str]]:
+    """Path -> (mode, blob id) of every entry under ``env``'s folders at ``revision`` (NUL-separated:
+    any file name)."""
     rel = [repo.rel(p) for p in folders(repo, env)]
-    listed = gitutil.git(repo.root, "ls-tree", "-r", "--name-only", revision, "--", *rel)
-    return listed.stdout.splitlines()
+    listed = gitutil.git_bytes(repo.root, "ls-tree", "-r", "-z", "--full-tree", revision, "--", *rel)
+    entries = {}
+    for record in listed.decode("utf-8", "surrogateescape").split("\0"):
+        if record:
+            meta, _, name = record.partition("\t")
+            mode, _kind, oid = meta.split()
+            entries[name] = (mode, oid)
+    return entries
 
 
 @dataclass(frozen=True)
@@ -113,19 +121,36 @@ def plan_restore(repo: Repo, env: str, revision: str, checked: bool = True) -> R
     if revision == changed[0]:
         raise GitopsError(f"rollback: {env} is as at {revision[:12]} now: nothing to roll back", FAILED)
     rel = [repo.rel(p) for p in folders(repo, env)]
-    dirty = gitutil.git(repo.root, "status", "--porcelain", "--", *rel).stdout.strip()
+    dirty = gitutil.git(repo.root, "status", "--porcelain", "--ignored", "--", *rel).stdout.strip()
     if dirty:
-        raise GitopsError(f"rollback: {', '.join(rel)}: uncommitted changes; commit or stash them first", FAILED)
+        raise GitopsError(
+            f"rollback: {', '.join(rel)}: uncommitted or ignored files; commit, stash or remove them first", FAILED
+        )
+    now, then_tree = _tree(repo, "HEAD", env), _tree(repo, revision, env)
+    for name, (mode, _) in sorted([*now.items(), *then_tree.items()]):
+        if mode != "100644":
+            what = {"120000": "a symbolic link", "160000": "a submodule", "100755": "executable"}.get(mode, mode)
+            raise GitopsError(
+                f"rollback: {name} is {what} at one of the two revisions: only plain files are restored", FAILED
+            )
+    gone = [c for c in repo.clusters() if c.environment == env and repo.rel(c.path / "config.yaml") not in then_tree]
+    if gone:
+        raise GitopsError(
+            f"rollback: cluster folder {repo.rel(gone[0].path)} did not exist at {revision[:12]}: restoring would "
+            "remove the cluster (its Application and workloads); remove it in a change of its own",
+            FAILED,
+        )
     changes = []
-    for name in sorted(set(_tree(repo, "HEAD", env)) | set(_tree(repo, revision, env))):
+    for name in sorted(set(now) | set(then_tree)):
         path = repo.root / name
-        old = path.read_bytes() if path.is_file() and not path.is_symlink() else None
-        shown = gitutil.git(repo.root, "cat-file", "-e", f"{revision}:{name}", check=False)
-        new = gitutil.git_bytes(repo.root, "show", f"{revision}:{name}") if shown.returncode == 0 else None
+        old = path.read_bytes() if name in now else None
+        new = gitutil.git_bytes(repo.root, "cat-file", "blob", then_tree[name][1]) if name in then_tree else None
         if old != new:
             changes.append(files.Change(path, old, new, name))
     kustomization = repo.rel(repo.kustomization(env))
-    then = gitutil.git(repo.root, "show", f"{revision}:{kustomization}").stdout
+    if kustomization not in then_tree:
+        raise GitopsError(f"rollback: {env} had no {kustomization} at {revision[:12]}: nothing to restore", FAILED)
+    then = gitutil.git_bytes(repo.root, "cat-file", "blob", then_tree[kustomization][1]).decode("utf-8", "replace")
     return Restore(
         env,
         revision,
@@ -136,8 +161,22 @@ def plan_restore(repo: Repo, env: str, revision: str, checked: bool = True) -> R
     )
 
 
+def _same_image(a: images.ImageRef, b: images.ImageRef) -> bool:
+    """The same bytes, as far as the references say: the digest when both have one, else the
+    repository (host lowercased, its default port dropped) and the tag."""
+    if a.digest and b.digest:
+        return a.digest == b.digest
+
+    def where(ref: images.ImageRef) -> str:
+        host, _, rest = (ref.name or "").partition("/")
+        return f"{host.lower().removesuffix(':443')}/{rest}"
+
+    return where(a) == where(b) and a.tag == b.tag
+
+
 def sticky(repo: Repo, env: str, image: images.ImageRef | None = None, revision: str | None = None) -> str | None:
-    """Why putting ``image`` (or ``revision``) into ``env`` goes against its newest rollback, or None."""
+    """Why putting ``image`` (or the folders of ``revision``) into ``env`` goes against its newest
+    rollback, or None."""
     changed = changes_of(repo, env)
     if not changed:
         return None
@@ -150,8 +189,14 @@ def sticky(repo: Repo, env: str, image: images.ImageRef | None = None, revision:
     said = f"{env} was rolled back from it in {changed[0][:12]} ({message.splitlines()[0]})"
     if revision is not None and revision == trailers[FROM]:
         return f"revision {revision[:12]}: {said}"
-    if image is not None and str(image) == trailers.get(IMAGE):
-        return f"{image}: {said}"
+    bad = trailers.get(IMAGE)
+    if image is not None and bad:
+        try:
+            rolled_back = images.parse_reference(bad)
+        except GitopsError:
+            return None
+        if _same_image(image, rolled_back):
+            return f"{image}: {said}"
     return None
 
 

@@ -172,3 +172,16 @@ def test_a_pod_argocd_will_not_show_is_refused_not_assumed_stable(repo, fake, ca
                                     "name": "flask-app-hidden", "health": {"status": "Healthy"}}]  # fmt: skip
     assert run(repo, "promote", "dev", "staging", "--argocd", fake.url) == 1
     assert "Argo CD would not show pod flask-app-hidden" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["healthyFor: 0s", "soak:\n  1: 1m", "soak:\n  dev: 0m"])
+def test_a_wait_that_is_zero_or_keyed_by_a_number_is_exit_2(repo, fake, capsys, text):
+    config = repo / "gitops.yaml"
+    body = config.read_text().replace("healthyFor: 30s\n", "").replace("soak: {}\n", "")
+    config.write_text(body + text + "\n")
+    before = snapshot(repo)
+    assert run(repo, "promote", "dev", "staging", "--argocd", fake.url) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "internal error" not in err
+    assert snapshot(repo) == before

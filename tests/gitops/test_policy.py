@@ -370,3 +370,21 @@ def test_the_input_stage_never_sees_rendered_documents_and_vice_versa():
     for entry in policy.POLICIES.values():
         assert entry.stages <= {policy.INPUT, policy.DOCUMENT}
     assert {pid for pid, p in policy.POLICIES.items() if p.mandatory} == {"GO125", "GO126", "GO153", "GO154"}
+
+
+def test_sync_windows_match_as_argocd_matches_them():
+    """GO159's matching (policy/windows.py): gobwas braces, andOperator, a schedule that parses, no manualSync."""
+    from gitops.policy.windows import covered
+
+    def window(**extra):
+        return {"syncWindows": [{"kind": "allow", "schedule": "0 8 * * 1-5", "duration": "10h", **extra}]}
+
+    prod = ("flask-app-prod-eu", "prod-eu", "flask-app-prod")
+    assert covered(window(namespaces=["{flask-app-prod,other}"]), *prod)
+    assert covered(window(clusters=["prod-*"]), *prod)
+    assert not covered(window(namespaces=["flask-app-prod"], manualSync=True), *prod)
+    assert not covered(window(namespaces=["flask-app-prod"], andOperator=True, clusters=["nowhere"]), *prod)
+    assert covered(window(namespaces=["flask-app-prod"], andOperator=True, clusters=["prod-*"]), *prod)
+    assert not covered(window(namespaces=["flask-app-prod"], duration="ten hours"), *prod)
+    assert not covered({"syncWindows": [{"kind": "deny", "schedule": "* * * * *", "duration": "1h",
+                                         "namespaces": ["*"]}]}, *prod)  # fmt: skip

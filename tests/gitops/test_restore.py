@@ -3,6 +3,8 @@ Argo CD's history, as a new commit with trailers; and a rollback that sticks."""
 
 from __future__ import annotations
 
+import pytest
+
 from gitops.cli import main
 from harness.testing.argocd import TOKEN, FakeArgoCD, application
 from tests.gitops.conftest import git, snapshot
@@ -133,3 +135,112 @@ def test_promoting_a_rolled_back_image_into_that_environment_is_refused(repo, ca
     assert run(repo, "promote", "dev", "staging", "--commit") == 1
     assert "staging was rolled back from it" in capsys.readouterr().err
     assert "newTag: v1\n" in (repo / STAGING).read_text()
+
+
+def two_releases(repo) -> str:
+    """dev at v1 (digest 1), then v2 (digest 2, the bad one), then rolled back; returns the rollback commit."""
+    d1, d2 = "sha256:" + "1a" * 32, "sha256:" + "2b" * 32
+    assert run(repo, "set-image", "--env", "dev", "--tag", "v1", "--digest", d1, "--commit") == 0
+    assert run(repo, "set-image", "--env", "dev", "--tag", "v2", "--digest", d2, "--commit") == 0
+    assert run(repo, "rollback", "dev", "--commit") == 0
+    return head(repo)
+
+
+def test_rolling_back_again_or_by_image_to_what_was_rolled_back_is_refused(repo, capsys):
+    """Review: running rollback twice, or --to/--steps, quietly re-deployed the bad release."""
+    rollback = two_releases(repo)
+    before = snapshot(repo)
+    capsys.readouterr()
+    for args in (("rollback", "dev"), ("rollback", "dev", "--to", "v2"), ("rollback", "dev", "--steps", "1")):
+        assert run(repo, *args, "--commit") == 1, args
+        err = capsys.readouterr().err
+        assert f"dev was rolled back from it in {rollback[:12]}" in err, err
+        assert snapshot(repo) == before
+        assert head(repo) == rollback
+    assert run(repo, "rollback", "dev", "--to", "v2", "--force", "--commit") == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--tag", "v2-again", "--digest", "sha256:" + "2b" * 32),  # the same digest under a new tag
+        ("--tag", "v2", "--image", "REGISTRY.example.com/example-org/flask-app", "--digest", "sha256:" + "2b" * 32),
+        ("--tag", "v2", "--image", "registry.example.com:443/example-org/flask-app", "--digest", "sha256:" + "2b" * 32),
+    ],
+)
+def test_the_rolled_back_image_under_another_spelling_is_refused(repo, capsys, args):
+    two_releases(repo)
+    before = snapshot(repo)
+    assert run(repo, "set-image", "--env", "dev", *args, "--commit") == 1
+    assert "dev was rolled back from it" in capsys.readouterr().err
+    assert snapshot(repo) == before
+
+
+def test_any_file_name_is_restored(repo):
+    """Review: names git quotes (non-ASCII, tabs) were skipped without a word."""
+    assert run(repo, "set-image", "--env", "dev", "--tag", "v0", "--commit") == 0
+    (repo / OVERLAY / "café.yaml").write_text("x: 1\n")
+    (repo / OVERLAY / "tab\tname.yaml").write_text("y: 1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "dev: odd names")
+    good = head(repo)
+    (repo / OVERLAY / "café.yaml").write_text("x: 2\n")
+    (repo / OVERLAY / "tab\tname.yaml").unlink()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "dev: changed")
+    assert run(repo, "rollback", "dev", "--commit") == 0
+    assert git(repo, "diff", "--stat", good, "HEAD", "--", OVERLAY) == ""
+
+
+@pytest.mark.parametrize("kind", ["symlink", "executable"])
+def test_what_is_not_a_plain_file_is_refused_and_nothing_changes(repo, capsys, kind):
+    assert run(repo, "set-image", "--env", "dev", "--tag", "v0", "--commit") == 0
+    target = repo / OVERLAY / "odd.yaml"
+    if kind == "symlink":
+        target.symlink_to("/etc/hostname")
+    else:
+        target.write_text("a: 1\n")
+        target.chmod(0o755)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", f"dev: a {kind}")
+    odd = head(repo)
+    target.unlink()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "dev: gone")
+    before, at = snapshot(repo), head(repo)
+    assert run(repo, "rollback", "dev", "--revision", odd, "--commit") == 1
+    assert "only plain files are restored" in capsys.readouterr().err
+    assert snapshot(repo) == before
+    assert head(repo) == at
+
+
+def test_a_cluster_folder_added_since_is_not_removed_by_a_rollback(repo, capsys):
+    assert run(repo, "set-image", "--env", "dev", "--tag", "v0", "--commit") == 0
+    first = head(repo)
+    folder = repo / "clusters" / "dev2"
+    folder.mkdir()
+    for name in ("config.yaml", "kustomization.yaml"):
+        text = (repo / "clusters" / "dev" / name).read_text()
+        (folder / name).write_text(text.replace("name: dev", "name: dev2").replace("cluster: dev", "cluster: dev2"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a second dev cluster")
+    before, at = snapshot(repo), head(repo)
+    assert run(repo, "rollback", "dev", "--revision", first, "--commit") == 1
+    assert "cluster folder clusters/dev2 did not exist" in capsys.readouterr().err
+    assert snapshot(repo) == before
+    assert head(repo) == at
+
+
+def test_an_ignored_local_file_in_the_way_is_refused_not_overwritten(repo, capsys):
+    (repo / OVERLAY / "local.yaml").write_text("keep: 1\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "dev: a file")
+    had = head(repo)
+    git(repo, "rm", "-q", f"{OVERLAY}/local.yaml")
+    (repo / OVERLAY / ".gitignore").write_text("local.yaml\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "dev: the file is local now")
+    (repo / OVERLAY / "local.yaml").write_text("LOCAL PRECIOUS DATA\n")
+    assert run(repo, "rollback", "dev", "--revision", had, "--commit") == 1
+    assert "ignored" in capsys.readouterr().err
+    assert (repo / OVERLAY / "local.yaml").read_text() == "LOCAL PRECIOUS DATA\n"

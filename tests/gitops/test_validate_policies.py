@@ -488,6 +488,31 @@ REPO_CASES: dict[str, RepoCase] = {
         "argocd/projects",
         "syncWindows",
     ),
+    "prod-window-that-lets-manual-syncs-through": repo_case(
+        "GO159",
+        edit("argocd/projects/appproject.yaml", "      timeZone: UTC", "      timeZone: UTC\n      manualSync: true"),
+        "argocd/projects",
+        "argocd/projects",
+        "syncWindows",
+    ),
+    "prod-window-whose-schedule-argocd-skips": repo_case(
+        "GO159",
+        edit("argocd/projects/appproject.yaml", 'schedule: "0 8 * * 1-5"', 'schedule: "every weekday"'),
+        "argocd/projects",
+        "argocd/projects",
+        "syncWindows",
+    ),
+    "prod-window-anded-with-a-cluster-that-is-not-prod": repo_case(
+        "GO159",
+        edit(
+            "argocd/projects/appproject.yaml",
+            "      timeZone: UTC",
+            "      timeZone: UTC\n      andOperator: true\n      clusters: [nowhere]",
+        ),
+        "argocd/projects",
+        "argocd/projects",
+        "syncWindows",
+    ),
     "manual-sync-cluster-outside-every-window": repo_case(
         "GO159",
         edit("clusters/staging/config.yaml", "autoSync: true", "autoSync: false"),

@@ -141,6 +141,10 @@ def run(repo: Repo, args: argparse.Namespace) -> int:
     if args.to is None and args.steps is None:
         return run_revision(repo, args)
     current, chosen = choose(repo, args.env, args.to, args.steps)  # bad input fails here, before any lock
+    refused = restore.sticky(repo, args.env, image=images.ImageRef(chosen.ref.name or repo.image, chosen.ref.tag,
+                                                                     chosen.ref.digest))  # fmt: skip
+    if refused and not args.force:
+        raise GitopsError(f"rollback: refused: {refused} (--force to deploy it anyway)", 1)
     name = chosen.ref.name if chosen.ref.name != current.name else None
 
     def plan() -> ImageChange:
@@ -162,9 +166,6 @@ def run_revision(repo: Repo, args: argparse.Namespace) -> int:
     if args.revision is not None:
         revision = restore.resolve(repo, args.revision)
         checked = True
-        refused = restore.sticky(repo, args.env, revision=revision)
-        if refused and not args.force:
-            raise GitopsError(f"rollback: refused: {refused} (--force to restore it anyway)", 1)
     elif api is not None:
         revision = restore.resolve(repo, restore.previous_deploy(repo, api, args.env), "Argo CD's previous deploy")
         checked = False
@@ -174,6 +175,11 @@ def run_revision(repo: Repo, args: argparse.Namespace) -> int:
             raise GitopsError(f"rollback: {args.env} has no earlier revision on this branch", 1)
         revision, checked = changed[1], True
     planned = restore.plan_restore(repo, args.env, revision, checked)  # bad input fails here, before any lock
+    refused = restore.sticky(repo, args.env, revision=revision) or restore.sticky(
+        repo, args.env, image=planned.image_then
+    )
+    if refused and not args.force:
+        raise GitopsError(f"rollback: refused: {refused} (--force to restore it anyway)", 1)
 
     def plan() -> restore.Restore:
         return restore.plan_restore(repo, args.env, revision, checked)

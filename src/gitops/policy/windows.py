@@ -8,24 +8,57 @@ what makes it what it is (its namespace, or a glob of its cluster or Application
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
 
 from .registry import Doc, Outcome, Scope, check
 
+CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,-]+$")
+GO_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+
+
+def _expand(pattern: str) -> list[str]:
+    """A glob's ``{a,b}`` alternatives (Argo CD matches windows with gobwas/glob), for fnmatch."""
+    match = re.search(r"\{([^{}]*)\}", pattern)
+    if not match:
+        return [pattern]
+    return [
+        e for alt in match.group(1).split(",") for e in _expand(pattern[: match.start()] + alt + pattern[match.end() :])
+    ]
+
 
 def _matches(patterns: object, value: str) -> bool:
-    return isinstance(patterns, list) and any(isinstance(p, str) and fnmatchcase(value, p) for p in patterns)
+    return isinstance(patterns, list) and any(
+        isinstance(p, str) and any(fnmatchcase(value, e) for e in _expand(p)) for p in patterns
+    )
+
+
+def _parses(window: dict) -> bool:
+    """Argo CD skips a window whose schedule or duration does not parse (and no schema stops it)."""
+    fields = str(window.get("schedule", "")).split()
+    return (
+        len(fields) == 5
+        and all(CRON_FIELD.match(f) for f in fields)
+        and bool(GO_DURATION.match(str(window.get("duration", ""))))
+    )
 
 
 def covered(project: dict, application: str, cluster: str, namespace: str) -> bool:
-    """Whether an allow window of ``project`` applies to this Application (Argo CD's matching:
-    by application, cluster or namespace glob)."""
+    """Whether an allow window of ``project`` applies to this Application as Argo CD matches it:
+    by application, cluster or namespace glob (all of the given lists with andOperator), a
+    schedule and duration that parse, and no manualSync (which lets manual syncs through at any
+    hour, and these clusters sync by hand)."""
     for window in project.get("syncWindows") or []:
-        if not isinstance(window, dict) or window.get("kind") != "allow":
+        if not isinstance(window, dict) or window.get("kind") != "allow" or window.get("manualSync"):
             continue
-        if (_matches(window.get("applications"), application) or _matches(window.get("clusters"), cluster)
-                or _matches(window.get("namespaces"), namespace)):  # fmt: skip
+        if not _parses(window):
+            continue
+        lists = [(window.get(key), value) for key, value in
+                 (("applications", application), ("clusters", cluster), ("namespaces", namespace))]  # fmt: skip
+        given = [(patterns, value) for patterns, value in lists if patterns]
+        hits = [_matches(patterns, value) for patterns, value in given]
+        if given and (all(hits) if window.get("andOperator") else any(hits)):
             return True
     return False
 
