@@ -51,17 +51,21 @@ def stack():
 
     state = Path(tempfile.mkdtemp(prefix="flask-gitops-stack-")) / "state"
     started = time.monotonic()
-    up = Stack.up(
-        state,
-        ROOT,
-        build_cache(),
-        tools_dir() / "bin",
-        pins(),
-        log=lambda line: None,
-        worktree=True,
-        tied=True,
-        spare=True,
-    )
+    try:
+        up = Stack.up(
+            state,
+            ROOT,
+            build_cache(),
+            tools_dir() / "bin",
+            pins(),
+            log=lambda line: None,
+            worktree=True,
+            tied=True,
+            spare=True,
+        )
+    except BaseException:
+        shutil.rmtree(state.parent, ignore_errors=True)  # a failed start leaves no folder behind
+        raise
     TIMINGS["stack up to every Application settled (s)"] = time.monotonic() - started
     try:
         yield up

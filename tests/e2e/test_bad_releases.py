@@ -39,8 +39,12 @@ OVERLAY = Path("apps/flask-app/overlays/dev/kustomization.yaml")
 def real():
     state = Path(tempfile.mkdtemp(prefix="flask-gitops-node-")) / "state"
     started = time.monotonic()
-    up = Stack.up(state, ROOT, build_cache(), tools_dir() / "bin", pins(), log=lambda line: None, worktree=True,
-                  tied=True, real_node=True)  # fmt: skip
+    try:
+        up = Stack.up(state, ROOT, build_cache(), tools_dir() / "bin", pins(), log=lambda line: None,
+                      worktree=True, tied=True, real_node=True)  # fmt: skip
+    except BaseException:
+        shutil.rmtree(state.parent, ignore_errors=True)  # a failed start leaves no folder behind
+        raise
     TIMINGS["real-node stack up to every Application settled (s)"] = time.monotonic() - started
     try:
         yield up
