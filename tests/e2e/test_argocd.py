@@ -583,7 +583,10 @@ def test_a_healthy_dev_deploy_sends_the_promotion_dispatch_through_argocd_notifi
         healthy_at = time.monotonic()
 
         def dispatched():
-            return [r for r in received if r[2]["client_payload"]["revision"] == revision]
+            # on-deployed's event (the kwok HPA can be Degraded for a moment after a rollout:
+            # on-health-degraded then sends its own, flask-gitops-degraded).
+            return [r for r in received if r[2]["client_payload"]["revision"] == revision
+                    and r[2]["event_type"] == "flask-gitops-deployed"]  # fmt: skip
 
         stack.procs.until("the on-deployed dispatch for dev", dispatched, 90)
         when, headers, payload = dispatched()[0]
@@ -646,7 +649,8 @@ def test_promotion_is_gated_on_what_argocd_reports_live(stack, work):
     patch.write_text(original)
     commit_and_push(work, "e2e: dev schedulable again")
     stack.wait_app(app("dev"), synced_healthy(deploy_revision(stack)), timeout=180)
-    accepted = gitops(work, stack, "promote", "dev", "staging", "--pr-body")
+    # The gate waits for stable health (30 s): --wait re-checks until then.
+    accepted = gitops(work, stack, "promote", "dev", "staging", "--pr-body", "--wait", "3m")
     assert accepted.returncode == 0, accepted.stderr
     assert "Argo CD gate: every `dev` cluster is Synced + Healthy and runs this image." in accepted.stdout
     assert "| dev | Synced | Healthy |" in accepted.stdout

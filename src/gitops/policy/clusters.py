@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from .. import files
+from .. import file_schemas, files
 from ..errors import GitopsError
 from ..repo import ClusterConfig
 from .applications import applications
@@ -49,11 +49,16 @@ def cluster_config(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     if doc.kind != CONFIG_KIND:
         return
     config = scope.context.cluster_configs.get(doc.name)
-    if config is None:
+    if "spec" in doc.body and (config is None or doc.body["spec"] != config.content):
+        # A config given as a document (not as this repository's file holds it): its own schema.
+        problems = file_schemas.cluster_config_problems(doc.body["spec"], scope.context.environments)
+    elif config is not None:
+        problems = config.problems
+    else:
         return
-    for where, problem in config.problems:
+    for where, problem in problems:
         yield Outcome(where, problem)
-    if not config.problems:
+    if not problems:
         yield Outcome("(file)")
 
 
