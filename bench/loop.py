@@ -74,14 +74,14 @@ def run(cache: Path, tools_bin: Path, pushes: int = 5, log=print) -> dict[str, l
             tag = f"bench-{i}-{int(t0)}"
             command = [sys.executable, "-m", "gitops", "set-image", "--env", "dev", "--tag", tag, "--commit", "--push"]
             subprocess.run(command, cwd=work, check=True, capture_output=True)
-            # The promotion gate, as `gitops promote dev staging` runs it, polled from the push on.
+            _live(stack, "flask-app-dev", _deployed(stack))
+            times.append(time.monotonic() - t0)
+            # The promotion gate, as `gitops promote dev staging` runs it (stable health: 30 s).
             repo = Repo.load(work)
             ref = images.read(repo.kustomization("dev"), repo.app)
             allowed_now = functools.partial(gate.refusal, repo, stack.api, "dev", ref)
             stack.procs.until("promotion allowed", lambda check=allowed_now: check() is None, 180)
             allowed.append(time.monotonic() - t0)
-            _live(stack, "flask-app-dev", _deployed(stack))
-            times.append(time.monotonic() - t0)
             log(f"argocd: push {i + 1}/{pushes} -> dev live in {times[-1]:.1f}s, promotion allowed {allowed[-1]:.1f}s")
         figures["git push -> dev Synced + Healthy (s)"] = times
         figures["git push -> promotion dev -> staging allowed by the gate (s)"] = allowed

@@ -33,7 +33,9 @@ OVERLAY = "apps/flask-app/overlays/dev/kustomization.yaml"
 
 def _gitops(work: Path, stack: Stack, *args: str, token: str | None = None) -> None:
     env = {**os.environ, "ARGOCD_SERVER": stack.argo.url, "ARGOCD_AUTH_TOKEN": token or stack.reader_token}
-    subprocess.run([sys.executable, "-m", "gitops", *args], cwd=work, check=True, capture_output=True, env=env)
+    done = subprocess.run([sys.executable, "-m", "gitops", *args], cwd=work, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"gitops {' '.join(args[:3])}: {done.stderr.strip()}")
 
 
 def _refusal(work: Path, stack: Stack) -> str | None:
@@ -69,6 +71,7 @@ def run(cache: Path, tools_bin: Path, runs: int = 5, log=print) -> dict[str, lis
             stack.procs.until("the gate naming the crash loop",
                               lambda check=named: "CrashLoopBackOff" in (check() or ""), 180, interval=0.5)  # fmt: skip
             detect.append(time.monotonic() - t0)
+            _git(work, "fetch", "-q", "origin")  # the revisions Argo CD deployed (the remote's deploy/local)
             t0 = time.monotonic()
             _gitops(work, stack, "rollback", "dev", "--push", token=stack.api.token)
             _live(stack, "flask-app-dev", _deployed(stack))
