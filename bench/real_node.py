@@ -57,6 +57,9 @@ def run(cache: Path, tools_bin: Path, runs: int = 5, log=print) -> dict[str, lis
         for i in range(runs):
             t0 = time.monotonic()
             _gitops(work, stack, "set-image", "--env", "dev", "--tag", f"bench-{i}", "--digest", digest, "--push")
+            # What Argo CD syncs is the remote's deploy/local (main plus a repoURL commit, rebuilt
+            # on each push): fetched now, so a later rollback finds the revision it deployed.
+            _git(work, "fetch", "-q", "origin")
             _live(stack, "flask-app-dev", _deployed(stack))
             live.append(time.monotonic() - t0)
             allowed = functools.partial(_refusal, work, stack)
@@ -71,7 +74,7 @@ def run(cache: Path, tools_bin: Path, runs: int = 5, log=print) -> dict[str, lis
             stack.procs.until("the gate naming the crash loop",
                               lambda check=named: "CrashLoopBackOff" in (check() or ""), 180, interval=0.5)  # fmt: skip
             detect.append(time.monotonic() - t0)
-            _git(work, "fetch", "-q", "origin")  # the revisions Argo CD deployed (the remote's deploy/local)
+            _git(work, "fetch", "-q", "origin")
             t0 = time.monotonic()
             _gitops(work, stack, "rollback", "dev", "--push", token=stack.api.token)
             _live(stack, "flask-app-dev", _deployed(stack))
