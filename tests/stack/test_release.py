@@ -47,30 +47,23 @@ def test_the_release_is_a_content_addressed_oci_layout_of_the_committed_service(
 
 
 def test_make_up_prints_the_release_and_the_steps_to_prod():
-    info = {
-        "ui": "http://127.0.0.1:1",
-        "password": "p",
-        "token": "t",
-        "remote_path": "/x",
-        "repo_url": "http://127.0.0.1:2/r.git",
-        "release": {"tag": "1.2.4", "digest": "sha256:" + "a" * 64},
-    }
-    text = summary(info)
+    text = summary(INFO)
     assert f"export TAG=1.2.4 DIGEST=sha256:{'a' * 64}" in text
     assert "promote staging prod" in text
 
 
 def test_with_the_real_node_dev_already_runs_the_release_and_promote_waits():
-    info = {
-        "ui": "http://127.0.0.1:1",
-        "password": "p",
-        "token": "t",
-        "remote_path": "/x",
-        "repo_url": "http://127.0.0.1:2/r.git",
-        "release": {"tag": "1.2.4", "digest": "sha256:" + "a" * 64},
-        "node": {"cluster": "dev", "pid": 1},
-    }
-    text = summary(info)
+    text = summary({**INFO, "node": {"cluster": "dev", "pid": 1}})
     assert "set-image --env dev" not in text, "dev runs the built image already"
     assert "already running in dev on the real node" in text
     assert "promote dev staging --wait 2m" in text
+
+
+INFO = {
+    "ui": "http://127.0.0.1:1",
+    "password": "p",
+    "token": "t",
+    "remote_path": "/x",
+    "repo_url": "http://127.0.0.1:2/r.git",
+    "release": {"tag": "1.2.4", "digest": "sha256:" + "a" * 64},
+}  # what `make up` writes to stack.json, as summary() reads it

@@ -191,7 +191,6 @@ def run_revision(repo: Repo, args: argparse.Namespace) -> int:
     if api is not None and args.push and not args.pr_body:
         for line in [*end_stale_syncs(repo, api, args.env), *window_notes(repo, api, args.env)]:
             console.say(line)
-    del planned
     return code
 
 
