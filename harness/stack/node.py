@@ -265,6 +265,14 @@ class RealNode:
             if result.returncode != 0:
                 raise RuntimeError(f"ctr images {argv[6]} {archive.name}: {result.stderr.strip()}")
 
+    def tag(self, source: str, *names: str) -> None:
+        """More names for an image the node holds (a registry move: the same bytes, another name)."""
+        ctr = ["ctr", "--address", str(self.socket), "--namespace", "k8s.io", "images", "tag", "--force"]
+        for name in names:
+            result = subprocess.run([*ctr, source, name], capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"ctr images tag {source} {name}: {result.stderr.strip()}")
+
     def _ready(self) -> bool:
         node = self.cluster.maybe_get("node", NODE_NAME)
         conditions = {c["type"]: c["status"] for c in ((node or {}).get("status") or {}).get("conditions") or []}

@@ -1,8 +1,9 @@
 """The image admission policy (apps/flask-app/base/validatingadmissionpolicy*.yaml) on a real API server.
 
 Each environment's rendered policy and binding are applied as Argo CD would apply them;
-then pods and deployments go through server-side dry runs, so admission runs in full
-(Pod Security, the policy) and nothing is stored. Every object sent satisfies the
+then pods and deployments are sent for real (the policy does not judge dry runs: Argo CD's
+diff is one), so admission runs in full (Pod Security, the policy); what is admitted is
+deleted again. Every object sent satisfies the
 restricted Pod Security Standard, so a refusal can only come from the image policy.
 """
 
@@ -52,6 +53,16 @@ def dry_run(cluster, obj: dict):
     return kubectl_apply(cluster, obj, "--dry-run=server")
 
 
+def admit(cluster, obj: dict):
+    """The real request (the policy does not judge dry runs); what it admitted is deleted again."""
+    result = kubectl_apply(cluster, obj)
+    if result.returncode == 0:
+        meta = obj["metadata"]
+        cluster.kubectl("delete", obj["kind"].lower(), meta["name"], "-n", meta["namespace"], "--grace-period=0",
+                        "--force", "--wait=true", check=False)  # fmt: skip
+    return result
+
+
 def with_images(obj: dict, image: str, init: str | None = None) -> dict:
     obj = copy.deepcopy(obj)
     spec = obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
@@ -84,7 +95,7 @@ def policy_of(cluster, cluster_folder: str) -> Iterator[list[dict]]:
         assert result.stderr == "", f"{kind}: no warnings"
     probe = pod_of(with_images(deployment, ELSEWHERE), "policy-active-probe")
     # Policies and bindings reach the API server's admission through informers: poll.
-    wait("the policy to be enforced", lambda: DENIED in dry_run(cluster, probe).stderr)
+    wait("the policy to be enforced", lambda: DENIED in admit(cluster, probe).stderr)
     try:
         yield docs
     finally:
@@ -136,7 +147,7 @@ def test_images_admitted_and_refused(cluster, cluster_folder):
         for case, (image, in_dev, in_prod) in CASES.items():
             image = image or rendered_image
             for obj in (with_images(deployment, image), pod_of(with_images(deployment, image), f"case-{case}")):
-                result = dry_run(cluster, obj)
+                result = admit(cluster, obj)
                 admitted = result.returncode == 0
                 outcomes[(case, obj["kind"])] = admitted
                 expected = in_prod if prod else in_dev
@@ -145,7 +156,7 @@ def test_images_admitted_and_refused(cluster, cluster_folder):
                     assert DENIED in result.stderr, result.stderr
                     assert image in result.stderr, "the message names the refused image"
         # An init container counts like any other.
-        result = dry_run(cluster, with_images(deployment, rendered_image, init=ELSEWHERE))
+        result = admit(cluster, with_images(deployment, rendered_image, init=ELSEWHERE))
         assert result.returncode != 0
         assert DENIED in result.stderr
         assert ELSEWHERE in result.stderr
@@ -155,13 +166,25 @@ def test_images_admitted_and_refused(cluster, cluster_folder):
     )
 
 
+def test_a_dry_run_is_not_judged_so_argo_cd_can_diff_across_a_policy_change(cluster):
+    """Argo CD diffs with a server-side dry-run apply, judged by the policy live at that moment:
+    after a registry move the new image fails the old policy, the diff errs, nothing syncs and
+    the new policy never arrives. So a dry run passes; the real request is still refused."""
+    with policy_of(cluster, "prod-eu") as docs:
+        deployment = with_images(one(docs, "Deployment"), ELSEWHERE)
+        assert dry_run(cluster, deployment).returncode == 0
+        refused = admit(cluster, deployment)
+        assert refused.returncode != 0
+        assert DENIED in refused.stderr
+
+
 def test_only_the_apps_namespace_is_bound(cluster):
     with policy_of(cluster, "dev") as docs:
         other = "flask-app-admission-unbound"
         cluster.apply_json({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": other}})
         deployment = with_images(one(docs, "Deployment"), ELSEWHERE)
         deployment["metadata"]["namespace"] = other
-        result = dry_run(cluster, deployment)
+        result = admit(cluster, deployment)
         assert result.returncode == 0, result.stderr
 
 
@@ -174,7 +197,7 @@ def test_running_pods_cannot_switch_or_add_images(cluster):
         namespace = pod["metadata"]["namespace"]
         try:
             # An update is admitted like a create: a pod's image can change in place.
-            result = dry_run(cluster, with_images(pod, ELSEWHERE))
+            result = admit(cluster, with_images(pod, ELSEWHERE))
             assert result.returncode != 0
             assert DENIED in result.stderr, result.stderr
             # `kubectl debug` adds an ephemeral container (the restricted profile keeps Pod
@@ -269,7 +292,8 @@ def test_a_rollout_across_a_change_of_the_allowed_images_finishes(cluster, chang
         namespace = deployment["metadata"]["namespace"]
         # The API server learns policy changes through an informer: the previous case's
         # changed policy may still be the one it enforces. Wait for this one to admit.
-        wait("the rendered policy to admit the image", lambda: dry_run(cluster, deployment).returncode == 0)
+        probe = pod_of(deployment, "new-policy-probe")
+        wait("the rendered policy to admit the image", lambda: admit(cluster, probe).returncode == 0)
         created = kubectl_apply(cluster, deployment)
         assert created.returncode == 0, created.stderr
         try:
@@ -282,7 +306,7 @@ def test_a_rollout_across_a_change_of_the_allowed_images_finishes(cluster, chang
             applied = kubectl_apply(cluster, policy)
             assert applied.returncode == 0, applied.stderr
             old_pod = pod_of(with_images(deployment, before), "old-image-probe")
-            wait("the new rule to be enforced", lambda: DENIED in dry_run(cluster, old_pod).stderr)
+            wait("the new rule to be enforced", lambda: DENIED in admit(cluster, old_pod).stderr)
             updated = kubectl_apply(cluster, with_images(deployment, after))
             assert updated.returncode == 0, updated.stderr
             wait("the rollout across the change", _rollout_done(cluster, namespace, after))

@@ -20,7 +20,7 @@ FORBIDDEN_KINDS = {
 # of its spec with the two values that vary by repository and environment blanked (the
 # repository, and digestRequired). Any other change to what it admits is a change to this
 # line, reviewed with the code (the finding prints the new value).
-REVIEWED_POLICY = "e1e2108e8d97d3cc4105703be571c6abcbfe7a4a2d34bb56998e716880d0fa8b"
+REVIEWED_POLICY = "d5fe144fb113c1138fa6a28e55b64eb5ab453722b76de850058af83aaa995677"
 VARYING = ("digestRequired", "repository")
 
 
