@@ -243,3 +243,25 @@ def test_readyz_turns_503_while_the_traffic_port_cannot_take_a_request_and_back(
         while (status := srv.get(ports["PROBE_PORT"], "/readyz", timeout=2)[0]) != 200 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert status == 200
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"GET /" + b"a" * 70_000, 414),  # no line end in 64 KiB
+        (b"GET / HTTP/1.1\r\n" + b"X-Big: y\r\n" * 7_000, 431),  # no end of the head in 64 KiB
+    ],
+)
+def test_a_head_that_never_ends_within_the_limit_gets_a_json_error(tmp_path, head, status):
+    with (
+        _serving(tmp_path, WEB_CONCURRENCY="1") as (server, _),
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock,
+    ):
+        with contextlib.suppress(OSError):  # the server may answer and close before it has read it all
+            sock.sendall(head)
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 %d " % status), received[:200]
+        assert b"application/json" in received
