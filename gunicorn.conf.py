@@ -10,6 +10,25 @@ Shutdown, lined up with the Deployment (apps/flask-app/base/deployment.yaml):
   3. Then a graceful stop: listeners close, workers finish in-flight requests within
      GRACEFUL_TIMEOUT, and the master exits 0.
   terminationGracePeriodSeconds >= PRESTOP_SECONDS + DRAIN_SECONDS + GRACEFUL_TIMEOUT.
+
+Abuse: idle and slow clients (flask_app/worker.py reads request heads in each worker's
+main loop, so a connection reaches a thread only with a whole request head):
+  REQUEST_HEAD_TIMEOUT (s, default 10): a traffic connection that has not sent a whole
+      request head this long after it was accepted (or after the first byte of its next
+      request, when kept alive) is closed. Between requests, GUNICORN_KEEPALIVE applies.
+  MAX_IDLE_CONNECTIONS (per worker, default 512): idle traffic connections, those still
+      sending a head and those kept alive between requests. A new connection beyond it
+      closes the oldest idle one (head-less ones first): idle clients cannot keep new
+      ones out. Below GUNICORN_WORKER_CONNECTIONS (default 1000, gunicorn's hard cap on a
+      worker's connections, busy ones included: beyond it, the worker stops accepting).
+  PROBE_HEAD_TIMEOUT_MS (default 1000) and PROBE_MAX_CONNECTIONS (per worker, default 16):
+      the same for the probe port, short and few (the kubelet sends its request at once,
+      and opens at most one connection per probe).
+  READINESS_TRAFFIC_TIMEOUT_MS (default 1000; 0: off): with a probe port, /readyz asked
+      there also sends GET /livez to the traffic port and answers 503 unless it gets
+      200 within this time: readiness turns false when the port cannot take a request
+      (all threads busy, accept queue stalled) and true again when it can. Below the
+      readinessProbe's timeoutSeconds (2).
 """
 
 import os
@@ -49,6 +68,24 @@ switch_interval_ms = _int("GIL_SWITCH_INTERVAL_MS", 1)
 # gthread, plus the probe listener's threads and JSON instead of gunicorn's HTML error pages.
 worker_class = "flask_app.worker.ServiceWorker"
 backlog = _int("GUNICORN_BACKLOG", 2048)
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 1000)
+# Read by the worker (flask_app/worker.py) from the environment, checked here first.
+_abuse = {
+    "REQUEST_HEAD_TIMEOUT": _int("REQUEST_HEAD_TIMEOUT", 10),
+    "MAX_IDLE_CONNECTIONS": _int("MAX_IDLE_CONNECTIONS", 512),
+    "PROBE_HEAD_TIMEOUT_MS": _int("PROBE_HEAD_TIMEOUT_MS", 1000),
+    "PROBE_MAX_CONNECTIONS": _int("PROBE_MAX_CONNECTIONS", 16),
+    "READINESS_TRAFFIC_TIMEOUT_MS": _int("READINESS_TRAFFIC_TIMEOUT_MS", 1000),
+}
+for _name in ("REQUEST_HEAD_TIMEOUT", "MAX_IDLE_CONNECTIONS", "PROBE_HEAD_TIMEOUT_MS", "PROBE_MAX_CONNECTIONS"):
+    if _abuse[_name] == 0:
+        raise ValueError(f"{_name} must be at least 1")
+if _abuse["MAX_IDLE_CONNECTIONS"] >= worker_connections:
+    raise ValueError(
+        f"MAX_IDLE_CONNECTIONS={_abuse['MAX_IDLE_CONNECTIONS']} must be below "
+        f"GUNICORN_WORKER_CONNECTIONS={worker_connections} (room for busy connections)"
+    )
+os.environ.update({_name: str(_value) for _name, _value in _abuse.items()})
 
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GRACEFUL_TIMEOUT", 20)

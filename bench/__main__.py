@@ -23,7 +23,7 @@ from gitops import toolchain
 from harness.testing.repo import copy_repo
 
 ROOT = toolchain.repo_root()
-ALL_PARTS = ("service", "repo", "argocd", "node")
+ALL_PARTS = ("service", "abuse", "repo", "argocd", "node")
 
 
 def _setting(name: str, default: str) -> int:
@@ -36,7 +36,7 @@ def _setting(name: str, default: str) -> int:
 DURATION = _setting("BENCH_SECONDS", "4")
 ROUNDS = _setting("BENCH_ROUNDS", "5")
 LOOP_PUSHES = _setting("BENCH_PUSHES", "5")
-# Which parts run (all by default): service, repo, argocd. A partial run writes its own file.
+# Which parts run (all by default): service, abuse, repo, argocd, node. A partial run writes its own file.
 PARTS = [p for p in os.environ.get("BENCH_PARTS", ",".join(ALL_PARTS)).replace(" ", "").split(",") if p]
 BIN = Path(sys.executable).parent
 
@@ -162,6 +162,13 @@ def report(parts: dict, seconds: float) -> str:
             f"| {shutdown['requests']} | {shutdown['errors']} | {shutdown['exit_code']} | {shutdown['exit_s']:.2f} | "
             f"{shutdown['drain_s']} |",
         ]
+    if "abuse" in parts:
+        lines += [
+            "",
+            "## Idle and slow clients (the service's defaults, 2 workers, clients held open on 127.0.0.1)",
+            "",
+            *service.abuse_table(parts["abuse"]),
+        ]
     if "repo" in parts:
         ops = parts["repo"]
         lines += [
@@ -217,6 +224,9 @@ def main() -> int:
             shutdown = service.graceful_shutdown(tmp_path / "s")
             tput = service.throughput(tmp_path / "t", ROUNDS, DURATION, log)
             parts["service"] = (tput, ready, shutdown)
+        if "abuse" in PARTS:
+            log("idle and slow clients")
+            parts["abuse"] = service.abuse(tmp_path / "a", log=log)
     if "argocd" in PARTS:
         log("the GitOps loop on the local stack (real Argo CD)")
         parts["argocd"] = loop.run(toolchain.build_cache(), toolchain.tools_dir() / "bin", pushes=LOOP_PUSHES, log=log)

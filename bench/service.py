@@ -19,12 +19,15 @@ development server (the seed's way).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -310,4 +313,114 @@ def flask_alone(samples: Samples) -> list[str]:
     return [
         "Against the minimal Flask app on the same server (gunicorn.conf.py: Flask alone, no logs, metrics or "
         "headers), the service on `/`: " + "; ".join(cells) + "."
+    ]
+
+
+# --- idle and slow clients -----------------------------------------------------------
+ABUSE_STEPS = (2100, 4000, 8000, 16000)
+ABUSE_PROBE_SLOW = 64  # slow clients on the probe port at every step (the issue's count)
+
+
+def _hold(port: int, count: int, head: bytes, socks: list) -> None:
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if head:
+            sock.sendall(head)
+        sock.setblocking(False)
+        socks.append(sock)
+
+
+def _timed_get(port: int, path: str, timeout: float) -> float:
+    """Seconds to a 200 on ``path`` (inf when it fails or takes longer than ``timeout``)."""
+    t0 = time.perf_counter()
+    try:
+        status, _ = srv.get(port, path, timeout=timeout)
+    except OSError:
+        return float("inf")
+    return time.perf_counter() - t0 if status == 200 else float("inf")
+
+
+def abuse(tmp: Path, steps: tuple[int, ...] = ABUSE_STEPS, log=print) -> list[dict[str, float]]:
+    """The service (2 workers, its defaults) while clients are held open on it, step by step.
+
+    At each step, ``n`` clients on the traffic port, half sending nothing and half sending
+    a header line every half second without ever ending the head, plus 64 such slow clients
+    on the probe port; the clients are opened afresh at each step and never replaced when
+    the server closes them. Measured: the slowest of 5 `/` (fresh connections), and the
+    slowest /livez and /readyz on the probe port. A measurement, not a check.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    rows = []
+    probe_port = srv.free_port()
+    server = started(SERVICE, tmp / "abuse", PROBE_PORT=str(probe_port))
+    try:
+        for n in steps:
+            if hard != resource.RLIM_INFINITY and n + 1024 > hard:
+                log(f"abuse: {n} clients: ulimit -n hard limit {hard} too low, stopping")
+                break
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 1024), hard))
+            socks: list[socket.socket] = []
+            halt = threading.Event()
+
+            def trickle(slow: list[socket.socket], halt: threading.Event = halt) -> None:
+                while not halt.wait(0.5):
+                    for sock in slow:
+                        with contextlib.suppress(OSError):
+                            sock.send(b"X-Slow: y\r\n")
+
+            try:
+                log(f"abuse: holding {n} clients on the traffic port, {ABUSE_PROBE_SLOW} on the probe port")
+                t0 = time.monotonic()
+                _hold(server.port, n // 2, b"", socks)
+                _hold(server.port, n - n // 2, b"GET / HTTP/1.1\r\nHost: slow\r\n", socks)
+                _hold(probe_port, ABUSE_PROBE_SLOW, b"GET /livez HTTP/1.1\r\nHost: slow\r\n", socks)
+                opened = time.monotonic() - t0
+                thread = threading.Thread(target=trickle, args=(socks[n // 2 :],), daemon=True)
+                thread.start()
+                time.sleep(1)
+                root = [_timed_get(server.port, "/", 5) for _ in range(5)]
+                livez = [_timed_get(probe_port, "/livez", 2) for _ in range(3)]
+                readyz = [_timed_get(probe_port, "/readyz", 2) for _ in range(3)]
+            finally:
+                halt.set()
+                for sock in socks:
+                    sock.close()
+            rows.append(
+                {
+                    "clients": n,
+                    "open_s": opened,
+                    "root_max_s": max(root),
+                    "livez_max_s": max(livez),
+                    "readyz_max_s": max(readyz),
+                }
+            )
+            time.sleep(1)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        stop(SERVICE, server)
+    return rows
+
+
+def abuse_table(rows: list[dict[str, float]]) -> list[str]:
+    def sec(value: float) -> str:
+        return "no answer" if value == float("inf") else f"{value:.3f}"
+
+    lines = [
+        "| clients on the traffic port (half idle, half slow) | slowest of 5 `/` (s) | slowest /livez (s) "
+        "| slowest /readyz (s) |",
+        "|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['clients']} | {sec(r['root_max_s'])} | {sec(r['livez_max_s'])} | {sec(r['readyz_max_s'])} |"
+        for r in rows
+    ]
+    within = [r["clients"] for r in rows if r["root_max_s"] < 1]
+    most = f"{max(within)} clients" if within else "none of the steps"
+    return [
+        *lines,
+        "",
+        f"Most clients held while `/` still answered within 1 s: {most} on the traffic port, "
+        f"with {ABUSE_PROBE_SLOW} slow clients on the probe port.",
     ]

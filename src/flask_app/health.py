@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 from flask import Blueprint, Flask, Response, current_app
@@ -89,4 +90,56 @@ def warmup_check(seconds: int):
         return f"warming up ({left:.0f}s left)" if left > 0 else None
 
     check.__name__ = "warmup"
+    return check
+
+
+# What a readiness self-request sends: a probe path, answered before Flask and not logged.
+_SELF_REQUEST = (
+    b"GET /livez HTTP/1.1\r\nHost: readiness\r\nUser-Agent: flask-app-readiness\r\nConnection: close\r\n\r\n"
+)
+# Concurrent /readyz share one self-request; its answer holds this long.
+TRAFFIC_CHECK_FRESH = 0.5
+
+
+def traffic_check(host: str, port: int, timeout: float):
+    """A readiness check that passes when the traffic port answers a request within ``timeout``.
+
+    A real request, not a count of connections: it fails whatever keeps the port from
+    answering (every thread busy, the accept queue full, a stuck worker), and passes
+    again as soon as it answers. One request at a time per process, its answer shared
+    for TRAFFIC_CHECK_FRESH seconds, so a burst of probes sends no burst of requests.
+    """
+    lock = threading.Lock()
+    last: list = [float("-inf"), None]
+
+    def ask() -> str | None:
+        deadline = time.monotonic() + timeout
+        try:
+            with socket.create_connection((host, port), timeout=timeout) as sock:
+                sock.sendall(_SELF_REQUEST)
+                received = b""
+                while b"\r\n" not in received:
+                    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                    chunk = sock.recv(256)
+                    if not chunk:
+                        return f"traffic port {port} closed the connection without an answer"
+                    received += chunk
+        except TimeoutError:
+            return f"traffic port {port} did not answer within {timeout:g}s"
+        except OSError as exc:
+            return f"traffic port {port} unreachable: {exc.strerror or exc}"
+        line = received.split(b"\r\n", 1)[0]
+        parts = line.split(b" ")
+        if len(parts) < 2 or parts[1] != b"200":
+            return f"traffic port {port} answered {line[:64]!r}"
+        return None
+
+    def check() -> str | None:
+        with lock:
+            if time.monotonic() - last[0] >= TRAFFIC_CHECK_FRESH:
+                last[1] = ask()
+                last[0] = time.monotonic()
+            return last[1]
+
+    check.__name__ = f"traffic_check[{host}:{port}]"
     return check

@@ -1,17 +1,26 @@
-"""gunicorn's gthread worker with two changes at the edge (``worker_class`` in gunicorn.conf.py).
+"""gunicorn's gthread worker with changes at the edge (``worker_class`` in gunicorn.conf.py).
 
 1. Probes have a listener and threads of their own. gunicorn binds PROBE_PORT next to
    PORT; connections on it go to a small pool of probe threads instead of the request
-   threads, so clients that hold every request thread (slow clients trickling headers,
-   a burst of load) never delay the kubelet. The same app answers, so /livez still means
-   "this process can serve" and /readyz still reports starting, draining and dependencies.
+   threads, so clients that hold every request thread (a burst of load) never delay the
+   kubelet. The same app answers, so /livez still means "this process can serve" and
+   /readyz still reports starting, draining and dependencies, and (on the probe port)
+   whether the traffic port answers a request at all (see ``traffic_check``).
    A probe connection gets one request and is cut off after PROBE_DEADLINE.
-2. Requests gunicorn refuses before the app sees them (malformed request lines and
+2. No thread waits for a request head. gthread hands a new connection to a request
+   thread at once, and that thread waits for its bytes (5 s, then the connection goes
+   back to the poller for the keep-alive time): 2,100 connections that send nothing
+   queue ahead of every real request for minutes. Here the main loop reads request
+   heads itself, without blocking, on both ports; a connection reaches a thread only
+   with its whole head. Each waits at most REQUEST_HEAD_TIMEOUT (PROBE_HEAD_TIMEOUT on
+   the probe port) and at most MAX_IDLE_CONNECTIONS (PROBE_MAX_CONNECTIONS) are kept
+   per worker: a new connection beyond that closes the oldest idle one, so a flood of
+   idle clients costs file descriptors, not service.
+3. Requests gunicorn refuses before the app sees them (malformed request lines and
    headers, size limits, bad framing) get the service's JSON error with its security
    headers and a request id, instead of the HTML page of ``Worker.handle_error``.
 
-Traffic connections are accepted and served by gthread's own code, unchanged: nothing
-here runs per request on the traffic port.
+Once a head is read, requests are parsed and served by gthread's own code, unchanged.
 """
 
 from __future__ import annotations
@@ -23,13 +32,18 @@ import os
 import selectors
 import socket
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from concurrent import futures
+from functools import partial
 
 from gunicorn import glogging, util
 from gunicorn.http import errors
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 from werkzeug.exceptions import default_exceptions
 
+from .health import traffic_check
 from .middleware import SECURITY_HEADERS, UNMATCHED, json_error, new_request_id
 
 access_log = logging.getLogger("flask_app.access")
@@ -38,6 +52,22 @@ PROBE_THREADS = 2
 # Far above a probe's own time (milliseconds) and the kubelet's timeouts (1-2 s); only a
 # client that stalls mid-request on the probe port ever meets it.
 PROBE_DEADLINE = 5.0
+# A request head larger than this is refused (431, or 414 without a line end) rather than
+# buffered further: 16 times the usual 4 KiB, far below gunicorn's field limits' product.
+HEAD_LIMIT = 64 * 1024
+_RECV = 64 * 1024
+
+
+def _setting(name: str, default: float) -> float:
+    """A number gunicorn.conf.py checked and exported (the worker reads the environment it was given)."""
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def _head_complete(head: bytearray) -> bool:
+    """Whether ``head`` holds a whole request head (an empty line; gunicorn's parser judges the rest)."""
+    return b"\n\r\n" in head or b"\n\n" in head
+
 
 # The status for each request gunicorn refuses, most specific first (the mapping of
 # Worker.handle_error; a header the app tried to send is the app's fault).
@@ -92,7 +122,35 @@ class ServiceWorker(ThreadWorker):
         self.probe_sockets = [s for s in self.sockets if probe_port and _listening_port(s) == probe_port]
         self.sockets = [s for s in self.sockets if s not in self.probe_sockets]
         self.probe_pool = futures.ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="probe")
+        self.probe_threads = threading.local()
+        # Connections whose request head is not complete yet, oldest first, with their deadline.
+        self.heads: OrderedDict[TConn, float] = OrderedDict()
+        self.probe_heads: OrderedDict[TConn, float] = OrderedDict()
+        self.head_timeout = _setting("REQUEST_HEAD_TIMEOUT", 10)
+        self.max_idle = int(_setting("MAX_IDLE_CONNECTIONS", 512))
+        self.probe_head_timeout = _setting("PROBE_HEAD_TIMEOUT_MS", 1000) / 1000
+        self.probe_max = int(_setting("PROBE_MAX_CONNECTIONS", 16))
+        self.stop_linger_until: float | None = None
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        timeout = _setting("READINESS_TRAFFIC_TIMEOUT_MS", 1000) / 1000
+        extensions = getattr(self.wsgi, "extensions", None)
+        if not (self.probe_sockets and timeout and extensions and "readiness_checks" in extensions):
+            return
+        host, port = self.sockets[0].getsockname()[:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        check = traffic_check(host, port, timeout)
+        local = self.probe_threads
+
+        def traffic_port() -> str | None:
+            # Only a probe asked on the probe port learns anything: an answer on the traffic
+            # port is itself proof that the traffic port takes requests.
+            return check() if getattr(local, "serving", False) else None
+
+        traffic_port.__name__ = check.__name__
+        extensions["readiness_checks"].append(traffic_port)
 
     def run(self) -> None:
         for listener in self.probe_sockets:
@@ -108,6 +166,23 @@ class ServiceWorker(ThreadWorker):
             for listener in self.probe_sockets:
                 listener.close()
 
+    # --- accepting: connections wait for their request head in the main loop ----------
+    def accept(self, listener) -> None:
+        """A traffic connection: read its head here, hand it to a request thread once whole."""
+        try:
+            sock, address = listener.accept()
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED):
+                return  # another worker took it
+            raise
+        self.nr_conns += 1
+        conn = TConn(self.cfg, sock, address, listener.getsockname())  # non-blocking
+        while self.heads and len(self.heads) + len(self.keepalived_conns) >= self.max_idle:
+            self.drop_head(self.heads, next(iter(self.heads)))  # the oldest that has sent no whole request
+        if len(self.heads) + len(self.keepalived_conns) >= self.max_idle:
+            self.drop_keepalived()
+        self.wait_for_head(conn, self.heads, self.head_timeout, self.enqueue_req)
+
     def accept_probe(self, listener) -> None:
         try:
             sock, address = listener.accept()
@@ -115,16 +190,104 @@ class ServiceWorker(ThreadWorker):
             if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED):
                 return  # another worker took it
             raise
-        self.probe_pool.submit(self.serve_probe, TConn(self.cfg, sock, address, listener.getsockname()))
+        conn = TConn(self.cfg, sock, address, listener.getsockname())
+        while len(self.probe_heads) >= self.probe_max:
+            self.drop_head(self.probe_heads, next(iter(self.probe_heads)))
+        self.wait_for_head(conn, self.probe_heads, self.probe_head_timeout, self.submit_probe)
+
+    def on_client_socket_readable(self, conn, client) -> None:
+        """A kept-alive connection's next request: its head is read here too (gthread: on a thread)."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self.wait_for_head(conn, self.heads, self.head_timeout, self.enqueue_req)
+
+    def wait_for_head(self, conn: TConn, table: OrderedDict, timeout: float, serve: Callable[[TConn], None]) -> None:
+        conn.head = bytearray()
+        table[conn] = time.monotonic() + timeout
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.read_head, conn, table, serve))
+        self.read_head(conn, table, serve, conn.sock)  # often already there: no extra turn of the loop
+
+    def read_head(self, conn: TConn, table: OrderedDict, serve: Callable[[TConn], None], _sock) -> None:
+        try:
+            data = conn.sock.recv(_RECV)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client left
+            self.drop_head(table, conn)
+            return
+        conn.head += data
+        if _head_complete(conn.head):
+            self.release_head(table, conn)
+            conn.prefetched = bytes(conn.head)
+            conn.head = None
+            serve(conn)
+        elif len(conn.head) > HEAD_LIMIT:
+            response, _ = error_response(414 if b"\n" not in conn.head else 431)
+            with contextlib.suppress(OSError):
+                conn.sock.send(response)
+            self.drop_head(table, conn)
+
+    def release_head(self, table: OrderedDict, conn: TConn) -> None:
+        del table[conn]
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+
+    def drop_head(self, table: OrderedDict, conn: TConn) -> None:
+        self.release_head(table, conn)
+        if table is self.heads:
+            self.nr_conns -= 1
+        conn.close()
+
+    def drop_keepalived(self) -> None:
+        """Close the kept-alive connection idle the longest."""
+        conn = self.keepalived_conns.popleft()
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        """gthread's keep-alive expiry, plus heads past their deadline (all of them once stopping has lingered)."""
+        super().murder_keepalived(force)
+        now = time.monotonic()
+        if not self.alive and self.stop_linger_until is None:
+            self.stop_linger_until = now + STOP_KEEPALIVE_LINGER  # a client may be sending its request
+        if self.stop_linger_until is not None and now >= self.stop_linger_until:
+            force = True
+        for table in (self.heads, self.probe_heads):
+            while table:
+                conn, deadline = next(iter(table.items()))
+                if deadline > now and not force:
+                    break
+                self.drop_head(table, conn)
+
+    def handle(self, conn: TConn):
+        """gthread's handling, fed the head the main loop has read."""
+        prefetched = conn.__dict__.pop("prefetched", None)
+        if prefetched is not None:
+            try:
+                conn.init()  # blocking again; the parser (kept-alive connections keep theirs)
+            except OSError:
+                return False
+            conn.parser.unreader.unread(prefetched)
+        return super().handle(conn)
+
+    # --- probes ------------------------------------------------------------------------
+    def submit_probe(self, conn: TConn) -> None:
+        self.probe_pool.submit(self.serve_probe, conn)
 
     def serve_probe(self, conn: TConn) -> None:
         """One request with gthread's own handling, on a probe thread, within PROBE_DEADLINE."""
         watchdog = threading.Timer(PROBE_DEADLINE, _cut_off, (conn.sock,))
         watchdog.daemon = True
         watchdog.start()
+        self.probe_threads.serving = True
         try:
             self.handle(conn)
         finally:
+            self.probe_threads.serving = False
             watchdog.cancel()
             conn.close()
 

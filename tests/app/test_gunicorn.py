@@ -43,6 +43,22 @@ def test_check_config_rejects_bad_port():
     assert "PORT='x'" in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"REQUEST_HEAD_TIMEOUT": "0"}, "REQUEST_HEAD_TIMEOUT"),
+        ({"PROBE_MAX_CONNECTIONS": "0"}, "PROBE_MAX_CONNECTIONS"),
+        ({"MAX_IDLE_CONNECTIONS": "1000"}, "MAX_IDLE_CONNECTIONS=1000"),
+        ({"MAX_IDLE_CONNECTIONS": "64", "GUNICORN_WORKER_CONNECTIONS": "64"}, "GUNICORN_WORKER_CONNECTIONS=64"),
+        ({"READINESS_TRAFFIC_TIMEOUT_MS": "x"}, "READINESS_TRAFFIC_TIMEOUT_MS='x'"),
+    ],
+)
+def test_check_config_rejects_bad_abuse_bounds(env, named):
+    result = check_config(**env)
+    assert result.returncode != 0
+    assert named in result.stderr + result.stdout
+
+
 @pytest.fixture
 def running(tmp_path):
     server = srv.start(tmp_path, WEB_CONCURRENCY="2", APP_ENV="test", APP_VERSION="9.9.9")
