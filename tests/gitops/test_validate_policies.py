@@ -131,6 +131,28 @@ def hpa_v1_without_cpu_request(docs: list[dict]) -> None:
     del container(docs)["resources"]["requests"]["cpu"]
 
 
+AWS = "service.beta.kubernetes.io/aws-load-balancer-"
+
+
+def annotate(**annotations: str) -> Callable[[list[dict]], None]:
+    """Cloud annotations on prod-eu's LoadBalancer Service (keys: AWS suffixes, or full keys with '/')."""
+
+    def apply(docs: list[dict]) -> None:
+        meta = find(docs, "Service")["metadata"]
+        keys = {(k if "/" in k else AWS + k.replace("_", "-")): v for k, v in annotations.items()}
+        meta.setdefault("annotations", {}).update(keys)
+
+    return apply
+
+
+def combined(*mutations: Callable[[list[dict]], None]) -> Callable[[list[dict]], None]:
+    def apply(docs: list[dict]) -> None:
+        for mutate in mutations:
+            mutate(docs)
+
+    return apply
+
+
 NAMESPACE = {
     "apiVersion": "v1",
     "kind": "Namespace",
@@ -295,6 +317,48 @@ RENDER_CASES: dict[str, RenderCase] = {
         ),
         "spec.scaleTargetRef",
     ),
+    # GO160: prod-eu's ipBlock allow-list behind a Service that does not keep client addresses.
+    "loadbalancer-cluster-traffic-policy": render_case(
+        "GO160", change("Service", None, spec_update(externalTrafficPolicy="Cluster")), "spec.externalTrafficPolicy"
+    ),
+    "loadbalancer-traffic-policy-unset": render_case(
+        "GO160",
+        change("Service", None, lambda s: s["spec"].pop("externalTrafficPolicy")),
+        "spec.externalTrafficPolicy",
+    ),
+    "nodeport-cluster-traffic-policy": render_case(
+        "GO135 GO160",
+        change("Service", None, lambda s: s["spec"].update(type="NodePort", externalTrafficPolicy="Cluster")),
+        "spec.externalTrafficPolicy",
+    ),
+    "aws-classic-elb": render_case("GO160", annotate(backend_protocol="tcp"), f"metadata.annotations.{AWS}type"),
+    "aws-nlb-ip-targets-without-preserve-client-ip": render_case(
+        "GO160",
+        annotate(type="external", nlb_target_type="ip", scheme="internet-facing"),
+        f"metadata.annotations.{AWS}target-group-attributes",
+    ),
+    "aws-nlb-unknown-type": render_case("GO160", annotate(type="alb"), f"metadata.annotations.{AWS}type"),
+    "aws-controller-default-internal-nlb": render_case(
+        "GO160", annotate(type="external", nlb_target_type="instance"), f"metadata.annotations.{AWS}scheme"
+    ),
+    "aws-nlb-instance-targets-cluster-policy": render_case(
+        "GO160",
+        combined(
+            annotate(type="external", nlb_target_type="instance", scheme="internet-facing"),
+            change("Service", None, spec_update(externalTrafficPolicy="Cluster")),
+        ),
+        "spec.externalTrafficPolicy",
+    ),
+    "aks-internal-balancer-public-allow-list": render_case(
+        "GO160",
+        annotate(**{"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}),
+        "metadata.annotations.service.beta.kubernetes.io/azure-load-balancer-internal",
+    ),
+    "gke-internal-balancer-public-allow-list": render_case(
+        "GO160",
+        annotate(**{"networking.gke.io/load-balancer-type": "Internal"}),
+        "metadata.annotations.networking.gke.io/load-balancer-type",
+    ),
     "pod-selinux-type-spc_t": render_case(
         "GO114",
         change(
@@ -309,6 +373,45 @@ RENDER_CASES: dict[str, RenderCase] = {
 
 def test_the_good_render_passes(repo, tmp_path, good, capsys):
     assert validate(repo, write(tmp_path, copy.deepcopy(good)), capsys=capsys) == (0, [])
+
+
+# The same allow-list behind Services that keep client addresses, and changes GO160 must not refuse.
+KEEPS_CLIENT_ADDRESSES: dict[str, Callable[[list[dict]], None]] = {
+    "aws-nlb-instance-targets-local": annotate(type="external", nlb_target_type="instance", scheme="internet-facing"),
+    "aws-nlb-ip-targets-preserve-client-ip": combined(
+        annotate(
+            type="external",
+            nlb_target_type="ip",
+            scheme="internet-facing",
+            target_group_attributes="deregistration_delay.timeout_seconds=30, preserve_client_ip.enabled=true",
+        ),
+        change("Service", None, spec_update(externalTrafficPolicy="Cluster")),  # ip targets skip the node port
+    ),
+    "aws-in-tree-nlb-local": annotate(type="nlb"),
+    "gke-backend-service-local": annotate(**{"cloud.google.com/l4-rbs": "enabled"}),
+    "aks-public-local": annotate(**{"service.beta.kubernetes.io/azure-load-balancer-health-probe-interval": "5"}),
+    "internal-balancer-private-allow-list": combined(
+        annotate(**{"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}),
+        change("Service", None, spec_update(loadBalancerSourceRanges=["10.20.0.0/16"])),
+        change(
+            "NetworkPolicy",
+            "flask-app",
+            lambda np: np["spec"]["ingress"][1].update({"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}),
+        ),
+    ),
+    # An allow-list for a port the Service does not expose is not behind it.
+    "allow-list-on-another-port": combined(
+        change("Service", None, spec_update(externalTrafficPolicy="Cluster")),
+        change("NetworkPolicy", "flask-app", lambda np: np["spec"]["ingress"][1].update(ports=[{"port": 9090}])),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KEEPS_CLIENT_ADDRESSES))
+def test_a_service_that_keeps_client_addresses_passes(repo, tmp_path, good, capsys, case):
+    docs = copy.deepcopy(good)
+    KEEPS_CLIENT_ADDRESSES[case](docs)
+    assert validate(repo, write(tmp_path, docs), capsys=capsys) == (0, [])
 
 
 @pytest.mark.parametrize("case", sorted(RENDER_CASES))
