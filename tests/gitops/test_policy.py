@@ -27,7 +27,7 @@ def findings(*bodies: dict, skip: tuple[str, ...] = ()) -> list[str]:
 
 
 def test_every_policy_is_registered_once_with_a_name_and_a_reason():
-    assert len(policy.POLICIES) == 60
+    assert len(policy.POLICIES) == 61
     for pid, entry in policy.POLICIES.items():
         assert re.fullmatch(r"GO\d{3}", pid)
         assert entry.id == pid
@@ -388,3 +388,28 @@ def test_sync_windows_match_as_argocd_matches_them():
     assert not covered(window(namespaces=["flask-app-prod"], duration="ten hours"), *prod)
     assert not covered({"syncWindows": [{"kind": "deny", "schedule": "* * * * *", "duration": "1h",
                                          "namespaces": ["*"]}]}, *prod)  # fmt: skip
+
+
+def test_the_shutdown_budget_reads_gunicorns_defaults():
+    """GO161 counts gunicorn.conf.py's own defaults for a setting the container leaves unset."""
+    from gitops.policy.pod import SHUTDOWN_DEFAULTS
+
+    conf = (repo_root() / "gunicorn.conf.py").read_text()
+    found = dict(re.findall(r'_int\("(DRAIN_SECONDS|GRACEFUL_TIMEOUT)", (\d+)\)', conf))
+    assert {name: int(value) for name, value in found.items()} == SHUTDOWN_DEFAULTS
+
+
+def test_the_shutdown_budget_reads_a_configmap_value():
+    """A DRAIN_SECONDS from a ConfigMap of the render counts with its value; one the render lacks is refused."""
+    body = deployment(
+        lifecycle={"preStop": {"sleep": {"seconds": 5}}},
+        env=[{"name": "DRAIN_SECONDS", "valueFrom": {"configMapKeyRef": {"name": "env", "key": "DRAIN"}}}],
+    )
+    body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 35
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env", "namespace": "app"}}
+    go161 = lambda *bodies: [line for line in findings(*bodies) if line.startswith("GO161")]  # noqa: E731
+    assert go161(body, {**config, "data": {"DRAIN": "8"}}) == []
+    (line,) = go161(body, {**config, "data": {"DRAIN": "9"}})
+    assert "35 s is less than preStop sleep 5 + DRAIN_SECONDS 9 + GRACEFUL_TIMEOUT 20 + 2 s" in line, line
+    (line,) = go161(body)
+    assert "spec.template.spec.containers[web].env: DRAIN_SECONDS comes from ConfigMap 'env'" in line, line

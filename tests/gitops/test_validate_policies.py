@@ -153,6 +153,17 @@ def combined(*mutations: Callable[[list[dict]], None]) -> Callable[[list[dict]],
     return apply
 
 
+def set_env(name: str, source: dict) -> Callable[[list[dict]], None]:
+    """The container's ``name`` variable takes ``source`` (value or valueFrom) instead."""
+
+    def apply(docs: list[dict]) -> None:
+        (entry,) = [e for e in container(docs)["env"] if e["name"] == name]
+        entry.clear()
+        entry.update({"name": name, **source})
+
+    return apply
+
+
 NAMESPACE = {
     "apiVersion": "v1",
     "kind": "Namespace",
@@ -359,6 +370,32 @@ RENDER_CASES: dict[str, RenderCase] = {
         annotate(**{"networking.gke.io/load-balancer-type": "Internal"}),
         "metadata.annotations.networking.gke.io/load-balancer-type",
     ),
+    # GO161: the kubelet's SIGKILL would cut the shutdown short.
+    "shutdown-grace-shorter-than-the-budget": render_case(
+        "GO161",
+        change("Deployment", None, lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=20)),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-grace-unset-with-long-drain": render_case(
+        "GO161",
+        change("Deployment", None, lambda d: d["spec"]["template"]["spec"].pop("terminationGracePeriodSeconds")),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-drain-longer-than-grace": render_case(
+        "GO161",
+        set_env("DRAIN_SECONDS", {"value": "40"}),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-drain-not-seconds": render_case(
+        "GO161",
+        set_env("DRAIN_SECONDS", {"value": "3s"}),
+        "spec.template.spec.containers[flask-app].env",
+    ),
+    "shutdown-graceful-timeout-from-a-secret": render_case(
+        "GO161",
+        set_env("GRACEFUL_TIMEOUT", {"valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}),
+        "spec.template.spec.containers[flask-app].env",
+    ),
     "pod-selinux-type-spc_t": render_case(
         "GO114",
         change(
@@ -480,6 +517,14 @@ SYSTEM_APP_YAML = yaml.safe_dump(
 )
 
 REPO_CASES: dict[str, RepoCase] = {
+    # An overlay that lengthens the preStop sleep without the grace period (GO161 reads the overlay's value).
+    "overlay-prestop-beyond-grace": repo_case(
+        "GO161",
+        edit("apps/flask-app/overlays/prod/deployment.yaml", "seconds: 30", "seconds: 45"),
+        "clusters/prod-eu",
+        "clusters/prod-eu",
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
     "config-autosync-string": repo_case(
         "GO127",
         edit("clusters/prod-eu/config.yaml", "autoSync: false", 'autoSync: "false"'),
