@@ -475,9 +475,9 @@ def _allow_lists(service: Doc, scope: Scope) -> Iterator[tuple[Doc, int, list[st
         for i, rule in enumerate(np_spec.get("ingress") or []):
             rule = rule if isinstance(rule, dict) else {}
             cidrs = [
-                str((peer.get("ipBlock") or {}).get("cidr"))
+                str(peer["ipBlock"].get("cidr"))
                 for peer in rule.get("from") or []
-                if isinstance(peer, dict) and peer.get("ipBlock")
+                if isinstance(peer, dict) and isinstance(peer.get("ipBlock"), dict)
             ]
             if not cidrs:
                 continue
