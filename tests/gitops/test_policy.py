@@ -413,3 +413,29 @@ def test_the_shutdown_budget_reads_a_configmap_value():
     assert "35 s is less than preStop sleep 5 + DRAIN_SECONDS 9 + GRACEFUL_TIMEOUT 20 + 2 s" in line, line
     (line,) = go161(body)
     assert "spec.template.spec.containers[web].env: DRAIN_SECONDS comes from ConfigMap 'env'" in line, line
+
+
+def test_a_malformed_ipblock_is_a_finding_not_a_traceback():
+    """An ipBlock that is not a mapping is one GO112 line; GO136 and GO160 pass over it (they raised before)."""
+    web = deployment(ports=[{"name": "http", "containerPort": 5000}])
+    web["spec"]["template"]["metadata"] = {"labels": {"app": "web"}}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "app"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]},
+    }
+    netpol = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "app"},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{"from": [{"ipBlock": "10.0.0.0/8"}]}]},
+    }
+    lines = findings(web, service, netpol)
+    assert not [line for line in lines if line.startswith("GO160")]
+    assert [line for line in lines if line.startswith("GO112")] == [
+        "GO112 case: NetworkPolicy/web: spec.ingress[0].from[0].ipBlock.cidr: None is not a CIDR"
+    ]
+    netpol["spec"]["ingress"][0]["from"] = [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
+    (line,) = [line for line in findings(web, service, netpol) if line.startswith("GO160")]
+    assert line.startswith("GO160 case: Service/web: spec.externalTrafficPolicy: 'Cluster': "), line

@@ -118,10 +118,10 @@ def service_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 def _cidrs(spec: dict) -> Iterator[tuple[str, str]]:
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            for j, peer in enumerate(rule.get(peer_key) or []):
-                block = peer.get("ipBlock")
-                if not block:
-                    continue
+            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+                block = peer.get("ipBlock") if isinstance(peer, dict) else None
+                if not isinstance(block, dict) or not block:
+                    continue  # GO112 says why a block that is not a mapping is wrong
                 yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock.cidr", str(block.get("cidr"))
                 for k, cidr in enumerate(block.get("except") or []):
                     yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock.except[{k}]", str(cidr)
