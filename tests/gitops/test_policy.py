@@ -27,7 +27,7 @@ def findings(*bodies: dict, skip: tuple[str, ...] = ()) -> list[str]:
 
 
 def test_every_policy_is_registered_once_with_a_name_and_a_reason():
-    assert len(policy.POLICIES) == 59
+    assert len(policy.POLICIES) == 61
     for pid, entry in policy.POLICIES.items():
         assert re.fullmatch(r"GO\d{3}", pid)
         assert entry.id == pid
@@ -388,3 +388,54 @@ def test_sync_windows_match_as_argocd_matches_them():
     assert not covered(window(namespaces=["flask-app-prod"], duration="ten hours"), *prod)
     assert not covered({"syncWindows": [{"kind": "deny", "schedule": "* * * * *", "duration": "1h",
                                          "namespaces": ["*"]}]}, *prod)  # fmt: skip
+
+
+def test_the_shutdown_budget_reads_gunicorns_defaults():
+    """GO161 counts gunicorn.conf.py's own defaults for a setting the container leaves unset."""
+    from gitops.policy.pod import SHUTDOWN_DEFAULTS
+
+    conf = (repo_root() / "gunicorn.conf.py").read_text()
+    found = dict(re.findall(r'_int\("(DRAIN_SECONDS|GRACEFUL_TIMEOUT)", (\d+)\)', conf))
+    assert {name: int(value) for name, value in found.items()} == SHUTDOWN_DEFAULTS
+
+
+def test_the_shutdown_budget_reads_a_configmap_value():
+    """A DRAIN_SECONDS from a ConfigMap of the render counts with its value; one the render lacks is refused."""
+    body = deployment(
+        lifecycle={"preStop": {"sleep": {"seconds": 5}}},
+        env=[{"name": "DRAIN_SECONDS", "valueFrom": {"configMapKeyRef": {"name": "env", "key": "DRAIN"}}}],
+    )
+    body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 35
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env", "namespace": "app"}}
+    go161 = lambda *bodies: [line for line in findings(*bodies) if line.startswith("GO161")]  # noqa: E731
+    assert go161(body, {**config, "data": {"DRAIN": "8"}}) == []
+    (line,) = go161(body, {**config, "data": {"DRAIN": "9"}})
+    assert "35 s is less than preStop sleep 5 + DRAIN_SECONDS 9 + GRACEFUL_TIMEOUT 20 + 2 s" in line, line
+    (line,) = go161(body)
+    assert "spec.template.spec.containers[web].env: DRAIN_SECONDS comes from ConfigMap 'env'" in line, line
+
+
+def test_a_malformed_ipblock_is_a_finding_not_a_traceback():
+    """An ipBlock that is not a mapping is one GO112 line; GO136 and GO160 pass over it (they raised before)."""
+    web = deployment(ports=[{"name": "http", "containerPort": 5000}])
+    web["spec"]["template"]["metadata"] = {"labels": {"app": "web"}}
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "app"},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]},
+    }
+    netpol = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "app"},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{"from": [{"ipBlock": "10.0.0.0/8"}]}]},
+    }
+    lines = findings(web, service, netpol)
+    assert not [line for line in lines if line.startswith("GO160")]
+    assert [line for line in lines if line.startswith("GO112")] == [
+        "GO112 case: NetworkPolicy/web: spec.ingress[0].from[0].ipBlock.cidr: None is not a CIDR"
+    ]
+    netpol["spec"]["ingress"][0]["from"] = [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
+    (line,) = [line for line in findings(web, service, netpol) if line.startswith("GO160")]
+    assert line.startswith("GO160 case: Service/web: spec.externalTrafficPolicy: 'Cluster': "), line

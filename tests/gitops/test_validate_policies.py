@@ -131,6 +131,39 @@ def hpa_v1_without_cpu_request(docs: list[dict]) -> None:
     del container(docs)["resources"]["requests"]["cpu"]
 
 
+AWS = "service.beta.kubernetes.io/aws-load-balancer-"
+
+
+def annotate(**annotations: str) -> Callable[[list[dict]], None]:
+    """Cloud annotations on prod-eu's LoadBalancer Service (keys: AWS suffixes, or full keys with '/')."""
+
+    def apply(docs: list[dict]) -> None:
+        meta = find(docs, "Service")["metadata"]
+        keys = {(k if "/" in k else AWS + k.replace("_", "-")): v for k, v in annotations.items()}
+        meta.setdefault("annotations", {}).update(keys)
+
+    return apply
+
+
+def combined(*mutations: Callable[[list[dict]], None]) -> Callable[[list[dict]], None]:
+    def apply(docs: list[dict]) -> None:
+        for mutate in mutations:
+            mutate(docs)
+
+    return apply
+
+
+def set_env(name: str, source: dict) -> Callable[[list[dict]], None]:
+    """The container's ``name`` variable takes ``source`` (value or valueFrom) instead."""
+
+    def apply(docs: list[dict]) -> None:
+        (entry,) = [e for e in container(docs)["env"] if e["name"] == name]
+        entry.clear()
+        entry.update({"name": name, **source})
+
+    return apply
+
+
 NAMESPACE = {
     "apiVersion": "v1",
     "kind": "Namespace",
@@ -295,6 +328,74 @@ RENDER_CASES: dict[str, RenderCase] = {
         ),
         "spec.scaleTargetRef",
     ),
+    # GO160: prod-eu's ipBlock allow-list behind a Service that does not keep client addresses.
+    "loadbalancer-cluster-traffic-policy": render_case(
+        "GO160", change("Service", None, spec_update(externalTrafficPolicy="Cluster")), "spec.externalTrafficPolicy"
+    ),
+    "loadbalancer-traffic-policy-unset": render_case(
+        "GO160",
+        change("Service", None, lambda s: s["spec"].pop("externalTrafficPolicy")),
+        "spec.externalTrafficPolicy",
+    ),
+    "nodeport-cluster-traffic-policy": render_case(
+        "GO135 GO160",
+        change("Service", None, lambda s: s["spec"].update(type="NodePort", externalTrafficPolicy="Cluster")),
+        "spec.externalTrafficPolicy",
+    ),
+    "aws-classic-elb": render_case("GO160", annotate(backend_protocol="tcp"), f"metadata.annotations.{AWS}type"),
+    "aws-nlb-ip-targets-without-preserve-client-ip": render_case(
+        "GO160",
+        annotate(type="external", nlb_target_type="ip", scheme="internet-facing"),
+        f"metadata.annotations.{AWS}target-group-attributes",
+    ),
+    "aws-nlb-unknown-type": render_case("GO160", annotate(type="alb"), f"metadata.annotations.{AWS}type"),
+    "aws-controller-default-internal-nlb": render_case(
+        "GO160", annotate(type="external", nlb_target_type="instance"), f"metadata.annotations.{AWS}scheme"
+    ),
+    "aws-nlb-instance-targets-cluster-policy": render_case(
+        "GO160",
+        combined(
+            annotate(type="external", nlb_target_type="instance", scheme="internet-facing"),
+            change("Service", None, spec_update(externalTrafficPolicy="Cluster")),
+        ),
+        "spec.externalTrafficPolicy",
+    ),
+    "aks-internal-balancer-public-allow-list": render_case(
+        "GO160",
+        annotate(**{"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}),
+        "metadata.annotations.service.beta.kubernetes.io/azure-load-balancer-internal",
+    ),
+    "gke-internal-balancer-public-allow-list": render_case(
+        "GO160",
+        annotate(**{"networking.gke.io/load-balancer-type": "Internal"}),
+        "metadata.annotations.networking.gke.io/load-balancer-type",
+    ),
+    # GO161: the kubelet's SIGKILL would cut the shutdown short.
+    "shutdown-grace-shorter-than-the-budget": render_case(
+        "GO161",
+        change("Deployment", None, lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=20)),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-grace-unset-with-long-drain": render_case(
+        "GO161",
+        change("Deployment", None, lambda d: d["spec"]["template"]["spec"].pop("terminationGracePeriodSeconds")),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-drain-longer-than-grace": render_case(
+        "GO161",
+        set_env("DRAIN_SECONDS", {"value": "40"}),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-drain-not-seconds": render_case(
+        "GO161",
+        set_env("DRAIN_SECONDS", {"value": "3s"}),
+        "spec.template.spec.containers[flask-app].env",
+    ),
+    "shutdown-graceful-timeout-from-a-secret": render_case(
+        "GO161",
+        set_env("GRACEFUL_TIMEOUT", {"valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}),
+        "spec.template.spec.containers[flask-app].env",
+    ),
     "pod-selinux-type-spc_t": render_case(
         "GO114",
         change(
@@ -309,6 +410,45 @@ RENDER_CASES: dict[str, RenderCase] = {
 
 def test_the_good_render_passes(repo, tmp_path, good, capsys):
     assert validate(repo, write(tmp_path, copy.deepcopy(good)), capsys=capsys) == (0, [])
+
+
+# The same allow-list behind Services that keep client addresses, and changes GO160 must not refuse.
+KEEPS_CLIENT_ADDRESSES: dict[str, Callable[[list[dict]], None]] = {
+    "aws-nlb-instance-targets-local": annotate(type="external", nlb_target_type="instance", scheme="internet-facing"),
+    "aws-nlb-ip-targets-preserve-client-ip": combined(
+        annotate(
+            type="external",
+            nlb_target_type="ip",
+            scheme="internet-facing",
+            target_group_attributes="deregistration_delay.timeout_seconds=30, preserve_client_ip.enabled=true",
+        ),
+        change("Service", None, spec_update(externalTrafficPolicy="Cluster")),  # ip targets skip the node port
+    ),
+    "aws-in-tree-nlb-local": annotate(type="nlb"),
+    "gke-backend-service-local": annotate(**{"cloud.google.com/l4-rbs": "enabled"}),
+    "aks-public-local": annotate(**{"service.beta.kubernetes.io/azure-load-balancer-health-probe-interval": "5"}),
+    "internal-balancer-private-allow-list": combined(
+        annotate(**{"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}),
+        change("Service", None, spec_update(loadBalancerSourceRanges=["10.20.0.0/16"])),
+        change(
+            "NetworkPolicy",
+            "flask-app",
+            lambda np: np["spec"]["ingress"][1].update({"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}),
+        ),
+    ),
+    # An allow-list for a port the Service does not expose is not behind it.
+    "allow-list-on-another-port": combined(
+        change("Service", None, spec_update(externalTrafficPolicy="Cluster")),
+        change("NetworkPolicy", "flask-app", lambda np: np["spec"]["ingress"][1].update(ports=[{"port": 9090}])),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KEEPS_CLIENT_ADDRESSES))
+def test_a_service_that_keeps_client_addresses_passes(repo, tmp_path, good, capsys, case):
+    docs = copy.deepcopy(good)
+    KEEPS_CLIENT_ADDRESSES[case](docs)
+    assert validate(repo, write(tmp_path, docs), capsys=capsys) == (0, [])
 
 
 @pytest.mark.parametrize("case", sorted(RENDER_CASES))
@@ -377,6 +517,14 @@ SYSTEM_APP_YAML = yaml.safe_dump(
 )
 
 REPO_CASES: dict[str, RepoCase] = {
+    # An overlay that lengthens the preStop sleep without the grace period (GO161 reads the overlay's value).
+    "overlay-prestop-beyond-grace": repo_case(
+        "GO161",
+        edit("apps/flask-app/overlays/prod/deployment.yaml", "seconds: 30", "seconds: 45"),
+        "clusters/prod-eu",
+        "clusters/prod-eu",
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
     "config-autosync-string": repo_case(
         "GO127",
         edit("clusters/prod-eu/config.yaml", "autoSync: false", 'autoSync: "false"'),

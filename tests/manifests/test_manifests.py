@@ -481,3 +481,13 @@ def test_argo_cd_syncs_as_a_service_account_that_may_create_only_what_git_may():
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "deployer", "namespace": "flask-gitops-sync"}]
     bootstrap = one(docs(ROOT / "argocd" / "projects"), "AppProject", "flask-gitops-bootstrap")["spec"]
     assert bootstrap["destinationServiceAccounts"][0]["defaultServiceAccount"] == "argocd:flask-gitops-root-sync"
+
+
+def test_prod_serves_until_a_cloud_balancer_notices(rendered):
+    """prod keeps serving, Ready, through its preStop sleep while a cloud load balancer's health
+    check (AWS defaults: 10 s x 3 failures) takes its node out; the other environments keep rollouts
+    fast (docs/clouds.md#shutdown-timing)."""
+    for cluster, items in rendered.items():
+        (container,) = one(items, "Deployment")["spec"]["template"]["spec"]["containers"]
+        prestop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert prestop >= 30 if cluster.startswith("prod-") else prestop == 5, (cluster, prestop)

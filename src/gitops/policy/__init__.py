@@ -9,7 +9,7 @@ docs/validation.md print that registry. The checks live by concern:
 - pod.py: probes, resources, Pod Security (the rules are data), host ports;
 - images.py: tags, digests and the repository images come from;
 - scaling.py: HorizontalPodAutoscalers and their targets;
-- network.py: Services and their exposure, NetworkPolicies;
+- network.py: Services and their exposure, NetworkPolicies, client addresses behind load balancers;
 - namespaces.py: `default` and the system namespaces, Namespace objects, Pod Security labels;
 - access.py: RBAC (no wildcards, no privilege verbs, no bindings to everyone), Secrets;
 - admission.py: the repository's admission policies deny;

@@ -118,10 +118,10 @@ def service_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 def _cidrs(spec: dict) -> Iterator[tuple[str, str]]:
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            for j, peer in enumerate(rule.get(peer_key) or []):
-                block = peer.get("ipBlock")
-                if not block:
-                    continue
+            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+                block = peer.get("ipBlock") if isinstance(peer, dict) else None
+                if not isinstance(block, dict) or not block:
+                    continue  # GO112 says why a block that is not a mapping is wrong
                 yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock.cidr", str(block.get("cidr"))
                 for k, cidr in enumerate(block.get("except") or []):
                     yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock.except[{k}]", str(cidr)
@@ -359,3 +359,177 @@ def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         ]
         if cidrs:
             yield Outcome(f"spec.{direction} (with the namespace's other policies)", too_broad(cidrs))
+
+
+# --- client addresses behind a cloud load balancer (docs/clouds.md) ------------------------
+# What the gate can read from a Service: its type, externalTrafficPolicy, loadBalancerClass and
+# the annotations each cloud's controller reads. What it cannot read is the cloud: a Service
+# without any of these annotations is taken for a passthrough balancer (GKE, AKS, MetalLB),
+# where externalTrafficPolicy alone decides.
+AWS = "service.beta.kubernetes.io/aws-load-balancer-"
+AWS_LBC_CLASS = "service.k8s.aws/nlb"  # the AWS Load Balancer Controller's default loadBalancerClass
+
+
+def _string_map(text: object) -> dict[str, str]:
+    """An AWS stringMap annotation ("k1=v1,k2=v2") as a dict."""
+    pairs = (item.partition("=") for item in str(text or "").split(","))
+    return {key.strip(): value.strip() for key, _, value in pairs if key.strip()}
+
+
+def _aws_problem(annotations: dict, lb_class: object) -> tuple[str, str | None, bool]:
+    """(field, problem, through node ports) for a Service the AWS controllers build a balancer for."""
+    kind = annotations.get(f"{AWS}type")
+    field = f"metadata.annotations.{AWS}type"
+    if kind is None and lb_class != AWS_LBC_CLASS:
+        return (
+            field,
+            (
+                "AWS annotations without a load balancer type: the in-tree controller builds a Classic ELB, a proxy "
+                "whose connections come from its own addresses (or, with the AWS Load Balancer Controller's webhook, "
+                'an internal NLB); set "external"'
+            ),
+            False,
+        )
+    if kind == "nlb-ip":
+        target = "ip"
+    elif kind == "nlb":
+        target = "instance"  # the in-tree NLB registers instances
+    elif kind in ("external", None):
+        target = str(annotations.get(f"{AWS}nlb-target-type", "instance"))
+    else:
+        return field, f"{kind!r} is no type this gate knows to keep client addresses (external, nlb)", False
+    if target == "ip":
+        attributes = _string_map(annotations.get(f"{AWS}target-group-attributes"))
+        kept = attributes.get("preserve_client_ip.enabled", "").lower() == "true"
+        problem = (
+            "NLB ip targets receive connections from the balancer's own addresses unless "
+            f"{AWS}target-group-attributes sets preserve_client_ip.enabled=true"
+        )
+        return f"metadata.annotations.{AWS}target-group-attributes", None if kept else problem, False
+    if target != "instance":
+        return f"metadata.annotations.{AWS}nlb-target-type", f"{target!r} is not instance or ip", False
+    return field, None, True
+
+
+def _internal(annotations: dict, lb_class: object) -> str | None:
+    """The annotation or field that makes the balancer internal (no public address), else None."""
+    aws_lbc = annotations.get(f"{AWS}type") in ("external", "nlb-ip") or lb_class == AWS_LBC_CLASS
+    if aws_lbc and annotations.get(f"{AWS}scheme", "internal") != "internet-facing":
+        return f"metadata.annotations.{AWS}scheme"  # the AWS Load Balancer Controller's default is internal
+    for key, internal in (
+        (f"{AWS}internal", "true"),
+        ("service.beta.kubernetes.io/azure-load-balancer-internal", "true"),
+        ("networking.gke.io/load-balancer-type", "internal"),
+        ("cloud.google.com/load-balancer-type", "internal"),
+    ):
+        if str(annotations.get(key, "")).lower() == internal and not (aws_lbc and key == f"{AWS}internal"):
+            return f"metadata.annotations.{key}"
+    if lb_class == "networking.gke.io/l4-regional-internal":
+        return "spec.loadBalancerClass"
+    return None
+
+
+def _port_numbers(port: object, protocol: str, workload: Doc) -> set[int] | None:
+    """The container port numbers ``port`` (a name or number) means on ``workload``; None means every port."""
+    if port is None:
+        return None
+    if isinstance(port, str):
+        found = set()
+        for container in pod_of(workload)[0].get("containers") or []:
+            for entry in container.get("ports") or []:
+                if (
+                    isinstance(entry, dict)
+                    and entry.get("name") == port
+                    and (entry.get("protocol") or "TCP") == protocol
+                ):
+                    found.add(entry.get("containerPort"))
+        return found
+    return {port} if type(port) is int else set()
+
+
+def _rule_reaches(rule: dict, numbers: set[int], protocol: str, workload: Doc) -> bool:
+    """Does a NetworkPolicy ingress rule allow any of ``numbers`` (container ports) over ``protocol``?"""
+    entries = rule.get("ports") or [{}]  # no ports: every port
+    for entry in entries:
+        entry = entry if isinstance(entry, dict) else {}
+        if (entry.get("protocol") or "TCP") != protocol:
+            continue
+        allowed = _port_numbers(entry.get("port"), protocol, workload)
+        if allowed is None:
+            return True
+        end = entry.get("endPort")
+        if type(end) is int and len(allowed) == 1:
+            (start,) = allowed
+            allowed = set(range(start, end + 1)) if type(start) is int else allowed
+        if allowed & numbers:
+            return True
+    return False
+
+
+def _allow_lists(service: Doc, scope: Scope) -> Iterator[tuple[Doc, int, list[str]]]:
+    """(NetworkPolicy, ingress rule index, its ipBlock CIDRs) of every allow-list that admits this Service's traffic."""
+    spec = service.body.get("spec") or {}
+    for policy_doc in scope.same_namespace(service, {"NetworkPolicy"}):
+        np_spec = policy_doc.body.get("spec") or {}
+        workloads = [w for w in _selected(service, scope) if selects(np_spec.get("podSelector"), pod_of(w)[1])]
+        for i, rule in enumerate(np_spec.get("ingress") or []):
+            rule = rule if isinstance(rule, dict) else {}
+            cidrs = [
+                str(peer["ipBlock"].get("cidr"))
+                for peer in rule.get("from") or []
+                if isinstance(peer, dict) and isinstance(peer.get("ipBlock"), dict)
+            ]
+            if not cidrs:
+                continue
+            if any(
+                _rule_reaches(rule, numbers, protocol, workload)
+                for workload in workloads
+                for port in spec.get("ports") or []
+                if isinstance(port, dict)
+                for protocol in [port.get("protocol") or "TCP"]
+                for numbers in [_port_numbers(_target(port), protocol, workload) or set()]
+            ):
+                yield policy_doc, i, cidrs
+
+
+@check("GO160", "lb-client-address")
+def lb_client_address(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """An ipBlock allow-list in a NetworkPolicy sees the address a connection comes from: behind a
+    load balancer or node port that does not keep the client's address (externalTrafficPolicy other
+    than Local, an AWS Classic ELB, NLB ip targets without preserve_client_ip) that is a node's or
+    the balancer's, so the allow-list drops every client or admits every one; behind an internal
+    balancer the listed public clients never arrive. The Service must keep client addresses, and be
+    public when the allow-list is."""
+    spec = (doc.body.get("spec") or {}) if doc.kind == "Service" else {}
+    if spec.get("type") not in ("LoadBalancer", "NodePort"):
+        return
+    allow_lists = list(_allow_lists(doc, scope))
+    if not allow_lists:
+        return
+    np, rule, _cidrs = allow_lists[0]
+    which = f"{np.ref}'s ipBlock allow-list (spec.ingress[{rule}])"
+    annotations = (doc.body.get("metadata") or {}).get("annotations") or {}
+    lb_class = spec.get("loadBalancerClass")
+    node_ports = True
+    if spec["type"] == "LoadBalancer" and (any(k.startswith(AWS) for k in annotations) or lb_class == AWS_LBC_CLASS):
+        field, problem, node_ports = _aws_problem(annotations, lb_class)
+        yield Outcome(field, problem and f"{problem}, so {which} never sees a client")
+    if node_ports:
+        policy = spec.get("externalTrafficPolicy") or "Cluster"
+        problem = (
+            f"{policy!r}: a node forwards outside traffic to pods on other nodes from its own address, so {which} "
+            "never sees a client; set Local"
+        )
+        yield Outcome("spec.externalTrafficPolicy", None if policy == "Local" else problem)
+    internal = _internal(annotations, lb_class) if spec["type"] == "LoadBalancer" else None
+    if internal:
+        public = []
+        for _np, _rule, found in allow_lists:
+            for cidr in found:
+                try:
+                    if _public(ipaddress.ip_network(cidr.strip(), strict=False)):
+                        public.append(cidr)
+                except ValueError:
+                    continue  # GO112 says why
+        problem = f"an internal balancer has no public address: {public} in {which} cannot reach it"
+        yield Outcome(internal, problem if public else None)

@@ -365,3 +365,66 @@ def sa_token(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 
 
 # --- images ---------------------------------------------------------------------
+
+
+# --- shutdown budget (gunicorn.conf.py, docs/service.md) ----------------------------------
+# gunicorn.conf.py's defaults for a container that sets neither (a test keeps them in step), and
+# the margin the kubelet gets between the master's exit and its SIGKILL.
+SHUTDOWN_DEFAULTS = {"DRAIN_SECONDS": 3, "GRACEFUL_TIMEOUT": 20}
+SHUTDOWN_MARGIN = 2
+DEFAULT_GRACE = 30  # terminationGracePeriodSeconds when unset
+
+
+def _setting(container: dict, name: str, doc: Doc, scope: Scope) -> tuple[int | None, str | None]:
+    """(seconds, problem) of one shutdown setting of the container, as the pod would read it."""
+    entries = [e for e in container.get("env") or [] if isinstance(e, dict) and e.get("name") == name]
+    if not entries:
+        return SHUTDOWN_DEFAULTS[name], None
+    entry = entries[-1]  # the kubelet takes the last of a repeated name
+    raw = entry.get("value")
+    source = (entry.get("valueFrom") or {}).get("configMapKeyRef")
+    if source:
+        maps = [m for m in scope.same_namespace(doc, {"ConfigMap"}) if m.name == source.get("name")]
+        data = (maps[0].body.get("data") or {}) if maps else {}
+        if source.get("key") not in data:
+            return (
+                None,
+                f"{name} comes from ConfigMap {source.get('name')!r} key {source.get('key')!r}, not in this render",
+            )
+        raw = data[source["key"]]
+    elif entry.get("valueFrom"):
+        return None, f"{name} comes from {sorted(entry['valueFrom'])}: the gate cannot read the value"
+    text = str(raw if raw is not None else "").strip()
+    if not text.isdigit():
+        return None, f"{name}={raw!r} is not a whole number of seconds (gunicorn refuses to start)"
+    return int(text), None
+
+
+@check("GO161", "shutdown-budget")
+def shutdown_budget(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A pod being stopped keeps serving for its preStop sleep while load balancers stop sending,
+    serves DRAIN_SECONDS more after SIGTERM, then gives in-flight requests GRACEFUL_TIMEOUT: when
+    terminationGracePeriodSeconds is shorter than their sum (plus 2 s), the kubelet kills the
+    server in the middle of requests. An overlay that lengthens one lengthens the grace period."""
+    pod = pod_of(doc) if doc.kind in WORKLOAD_KINDS else None
+    if pod is None:
+        return
+    spec, _labels, prefix = pod
+    grace = spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE)
+    for container, where in _long_running(doc):
+        prestop = ((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}
+        parts = {"preStop sleep": prestop.get("seconds", 0)}
+        problems = []
+        for name in SHUTDOWN_DEFAULTS:
+            parts[name], problem = _setting(container, name, doc, scope)
+            if problem:
+                problems.append(problem)
+        if problems:
+            yield Outcome(f"{where}.env", "; ".join(problems))
+            continue
+        if not all(type(v) is int for v in [grace, *parts.values()]):
+            continue  # the schema refuses it
+        need = sum(parts.values()) + SHUTDOWN_MARGIN
+        terms = " + ".join(f"{k} {v}" for k, v in parts.items())
+        problem = f"{grace} s is less than {terms} + {SHUTDOWN_MARGIN} s of margin = {need} s ({where})"
+        yield Outcome(f"{prefix}.terminationGracePeriodSeconds", None if grace >= need else problem)
