@@ -8,7 +8,7 @@ MAKEFLAGS += --no-builtin-rules --no-print-directory
 
 include tools/versions.mk
 export KUSTOMIZE_VERSION KUBECONFORM_VERSION ACTIONLINT_VERSION ARGOCD_VERSION ARGOCD_GOTOOLCHAIN \
-       PNPM_VERSION KUBERNETES_VERSION APT_PACKAGES_NODE KUBERNETES_OLDEST_VERSION KUBERNETES_E2E_VERSION ETCD_VERSION KWOK_VERSION
+       PNPM_VERSION KUBERNETES_VERSION APT_PACKAGES_NODE KUBE_ROUTER_VERSION KUBERNETES_OLDEST_VERSION KUBERNETES_E2E_VERSION ETCD_VERSION KWOK_VERSION
 
 PYTHON ?= python3
 VENV := .venv
@@ -104,7 +104,7 @@ e2e-tools: tools ## build the pinned control plane and Argo CD (+ web UI) once, 
 	@tools/build-k8s.sh $(BUILD_CACHE)
 	@tools/build-argocd.sh $(BUILD_CACHE)
 
-node-tools: ## the real node: containerd, runc, CNI, buildah (Debian packages) and kubelet, kube-proxy (built, cached)
+node-tools: ## the real node: containerd, runc, CNI, buildah, ipset (Debian packages) and kubelet, kube-proxy, kube-router (built, cached)
 	@tools/apt-install.sh $(APT_PACKAGES_NODE)
 	@tools/build-node.sh $(BUILD_CACHE)
 

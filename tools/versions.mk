@@ -34,6 +34,9 @@ KWOK_VERSION := v0.7.0
 APT_PACKAGES_E2E := redis-server chromium git
 # The real node (make e2e, and make up NODE=real): containerd, runc and the CNI plugins run
 # the dev cluster's pods; buildah and mmdebstrap build the service's image from the
-# Dockerfile without a registry; iptables, conntrack for kube-proxy; socat bridges the
-# kubelet to its API server. Pinned to the versions tried (Debian 12).
-APT_PACKAGES_NODE := containerd=1.6.20~ds1-1+deb12u3 runc=1.1.5+ds1-1+deb12u1 containernetworking-plugins=1.1.1+ds1-3+b5 buildah=1.28.2+ds1-3+deb12u1+b3 mmdebstrap=1.3.5-7 iptables=1.8.9-2 conntrack=1:1.4.7-1+b2 socat=1.7.4.4-2
+# Dockerfile without a registry; iptables, conntrack for kube-proxy; ipset for kube-router;
+# socat bridges the kubelet to its API server. Pinned to the versions tried (Debian 12).
+APT_PACKAGES_NODE := containerd=1.6.20~ds1-1+deb12u3 runc=1.1.5+ds1-1+deb12u1 containernetworking-plugins=1.1.1+ds1-3+b5 buildah=1.28.2+ds1-3+deb12u1+b3 mmdebstrap=1.3.5-7 iptables=1.8.9-2 conntrack=1:1.4.7-1+b2 socat=1.7.4.4-2 ipset=7.17-1
+# The real node's NetworkPolicy enforcement: kube-router's firewall only (tools/kube-router/go.mod
+# pins it). The module proxy serves no newer release; it runs only on the sandbox's node.
+KUBE_ROUTER_VERSION := 2.1.0

@@ -56,14 +56,28 @@ KERNEL_TUNABLES = (
     "kernel/keys/root_maxbytes",
 )
 SANDBOX_IMAGE = "localhost/flask-gitops/pause:1"
+SERVICE_RANGE = "10.96.0.0/16"  # the API servers' --service-cluster-ip-range (kube.py)
+ROUTER_USER = "flask-gitops:kube-router"
+READ = ["get", "list", "watch"]
+# What kube-router's firewall reads (its upstream RBAC, read-only): the policies and what they select.
+ROUTER_RBAC = (
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": ROUTER_USER},
+     "rules": [{"apiGroups": [""], "resources": ["namespaces", "pods", "services", "nodes", "endpoints"],
+                "verbs": READ},
+               {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": READ},
+               {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": READ}]},
+    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": ROUTER_USER},
+     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROUTER_USER},
+     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": ROUTER_USER}]},
+)  # fmt: skip
 
 
 def binaries(cache: Path, pins: dict[str, str]) -> Path:
-    """The folder of the pinned kubelet and kube-proxy (tools/build-node.sh, make e2e-tools)."""
+    """The folder of the pinned kubelet, kube-proxy and kube-router (tools/build-node.sh, make node-tools)."""
     folder = cache / "k8s" / f"node-v{pins['KUBERNETES_E2E_VERSION']}"
-    missing = [name for name in ("kubelet", "kube-proxy") if not (folder / name).is_file()]
+    missing = [name for name in ("kubelet", "kube-proxy", "kube-router") if not (folder / name).is_file()]
     if missing:
-        raise RuntimeError(f"{folder}: missing {', '.join(missing)}: run 'make e2e-tools'")
+        raise RuntimeError(f"{folder}: missing {', '.join(missing)}: run 'make node-tools'")
     return folder
 
 
@@ -182,6 +196,7 @@ state = "/run/containerd"
     server = f"https://127.0.0.1:{port}"
     (folder / "kubelet.kubeconfig").write_text(_kubeconfig(server, pki, "node"))
     (folder / "kube-proxy.kubeconfig").write_text(_kubeconfig(server, pki, "kube-proxy"))
+    (folder / "kube-router.kubeconfig").write_text(_kubeconfig(server, pki, "kube-router"))
     (folder / "kubelet.yaml").write_text(json.dumps({
         "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
         "address": NODE_IP, "readOnlyPort": 0, "healthzBindAddress": "127.0.0.1",
@@ -229,6 +244,8 @@ class RealNode:
             self.folder.mkdir(mode=0o700)
             _sign(self.pki, "node", f"/O=system:nodes/CN=system:node:{NODE_NAME}")
             _sign(self.pki, "kube-proxy", "/CN=system:kube-proxy")
+            _sign(self.pki, "kube-router", f"/CN={ROUTER_USER}")
+            self.cluster.apply_json(*ROUTER_RBAC)
             write_config(self.folder, self.pki, self.cluster.port)
             self.procs.spawn("node-api-bridge", ["socat", f"UNIX-LISTEN:{self.folder / 'apiserver.sock'},fork,mode=600",
                                                  f"TCP:127.0.0.1:{self.cluster.port}"])  # fmt: skip
@@ -359,6 +376,12 @@ def node_init(folder: Path, api_port: int, bin: Path) -> int:
                       f"--kubeconfig={folder / 'kubelet.kubeconfig'}", f"--hostname-override={NODE_NAME}",
                       f"--node-ip={NODE_IP}", "--v=1"])  # fmt: skip
     start("kube-proxy", [str(bin / "kube-proxy"), f"--config={folder / 'kube-proxy.yaml'}", "--v=1"])
+    # NetworkPolicy enforcement (iptables and ipsets in the node's network namespace): the
+    # firewall only; routes are the bridge CNI's and Services are kube-proxy's.
+    start("kube-router", [str(bin / "kube-router"), f"--kubeconfig={folder / 'kube-router.kubeconfig'}",
+                          f"--hostname-override={NODE_NAME}", "--run-firewall=true", "--run-router=false",
+                          "--run-service-proxy=false", "--enable-cni=false", "--health-port=0", "--metrics-port=0",
+                          f"--service-cluster-ip-range={SERVICE_RANGE}", "--v=1"])  # fmt: skip
     while True:
         pid, status = os.wait()
         if pid in children:

@@ -638,7 +638,7 @@ def test_dependabot_covers_actions_pip_docker_and_the_go_wrappers_grouped_with_a
     assert all(u.get("groups") for u in ecosystems.values())
     assert all(u.get("cooldown", {}).get("default-days", 0) >= 7 for u in ecosystems.values())
     go_modules = {f"/{p.parent.relative_to(ROOT)}" for p in (ROOT / "tools").glob("*/go.mod")}
-    assert go_modules == {"/tools/k8s", "/tools/argocd"}
+    assert go_modules == {"/tools/k8s", "/tools/argocd", "/tools/kube-router"}
     assert set(ecosystems["gomod"]["directories"]) == go_modules
 
 
@@ -670,6 +670,7 @@ def _owners(path: str) -> list[str]:
         "tools/versions.mk",
         "tools/k8s/go.mod",
         "tools/argocd/go.mod",
+        "tools/kube-router/go.mod",
         "requirements/dev.txt",
         "pyproject.toml",
     ],
