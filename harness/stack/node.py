@@ -33,9 +33,11 @@ import fcntl
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from harness.stack import image
@@ -377,16 +379,36 @@ def node_init(folder: Path, api_port: int, bin: Path) -> int:
                       f"--node-ip={NODE_IP}", "--v=1"])  # fmt: skip
     start("kube-proxy", [str(bin / "kube-proxy"), f"--config={folder / 'kube-proxy.yaml'}", "--v=1"])
     # NetworkPolicy enforcement (iptables and ipsets in the node's network namespace): the
-    # firewall only; routes are the bridge CNI's and Services are kube-proxy's.
-    start("kube-router", [str(bin / "kube-router"), f"--kubeconfig={folder / 'kube-router.kubeconfig'}",
-                          f"--hostname-override={NODE_NAME}", "--run-firewall=true", "--run-router=false",
-                          "--run-service-proxy=false", "--enable-cni=false", "--health-port=0", "--metrics-port=0",
-                          f"--service-cluster-ip-range={SERVICE_RANGE}", "--v=1"])  # fmt: skip
+    # firewall only; routes are the bridge CNI's and Services are kube-proxy's. It starts once
+    # the kubelet has registered the Node (kube-router exits when it finds none).
+    router = [str(bin / "kube-router"), f"--kubeconfig={folder / 'kube-router.kubeconfig'}",
+              f"--hostname-override={NODE_NAME}", "--run-firewall=true", "--run-router=false",
+              "--run-service-proxy=false", "--enable-cni=false", "--health-port=0", "--metrics-port=0",
+              f"--service-cluster-ip-range={SERVICE_RANGE}", "--v=1"]  # fmt: skip
     while True:
-        pid, status = os.wait()
+        pid, status = os.waitpid(-1, os.WNOHANG)
         if pid in children:
             print(f"node: {children[pid]} exited ({status}); the node stops", flush=True)
             return 1
+        if router and _registered(folder / "kube-router.kubeconfig", api_port):
+            start("kube-router", router)
+            router = []
+        if not pid:
+            time.sleep(0.5)
+
+
+def _registered(kubeconfig: Path, api_port: int) -> bool:
+    """Whether the API server knows this node yet (asked as kube-router, through the bridge)."""
+    config = json.loads(kubeconfig.read_text())
+    user = config["users"][0]["user"]
+    context = ssl.create_default_context(cafile=config["clusters"][0]["cluster"]["certificate-authority"])
+    context.load_cert_chain(user["client-certificate"], user["client-key"])
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{api_port}/api/v1/nodes/{NODE_NAME}", context=context,
+                                    timeout=5):  # fmt: skip
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
