@@ -167,16 +167,22 @@ class ServiceWorker(ThreadWorker):
                 listener.close()
 
     # --- accepting: connections wait for their request head in the main loop ----------
-    def accept(self, listener) -> None:
-        """A traffic connection: read its head here, hand it to a request thread once whole."""
+    def accepted(self, listener) -> TConn | None:
+        """The next connection of ``listener`` (non-blocking), or None when another worker took it."""
         try:
             sock, address = listener.accept()
         except OSError as exc:
             if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED):
-                return  # another worker took it
+                return None
             raise
+        return TConn(self.cfg, sock, address, listener.getsockname())
+
+    def accept(self, listener) -> None:
+        """A traffic connection: read its head here, hand it to a request thread once whole."""
+        conn = self.accepted(listener)
+        if conn is None:
+            return
         self.nr_conns += 1
-        conn = TConn(self.cfg, sock, address, listener.getsockname())  # non-blocking
         while self.heads and len(self.heads) + len(self.keepalived_conns) >= self.max_idle:
             self.drop_head(self.heads, next(iter(self.heads)))  # the oldest that has sent no whole request
         if len(self.heads) + len(self.keepalived_conns) >= self.max_idle:
@@ -184,13 +190,9 @@ class ServiceWorker(ThreadWorker):
         self.wait_for_head(conn, self.heads, self.head_timeout, self.enqueue_req)
 
     def accept_probe(self, listener) -> None:
-        try:
-            sock, address = listener.accept()
-        except OSError as exc:
-            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNABORTED):
-                return  # another worker took it
-            raise
-        conn = TConn(self.cfg, sock, address, listener.getsockname())
+        conn = self.accepted(listener)
+        if conn is None:
+            return
         while len(self.probe_heads) >= self.probe_max:
             self.drop_head(self.probe_heads, next(iter(self.probe_heads)))
         self.wait_for_head(conn, self.probe_heads, self.probe_head_timeout, self.submit_probe)
