@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import selectors
@@ -40,7 +41,7 @@ from functools import partial
 
 from gunicorn import glogging, util
 from gunicorn.http import errors
-from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
+from gunicorn.workers.gthread import _DEFER, STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 from werkzeug.exceptions import default_exceptions
 
 from .health import traffic_check
@@ -56,6 +57,9 @@ PROBE_DEADLINE = 5.0
 # buffered further: 16 times the usual 4 KiB, far below gunicorn's field limits' product.
 HEAD_LIMIT = 64 * 1024
 _RECV = 64 * 1024
+# util.close_graceful's bounds on a closing connection: how long, and how much is drained.
+LINGER = 2.0
+LINGER_DRAIN = 64 * 1024
 
 
 def _setting(name: str, default: float) -> float:
@@ -64,9 +68,11 @@ def _setting(name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
-def _head_complete(head: bytearray) -> bool:
-    """Whether ``head`` holds a whole request head (an empty line; gunicorn's parser judges the rest)."""
-    return b"\n\r\n" in head or b"\n\n" in head
+def _head_end(head: bytes | bytearray) -> int | None:
+    """Where the whole request head in ``head`` ends (after its empty line), or None while it is not
+    whole (gunicorn's parser judges the rest)."""
+    ends = [i + len(mark) for mark in (b"\n\r\n", b"\n\n") if (i := head.find(mark)) >= 0]
+    return min(ends) if ends else None
 
 
 # The status for each request gunicorn refuses, most specific first (the mapping of
@@ -131,6 +137,8 @@ class ServiceWorker(ThreadWorker):
         self.probe_head_timeout = _setting("PROBE_HEAD_TIMEOUT_MS", 1000) / 1000
         self.probe_max = int(_setting("PROBE_MAX_CONNECTIONS", 16))
         self.stop_linger_until: float | None = None
+        # Connections being closed (FIN sent, the client's bytes drained), with their deadline.
+        self.lingering: OrderedDict[TConn, float] = OrderedDict()
         super().init_process()
 
     def load_wsgi(self) -> None:
@@ -203,13 +211,17 @@ class ServiceWorker(ThreadWorker):
         self.keepalived_conns.remove(conn)
         self.wait_for_head(conn, self.heads, self.head_timeout, self.enqueue_req)
 
-    def wait_for_head(self, conn: TConn, table: OrderedDict, timeout: float, serve: Callable[[TConn], None]) -> None:
-        conn.head = bytearray()
+    def wait_for_head(
+        self, conn: TConn, table: OrderedDict, timeout: float, serve: Callable[[TConn], None], head: bytes = b""
+    ) -> None:
+        conn.head = bytearray(head)
         table[conn] = time.monotonic() + timeout
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.read_head, conn, table, serve))
         self.read_head(conn, table, serve, conn.sock)  # often already there: no extra turn of the loop
 
     def read_head(self, conn: TConn, table: OrderedDict, serve: Callable[[TConn], None], _sock) -> None:
+        if conn not in table:
+            return  # dropped earlier in this turn of the loop (its event was already selected)
         try:
             data = conn.sock.recv(_RECV)
         except (BlockingIOError, InterruptedError):
@@ -220,24 +232,31 @@ class ServiceWorker(ThreadWorker):
             self.drop_head(table, conn)
             return
         conn.head += data
-        if _head_complete(conn.head):
+        end = _head_end(conn.head)
+        if end is not None and end <= HEAD_LIMIT:
             self.release_head(table, conn)
             conn.prefetched = bytes(conn.head)
             conn.head = None
             serve(conn)
-        elif len(conn.head) > HEAD_LIMIT:
-            response, _ = error_response(414 if b"\n" not in conn.head else 431)
+        elif end is not None or len(conn.head) > HEAD_LIMIT:
+            # However the bytes arrived: a head that ends past the limit is refused too.
+            lines = conn.head[: end or len(conn.head)]
+            response, _ = error_response(414 if b"\n" not in lines[:HEAD_LIMIT] else 431)
             with contextlib.suppress(OSError):
                 conn.sock.send(response)
             self.drop_head(table, conn)
 
-    def release_head(self, table: OrderedDict, conn: TConn) -> None:
-        del table[conn]
+    def release_head(self, table: OrderedDict, conn: TConn) -> bool:
+        """Forget ``conn``'s wait for a head; whether it was waiting."""
+        if table.pop(conn, None) is None:
+            return False
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
+        return True
 
     def drop_head(self, table: OrderedDict, conn: TConn) -> None:
-        self.release_head(table, conn)
+        if not self.release_head(table, conn):
+            return  # already dropped
         if table is self.heads:
             self.nr_conns -= 1
         conn.close()
@@ -264,6 +283,65 @@ class ServiceWorker(ThreadWorker):
                 if deadline > now and not force:
                     break
                 self.drop_head(table, conn)
+        while self.lingering and (force or next(iter(self.lingering.values())) <= now):
+            self.end_linger(next(iter(self.lingering)))
+
+    # --- the end of a request: gthread's, without blocking the main loop -----------------
+    def finish_request(self, conn: TConn, fs) -> None:
+        """gthread runs this on the main loop. Two of its paths wait on the client there: a
+        connection to close lingers up to 2 s in a blocking read (util.close_graceful), and a
+        next request read ahead with the last one goes to a request thread even when its head
+        is not whole, so that thread waits for the client. Here the first lingers in the poller
+        and the second waits for its head like any other."""
+        result = None
+        with contextlib.suppress(Exception):  # gthread's own handling of a failed request
+            result = fs.result() if not fs.cancelled() else False
+        if result is False:
+            self.nr_conns -= 1
+            self.linger(conn)
+            return
+        if result and result is not _DEFER and self.alive:
+            ahead = conn.parser.unreader.buf.getvalue()
+            if ahead and _head_end(ahead) is None:
+                conn.parser.unreader.buf = io.BytesIO()
+                conn.sock.setblocking(False)
+                self.wait_for_head(conn, self.heads, self.head_timeout, self.enqueue_req, head=ahead)
+                return
+        super().finish_request(conn, fs)
+
+    def linger(self, conn: TConn) -> None:
+        """util.close_graceful in the poller: FIN now, then drain until the client closes (2 s at most)."""
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            util.close(conn.sock)
+            return
+        while len(self.lingering) >= self.max_idle:
+            self.end_linger(next(iter(self.lingering)))
+        self.lingering[conn] = time.monotonic() + LINGER
+        conn.drained = 0
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.drain, conn))
+
+    def drain(self, conn: TConn, _sock) -> None:
+        if conn not in self.lingering:
+            return
+        try:
+            data = conn.sock.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained >= LINGER_DRAIN:
+            self.end_linger(conn)
+
+    def end_linger(self, conn: TConn) -> None:
+        if self.lingering.pop(conn, None) is None:
+            return
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        util.close(conn.sock)
 
     def handle(self, conn: TConn):
         """gthread's handling, fed the head the main loop has read."""

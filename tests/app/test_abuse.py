@@ -250,6 +250,8 @@ def test_readyz_turns_503_while_the_traffic_port_cannot_take_a_request_and_back(
     [
         (b"GET /" + b"a" * 70_000, 414),  # no line end in 64 KiB
         (b"GET / HTTP/1.1\r\n" + b"X-Big: y\r\n" * 7_000, 431),  # no end of the head in 64 KiB
+        # A whole head that ends past the limit, sent at once (one read holds it all): refused too.
+        (b"GET / HTTP/1.1\r\n" + b"".join(b"X-Big-%d: %s\r\n" % (i, b"y" * 7_900) for i in range(9)) + b"\r\n", 431),
     ],
 )
 def test_a_head_that_never_ends_within_the_limit_gets_a_json_error(tmp_path, head, status):
@@ -265,3 +267,102 @@ def test_a_head_that_never_ends_within_the_limit_gets_a_json_error(tmp_path, hea
                 received += chunk
         assert received.startswith(b"HTTP/1.1 %d " % status), received[:200]
         assert b"application/json" in received
+
+
+def _worker_exceptions(server) -> int:
+    return server.log_path.read_text(errors="replace").count("Exception in worker process")
+
+
+@contextlib.contextmanager
+def _fast_tricklers(port: int, count: int, seconds: float):
+    """``count`` clients that send a request head one byte every 20 ms, reconnecting when closed."""
+    stop = threading.Event()
+
+    def run() -> None:
+        socks: list[socket.socket | None] = [None] * count
+        try:
+            while not stop.is_set():
+                for i, sock in enumerate(socks):
+                    try:
+                        if sock is None:
+                            sock = socks[i] = socket.create_connection(("127.0.0.1", port), timeout=2)
+                            sock.sendall(PARTIAL_HEAD)
+                        sock.sendall(b"X")
+                    except OSError:
+                        if sock is not None:
+                            sock.close()
+                        socks[i] = None
+                stop.wait(0.02)
+        finally:
+            for sock in socks:
+                if sock is not None:
+                    sock.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(seconds)
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def test_evicting_a_connection_whose_bytes_are_already_selected_never_crashes_a_worker(tmp_path):
+    """Fast tricklers beyond the caps on both ports: connections are evicted while their read
+    event is already selected (or their descriptor reused). No worker exception, no restart."""
+    with _serving(tmp_path, WEB_CONCURRENCY="1", PROBE_MAX_CONNECTIONS="4", MAX_IDLE_CONNECTIONS="8") as (
+        server,
+        ports,
+    ):
+        with _fast_tricklers(ports["PROBE_PORT"], 40, 4), _fast_tricklers(ports["PORT"], 40, 0):
+            pass
+        assert srv.get(ports["PORT"], "/livez", timeout=5)[0] == 200
+        assert _worker_exceptions(server) == 0, server.log()
+
+
+def test_clients_that_ask_to_close_and_never_do_do_not_stall_the_probes(tmp_path):
+    """`Connection: close` requests whose clients neither read nor close: gthread lingered on
+    each (up to 2 s) in the worker's main loop, so /livez timed out. Here they linger in the poller."""
+    request = b"GET /livez HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    held: list[socket.socket] = []
+    with _serving(tmp_path, WEB_CONCURRENCY="1") as (_, ports):
+        try:
+            for _ in range(8):
+                for _ in range(4):
+                    sock = socket.create_connection(("127.0.0.1", ports["PORT"]), timeout=5)
+                    sock.sendall(request)
+                    held.append(sock)
+                for _, path, setting, timeout in _probes():
+                    try:
+                        status, _ = srv.get(ports[setting], path, timeout=timeout)
+                    except OSError as exc:
+                        pytest.fail(f"{path}: {exc!r} within {timeout}s while {len(held)} closing clients hang on")
+                    assert status == 200
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_a_partial_next_request_read_with_the_last_one_waits_in_the_main_loop(tmp_path):
+    """A whole request plus the start of the next in one packet: gthread handed that start to a
+    request thread, which waited for the rest for as long as the client held it. Here it waits
+    for its head like any other (REQUEST_HEAD_TIMEOUT), and `/` keeps answering."""
+    with _serving(tmp_path, WEB_CONCURRENCY="1", REQUEST_HEAD_TIMEOUT="3") as (server, ports):
+        holders = [socket.create_connection(("127.0.0.1", ports["PORT"]), timeout=5) for _ in range(6)]
+        try:
+            for sock in holders:
+                sock.sendall(b"GET /livez HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost")
+            time.sleep(0.5)
+            assert srv.get(ports["PORT"], "/", timeout=3)[0] == 200, "a request thread is free"
+            for sock in holders:
+                sock.settimeout(10)
+                received = b""
+                with contextlib.suppress(OSError):
+                    while chunk := sock.recv(65536):
+                        received += chunk
+                assert received.count(b"HTTP/1.1 200") == 1, received[:300]  # then closed at the deadline
+        finally:
+            for sock in holders:
+                sock.close()
+        assert _worker_exceptions(server) == 0
