@@ -439,3 +439,20 @@ def test_a_malformed_ipblock_is_a_finding_not_a_traceback():
     netpol["spec"]["ingress"][0]["from"] = [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
     (line,) = [line for line in findings(web, service, netpol) if line.startswith("GO160")]
     assert line.startswith("GO160 case: Service/web: spec.externalTrafficPolicy: 'Cluster': "), line
+
+
+def test_a_networkpolicy_rule_that_is_not_a_mapping_is_a_finding_not_a_traceback():
+    """An ingress rule that is a string is one GO136 line (GO136's namespace-wide pass raised before)."""
+    netpol = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "app"},
+        "spec": {"podSelector": {}, "ingress": ["junk", {"from": {"ipBlock": {"cidr": "10.0.0.0/8"}}}]},
+    }
+    lines = [line for line in findings(netpol) if line.startswith("GO136")]
+    assert lines == [
+        "GO136 case: NetworkPolicy/web: spec.ingress[0]: 'junk' is not a rule (a mapping): what it allows is "
+        "unreadable",
+        "GO136 case: NetworkPolicy/web: spec.ingress[1].from: {'ipBlock': {'cidr': '10.0.0.0/8'}} is not a list of "
+        "peers: what it allows is unreadable",
+    ], lines

@@ -115,10 +115,16 @@ def service_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             )
 
 
+def _peers(rule: object, peer_key: str) -> list:
+    """The peers of a NetworkPolicy rule; none for a rule that is not a mapping (GO136 says why)."""
+    peers = rule.get(peer_key) if isinstance(rule, dict) else None
+    return peers if isinstance(peers, list) else []
+
+
 def _cidrs(spec: dict) -> Iterator[tuple[str, str]]:
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+            for j, peer in enumerate(_peers(rule, peer_key)):
                 block = peer.get("ipBlock") if isinstance(peer, dict) else None
                 if not isinstance(block, dict) or not block:
                     continue  # GO112 says why a block that is not a mapping is wrong
@@ -158,7 +164,7 @@ def cidr_problem(text: object) -> str | None:
 def _blocks(spec: dict) -> Iterator[tuple[str, dict]]:
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+            for j, peer in enumerate(_peers(rule, peer_key)):
                 block = peer.get("ipBlock") if isinstance(peer, dict) else None
                 if block is not None:
                     yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock", block if isinstance(block, dict) else {}
@@ -336,8 +342,15 @@ def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     spec = doc.body.get("spec") or {}
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            peers = (rule or {}).get(peer_key) or []
+            if rule is not None and not isinstance(rule, dict):
+                problem = f"{rule!r} is not a rule (a mapping): what it allows is unreadable"
+                yield Outcome(f"spec.{direction}[{i}]", problem)
+                continue
+            peers = _peers(rule, peer_key)
             problem = f"no {peer_key!r}: every {'source' if peer_key == 'from' else 'destination'} is allowed"
+            raw = (rule or {}).get(peer_key)
+            if raw is not None and not isinstance(raw, list):
+                problem = f"{raw!r} is not a list of peers: what it allows is unreadable"
             yield Outcome(f"spec.{direction}[{i}].{peer_key}", None if peers else problem)
     for where, cidr in _cidrs(spec):
         if where.endswith(".cidr"):
@@ -345,7 +358,7 @@ def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome(where, f"{cidr!r} is link-local: the node's metadata service" if _link_local(cidr) else None)
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+            for j, peer in enumerate(_peers(rule, peer_key)):
                 if isinstance(peer, dict) and peer.get("namespaceSelector") == {} and not peer.get("podSelector"):
                     where = f"spec.{direction}[{i}].{peer_key}[{j}].namespaceSelector"
                     yield Outcome(where, "{} selects every namespace: every pod of the cluster")
