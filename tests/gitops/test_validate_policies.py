@@ -360,6 +360,20 @@ RENDER_CASES: dict[str, RenderCase] = {
         ),
         "spec.externalTrafficPolicy",
     ),
+    "aws-nlb-instance-targets-preserve-client-ip-off": render_case(
+        "GO160",
+        annotate(
+            type="external",
+            nlb_target_type="instance",
+            scheme="internet-facing",
+            target_group_attributes="preserve_client_ip.enabled=false",
+        ),
+        f"metadata.annotations.{AWS}target-group-attributes",
+    ),
+    # The in-tree controller makes an internal balancer for any value but "false", a CIDR included.
+    "aws-in-tree-internal-cidr": render_case(
+        "GO160", annotate(type="nlb", internal="0.0.0.0/0"), f"metadata.annotations.{AWS}internal"
+    ),
     "aks-internal-balancer-public-allow-list": render_case(
         "GO160",
         annotate(**{"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}),
@@ -425,6 +439,13 @@ KEEPS_CLIENT_ADDRESSES: dict[str, Callable[[list[dict]], None]] = {
         change("Service", None, spec_update(externalTrafficPolicy="Cluster")),  # ip targets skip the node port
     ),
     "aws-in-tree-nlb-local": annotate(type="nlb"),
+    "aws-in-tree-nlb-internal-false": annotate(type="nlb", internal="false"),
+    "aws-nlb-instance-targets-preserve-client-ip-on": annotate(
+        type="external",
+        nlb_target_type="instance",
+        scheme="internet-facing",
+        target_group_attributes="preserve_client_ip.enabled=true",
+    ),
     "gke-backend-service-local": annotate(**{"cloud.google.com/l4-rbs": "enabled"}),
     "aks-public-local": annotate(**{"service.beta.kubernetes.io/azure-load-balancer-health-probe-interval": "5"}),
     "internal-balancer-private-allow-list": combined(

@@ -421,6 +421,14 @@ def _aws_problem(annotations: dict, lb_class: object) -> tuple[str, str | None, 
         return f"metadata.annotations.{AWS}target-group-attributes", None if kept else problem, False
     if target != "instance":
         return f"metadata.annotations.{AWS}nlb-target-type", f"{target!r} is not instance or ip", False
+    # Instance targets keep client addresses by default, but the attribute can turn that off.
+    preserve = _string_map(annotations.get(f"{AWS}target-group-attributes")).get("preserve_client_ip.enabled")
+    if preserve is not None and preserve.lower() != "true":
+        problem = (
+            f"preserve_client_ip.enabled={preserve}: the NLB's instance targets then receive connections from "
+            "the balancer's own addresses"
+        )
+        return f"metadata.annotations.{AWS}target-group-attributes", problem, True
     return field, None, True
 
 
@@ -429,13 +437,16 @@ def _internal(annotations: dict, lb_class: object) -> str | None:
     aws_lbc = annotations.get(f"{AWS}type") in ("external", "nlb-ip") or lb_class == AWS_LBC_CLASS
     if aws_lbc and annotations.get(f"{AWS}scheme", "internal") != "internet-facing":
         return f"metadata.annotations.{AWS}scheme"  # the AWS Load Balancer Controller's default is internal
+    # The in-tree AWS controller makes the balancer internal for any value but "false" (or empty), a CIDR included.
+    in_tree = annotations.get(f"{AWS}internal")
+    if not aws_lbc and in_tree is not None and str(in_tree) not in ("", "false"):
+        return f"metadata.annotations.{AWS}internal"
     for key, internal in (
-        (f"{AWS}internal", "true"),
         ("service.beta.kubernetes.io/azure-load-balancer-internal", "true"),
         ("networking.gke.io/load-balancer-type", "internal"),
         ("cloud.google.com/load-balancer-type", "internal"),
     ):
-        if str(annotations.get(key, "")).lower() == internal and not (aws_lbc and key == f"{AWS}internal"):
+        if str(annotations.get(key, "")).lower() == internal:
             return f"metadata.annotations.{key}"
     if lb_class == "networking.gke.io/l4-regional-internal":
         return "spec.loadBalancerClass"
@@ -509,7 +520,8 @@ def _allow_lists(service: Doc, scope: Scope) -> Iterator[tuple[Doc, int, list[st
 def lb_client_address(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An ipBlock allow-list in a NetworkPolicy sees the address a connection comes from: behind a
     load balancer or node port that does not keep the client's address (externalTrafficPolicy other
-    than Local, an AWS Classic ELB, NLB ip targets without preserve_client_ip) that is a node's or
+    than Local, an AWS Classic ELB, NLB ip targets without preserve_client_ip, NLB targets with it turned
+    off) that is a node's or
     the balancer's, so the allow-list drops every client or admits every one; behind an internal
     balancer the listed public clients never arrive. The Service must keep client addresses, and be
     public when the allow-list is."""
