@@ -410,6 +410,40 @@ RENDER_CASES: dict[str, RenderCase] = {
         set_env("GRACEFUL_TIMEOUT", {"valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}),
         "spec.template.spec.containers[flask-app].env",
     ),
+    "shutdown-graceful-timeout-superscript-digit": render_case(  # str.isdigit() takes it, int() raised
+        "GO161", set_env("GRACEFUL_TIMEOUT", {"value": "\u00b2"}), "spec.template.spec.containers[flask-app].env"
+    ),
+    "shutdown-prestop-exec-sleep-beyond-grace": render_case(  # the exec sleep counted as 0 before
+        "GO161",
+        combined(
+            lambda docs: container(docs)["lifecycle"].update(preStop={"exec": {"command": ["sleep", "30"]}}),
+            change(
+                "Deployment", None, lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=30)
+            ),
+        ),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-graceful-timeout-from-envfrom": render_case(  # envFrom was ignored (the default assumed)
+        "GO161",
+        combined(
+            lambda docs: container(docs)["env"].remove({"name": "GRACEFUL_TIMEOUT", "value": "20"}),
+            lambda docs: container(docs).update(
+                envFrom=[{"configMapRef": {"name": find(docs, "ConfigMap")["metadata"]["name"]}}]
+            ),
+            lambda docs: find(docs, "ConfigMap")["data"].update(GRACEFUL_TIMEOUT="120"),
+        ),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-prestop-negative": render_case(
+        "GO161",
+        lambda docs: container(docs)["lifecycle"].update(preStop={"sleep": {"seconds": -100}}),
+        "spec.template.spec.containers[flask-app].lifecycle.preStop.sleep.seconds",
+    ),
+    "shutdown-grace-beyond-int64": render_case(  # kustomize writes 1e+23; the schema takes it
+        "GO161",
+        change("Deployment", None, lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=1e23)),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
     "pod-selinux-type-spc_t": render_case(
         "GO114",
         change(
