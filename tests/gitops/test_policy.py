@@ -415,6 +415,110 @@ def test_the_shutdown_budget_reads_a_configmap_value():
     assert "spec.template.spec.containers[web].env: DRAIN_SECONDS comes from ConfigMap 'env'" in line, line
 
 
+def _go161(*bodies: dict, image: str = "") -> list[str]:
+    docs = [policy.Doc("case", body) for body in bodies]
+    ctx = policy.Context(root=repo_root(), image=image)
+    return [str(f) for f in policy.run(docs, ctx).findings if f.id == "GO161"]
+
+
+def _shutdown(grace: object = 60, image: str = "web:1", **container: object) -> dict:
+    body = deployment(**container)
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    if grace is not None:
+        body["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = grace
+    return body
+
+
+W = "GO161 case: Deployment/web: spec.template.spec"
+C = f"{W}.containers[web]"
+
+
+@pytest.mark.parametrize(
+    ("container", "line"),
+    [
+        # Crashes before (AttributeError / ValueError): now one line naming the field.
+        ({"env": [{"name": "GRACEFUL_TIMEOUT", "value": "\u00b2"}]},
+         f"{C}.env: GRACEFUL_TIMEOUT='\u00b2' is no number though str.isdigit() takes it: gunicorn refuses to start"),
+        ({"lifecycle": {"preStop": "sleep 5"}},
+         f"{C}.lifecycle.preStop: 'sleep 5' is not a mapping: the gate cannot read the preStop duration"),
+        ({"lifecycle": ["preStop"]},
+         f"{C}.lifecycle: ['preStop'] is not a mapping: the gate cannot read the preStop duration"),
+        ({"lifecycle": {"preStop": {"sleep": [5]}}},
+         f"{C}.lifecycle.preStop.sleep: [5] is not a mapping: the gate cannot read the preStop duration"),
+        # False passes before: a preStop or a value the gate cannot count is refused, not read as 0 or skipped.
+        ({"lifecycle": {"preStop": {"exec": {"command": ["sleep", "30"]}}}},
+         f"{W}.terminationGracePeriodSeconds: 30 s is less than preStop sleep 30 + DRAIN_SECONDS 3 + "
+         "GRACEFUL_TIMEOUT 20 + 2 s of margin = 55 s (spec.template.spec.containers[web])"),
+        ({"lifecycle": {"preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 30"]}}}},
+         f"{W}.terminationGracePeriodSeconds: 30 s is less than preStop sleep 30 + DRAIN_SECONDS 3 + "
+         "GRACEFUL_TIMEOUT 20 + 2 s of margin = 55 s (spec.template.spec.containers[web])"),
+        ({"lifecycle": {"preStop": {"exec": {"command": ["/bin/drain.sh"]}}}},
+         f"{C}.lifecycle.preStop.exec.command: exec ['/bin/drain.sh'] is not a plain sleep: the gate cannot read "
+         "the preStop duration; use sleep"),
+        ({"lifecycle": {"preStop": {"httpGet": {"path": "/drain", "port": 5000}}}},
+         f"{C}.lifecycle.preStop: a httpGet hook: the gate cannot read the preStop duration; use sleep (seconds)"),
+        ({"lifecycle": {"preStop": {"sleep": {"seconds": -100}}}},
+         f"{C}.lifecycle.preStop.sleep.seconds: -100 is negative"),
+        ({"lifecycle": {"preStop": {"sleep": {"seconds": 1e30}}}},
+         f"{C}.lifecycle.preStop.sleep.seconds: 1e+30 is not a whole number of seconds"),
+        ({"lifecycle": {"preStop": {"sleep": {"seconds": 2**63}}}},
+         f"{C}.lifecycle.preStop.sleep.seconds: {2**63} is beyond int64: the API server refuses it"),
+        ({"envFrom": [{"secretRef": {"name": "s"}}]},
+         f"{C}.envFrom: envFrom[0] takes every key of a Secret, which the gate cannot read: it may set DRAIN_SECONDS; "
+         "set DRAIN_SECONDS in env (env wins over envFrom); envFrom[0] takes every key of a Secret, which the gate "
+         "cannot read: it may set GRACEFUL_TIMEOUT; set GRACEFUL_TIMEOUT in env (env wins over envFrom)"),
+    ],
+)  # fmt: skip
+def test_the_shutdown_budget_refuses_what_it_cannot_count(container, line):
+    """GO161 reads each preStop, value and source it can count, and refuses the others in one line each."""
+    grace = 30 if "exec" in str(container) else 60
+    assert _go161(_shutdown(grace, **container)) == [line]
+
+
+@pytest.mark.parametrize("grace", [-1, 1e23, 2**63, True])
+def test_the_shutdown_budget_refuses_a_grace_period_the_api_server_would_not_store(grace):
+    (line,) = _go161(_shutdown(grace))
+    assert line.startswith(f"{W}.terminationGracePeriodSeconds: {grace!r} "), line
+
+
+def test_the_shutdown_budget_reads_envfrom_configmaps():
+    """envFrom ConfigMaps of the render count (with their prefix; the last source wins); env wins over envFrom."""
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env", "namespace": "app"}}
+    long = {**config, "data": {"GRACEFUL_TIMEOUT": "120"}}
+    (line,) = _go161(_shutdown(envFrom=[{"configMapRef": {"name": "env"}}]), long)
+    assert "60 s is less than preStop sleep 0 + DRAIN_SECONDS 3 + GRACEFUL_TIMEOUT 120 + 2 s" in line, line
+    prefixed = {**config, "data": {"GRACEFUL_TIMEOUT": "120", "TIMEOUT": "40"}}
+    (line,) = _go161(_shutdown(40, envFrom=[{"configMapRef": {"name": "env"}, "prefix": "GRACEFUL_"}]), prefixed)
+    assert "GRACEFUL_TIMEOUT 40 + 2 s" in line, line
+    explicit = [{"name": "GRACEFUL_TIMEOUT", "value": "20"}]
+    assert _go161(_shutdown(envFrom=[{"configMapRef": {"name": "env"}}], env=explicit), long) == []
+    later = [{"secretRef": {"name": "s"}}, {"configMapRef": {"name": "env"}}]
+    both = {**config, "data": {"GRACEFUL_TIMEOUT": "20", "DRAIN_SECONDS": "3"}}
+    assert _go161(_shutdown(envFrom=later), both) == []  # the ConfigMap after the Secret sets both
+    (line,) = _go161(_shutdown(envFrom=[{"configMapRef": {"name": "missing"}}]))
+    assert f"{C}.envFrom: envFrom[0] takes ConfigMap 'missing', not in this render: it may set" in line, line
+
+
+def test_the_shutdown_budget_takes_an_absent_optional_key_as_unset():
+    """An optional configMapKeyRef whose key the ConfigMap lacks leaves the variable unset: gunicorn's default."""
+    ref = {"configMapKeyRef": {"name": "env", "key": "GRACEFUL_TIMEOUT", "optional": True}}
+    body = _shutdown(env=[{"name": "GRACEFUL_TIMEOUT", "valueFrom": ref}])
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "env", "namespace": "app"}}
+    assert _go161(body, {**config, "data": {"APP_ENV": "prod"}}) == []
+    (line,) = _go161(body)  # the ConfigMap itself is not in the render: unreadable
+    assert "GRACEFUL_TIMEOUT comes from ConfigMap 'env' key 'GRACEFUL_TIMEOUT', not in this render" in line, line
+
+
+def test_the_shutdown_budget_judges_only_containers_of_the_apps_image():
+    """With gitops.yaml image set, a container of another image is not judged with gunicorn's settings."""
+    app = "registry.example.com/org/web"
+    assert _go161(_shutdown(10, image="memcached:1.6"), image=app) == []
+    (line,) = _go161(_shutdown(10, image=f"{app}:sha-1"), image=app)
+    assert line.startswith(f"{W}.terminationGracePeriodSeconds: 10 s is less than"), line
+    (line,) = _go161(_shutdown(10, image="memcached:1.6"))  # no image configured: every container
+    assert line.startswith(f"{W}.terminationGracePeriodSeconds: 10 s is less than"), line
+
+
 def test_a_malformed_ipblock_is_a_finding_not_a_traceback():
     """An ipBlock that is not a mapping is one GO112 line; GO136 and GO160 pass over it (they raised before)."""
     web = deployment(ports=[{"name": "http", "containerPort": 5000}])
@@ -439,3 +543,20 @@ def test_a_malformed_ipblock_is_a_finding_not_a_traceback():
     netpol["spec"]["ingress"][0]["from"] = [{"ipBlock": {"cidr": "203.0.113.0/24"}}]
     (line,) = [line for line in findings(web, service, netpol) if line.startswith("GO160")]
     assert line.startswith("GO160 case: Service/web: spec.externalTrafficPolicy: 'Cluster': "), line
+
+
+def test_a_networkpolicy_rule_that_is_not_a_mapping_is_a_finding_not_a_traceback():
+    """An ingress rule that is a string is one GO136 line (GO136's namespace-wide pass raised before)."""
+    netpol = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "app"},
+        "spec": {"podSelector": {}, "ingress": ["junk", {"from": {"ipBlock": {"cidr": "10.0.0.0/8"}}}]},
+    }
+    lines = [line for line in findings(netpol) if line.startswith("GO136")]
+    assert lines == [
+        "GO136 case: NetworkPolicy/web: spec.ingress[0]: 'junk' is not a rule (a mapping): what it allows is "
+        "unreadable",
+        "GO136 case: NetworkPolicy/web: spec.ingress[1].from: {'ipBlock': {'cidr': '10.0.0.0/8'}} is not a list of "
+        "peers: what it allows is unreadable",
+    ], lines

@@ -360,6 +360,20 @@ RENDER_CASES: dict[str, RenderCase] = {
         ),
         "spec.externalTrafficPolicy",
     ),
+    "aws-nlb-instance-targets-preserve-client-ip-off": render_case(
+        "GO160",
+        annotate(
+            type="external",
+            nlb_target_type="instance",
+            scheme="internet-facing",
+            target_group_attributes="preserve_client_ip.enabled=false",
+        ),
+        f"metadata.annotations.{AWS}target-group-attributes",
+    ),
+    # The in-tree controller makes an internal balancer for any value but "false", a CIDR included.
+    "aws-in-tree-internal-cidr": render_case(
+        "GO160", annotate(type="nlb", internal="0.0.0.0/0"), f"metadata.annotations.{AWS}internal"
+    ),
     "aks-internal-balancer-public-allow-list": render_case(
         "GO160",
         annotate(**{"service.beta.kubernetes.io/azure-load-balancer-internal": "true"}),
@@ -396,6 +410,40 @@ RENDER_CASES: dict[str, RenderCase] = {
         set_env("GRACEFUL_TIMEOUT", {"valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}),
         "spec.template.spec.containers[flask-app].env",
     ),
+    "shutdown-graceful-timeout-superscript-digit": render_case(  # str.isdigit() takes it, int() raised
+        "GO161", set_env("GRACEFUL_TIMEOUT", {"value": "\u00b2"}), "spec.template.spec.containers[flask-app].env"
+    ),
+    "shutdown-prestop-exec-sleep-beyond-grace": render_case(  # the exec sleep counted as 0 before
+        "GO161",
+        combined(
+            lambda docs: container(docs)["lifecycle"].update(preStop={"exec": {"command": ["sleep", "30"]}}),
+            change(
+                "Deployment", None, lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=30)
+            ),
+        ),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-graceful-timeout-from-envfrom": render_case(  # envFrom was ignored (the default assumed)
+        "GO161",
+        combined(
+            lambda docs: container(docs)["env"].remove({"name": "GRACEFUL_TIMEOUT", "value": "20"}),
+            lambda docs: container(docs).update(
+                envFrom=[{"configMapRef": {"name": find(docs, "ConfigMap")["metadata"]["name"]}}]
+            ),
+            lambda docs: find(docs, "ConfigMap")["data"].update(GRACEFUL_TIMEOUT="120"),
+        ),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
+    "shutdown-prestop-negative": render_case(
+        "GO161",
+        lambda docs: container(docs)["lifecycle"].update(preStop={"sleep": {"seconds": -100}}),
+        "spec.template.spec.containers[flask-app].lifecycle.preStop.sleep.seconds",
+    ),
+    "shutdown-grace-beyond-int64": render_case(  # kustomize writes 1e+23; the schema takes it
+        "GO161",
+        change("Deployment", None, lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriodSeconds=1e23)),
+        "spec.template.spec.terminationGracePeriodSeconds",
+    ),
     "pod-selinux-type-spc_t": render_case(
         "GO114",
         change(
@@ -425,6 +473,13 @@ KEEPS_CLIENT_ADDRESSES: dict[str, Callable[[list[dict]], None]] = {
         change("Service", None, spec_update(externalTrafficPolicy="Cluster")),  # ip targets skip the node port
     ),
     "aws-in-tree-nlb-local": annotate(type="nlb"),
+    "aws-in-tree-nlb-internal-false": annotate(type="nlb", internal="false"),
+    "aws-nlb-instance-targets-preserve-client-ip-on": annotate(
+        type="external",
+        nlb_target_type="instance",
+        scheme="internet-facing",
+        target_group_attributes="preserve_client_ip.enabled=true",
+    ),
     "gke-backend-service-local": annotate(**{"cloud.google.com/l4-rbs": "enabled"}),
     "aks-public-local": annotate(**{"service.beta.kubernetes.io/azure-load-balancer-health-probe-interval": "5"}),
     "internal-balancer-private-allow-list": combined(

@@ -11,6 +11,11 @@ from .registry import Doc, Outcome, Scope, check
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}\Z")  # \Z: no trailing newline
 
 
+def runs_repository(image: object, repository: str) -> bool:
+    """Is ``image`` one of ``repository``'s, with a tag or a digest?"""
+    return str(image or "").startswith((repository + ":", repository + "@"))
+
+
 @check("GO116", "image-tag")
 def image_tag(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """`:latest` or no tag at all makes what runs depend on when a node pulled."""
@@ -35,7 +40,7 @@ def image_repository(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         return
     for container, where, _ in pod_containers(doc):
         image = str(container.get("image", ""))
-        ours = image.startswith((repository + ":", repository + "@"))
+        ours = runs_repository(image, repository)
         yield Outcome(f"{where}.image", None if ours else f"{image!r} is not from {repository}")
 
 

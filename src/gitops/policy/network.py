@@ -115,10 +115,16 @@ def service_port(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             )
 
 
+def _peers(rule: object, peer_key: str) -> list:
+    """The peers of a NetworkPolicy rule; none for a rule that is not a mapping (GO136 says why)."""
+    peers = rule.get(peer_key) if isinstance(rule, dict) else None
+    return peers if isinstance(peers, list) else []
+
+
 def _cidrs(spec: dict) -> Iterator[tuple[str, str]]:
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+            for j, peer in enumerate(_peers(rule, peer_key)):
                 block = peer.get("ipBlock") if isinstance(peer, dict) else None
                 if not isinstance(block, dict) or not block:
                     continue  # GO112 says why a block that is not a mapping is wrong
@@ -158,7 +164,7 @@ def cidr_problem(text: object) -> str | None:
 def _blocks(spec: dict) -> Iterator[tuple[str, dict]]:
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+            for j, peer in enumerate(_peers(rule, peer_key)):
                 block = peer.get("ipBlock") if isinstance(peer, dict) else None
                 if block is not None:
                     yield f"spec.{direction}[{i}].{peer_key}[{j}].ipBlock", block if isinstance(block, dict) else {}
@@ -336,8 +342,15 @@ def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     spec = doc.body.get("spec") or {}
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            peers = (rule or {}).get(peer_key) or []
+            if rule is not None and not isinstance(rule, dict):
+                problem = f"{rule!r} is not a rule (a mapping): what it allows is unreadable"
+                yield Outcome(f"spec.{direction}[{i}]", problem)
+                continue
+            peers = _peers(rule, peer_key)
             problem = f"no {peer_key!r}: every {'source' if peer_key == 'from' else 'destination'} is allowed"
+            raw = (rule or {}).get(peer_key)
+            if raw is not None and not isinstance(raw, list):
+                problem = f"{raw!r} is not a list of peers: what it allows is unreadable"
             yield Outcome(f"spec.{direction}[{i}].{peer_key}", None if peers else problem)
     for where, cidr in _cidrs(spec):
         if where.endswith(".cidr"):
@@ -345,7 +358,7 @@ def netpol_open(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome(where, f"{cidr!r} is link-local: the node's metadata service" if _link_local(cidr) else None)
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
         for i, rule in enumerate(spec.get(direction) or []):
-            for j, peer in enumerate((rule or {}).get(peer_key) or []):
+            for j, peer in enumerate(_peers(rule, peer_key)):
                 if isinstance(peer, dict) and peer.get("namespaceSelector") == {} and not peer.get("podSelector"):
                     where = f"spec.{direction}[{i}].{peer_key}[{j}].namespaceSelector"
                     yield Outcome(where, "{} selects every namespace: every pod of the cluster")
@@ -408,6 +421,14 @@ def _aws_problem(annotations: dict, lb_class: object) -> tuple[str, str | None, 
         return f"metadata.annotations.{AWS}target-group-attributes", None if kept else problem, False
     if target != "instance":
         return f"metadata.annotations.{AWS}nlb-target-type", f"{target!r} is not instance or ip", False
+    # Instance targets keep client addresses by default, but the attribute can turn that off.
+    preserve = _string_map(annotations.get(f"{AWS}target-group-attributes")).get("preserve_client_ip.enabled")
+    if preserve is not None and preserve.lower() != "true":
+        problem = (
+            f"preserve_client_ip.enabled={preserve}: the NLB's instance targets then receive connections from "
+            "the balancer's own addresses"
+        )
+        return f"metadata.annotations.{AWS}target-group-attributes", problem, True
     return field, None, True
 
 
@@ -416,13 +437,16 @@ def _internal(annotations: dict, lb_class: object) -> str | None:
     aws_lbc = annotations.get(f"{AWS}type") in ("external", "nlb-ip") or lb_class == AWS_LBC_CLASS
     if aws_lbc and annotations.get(f"{AWS}scheme", "internal") != "internet-facing":
         return f"metadata.annotations.{AWS}scheme"  # the AWS Load Balancer Controller's default is internal
+    # The in-tree AWS controller makes the balancer internal for any value but "false" (or empty), a CIDR included.
+    in_tree = annotations.get(f"{AWS}internal")
+    if not aws_lbc and in_tree is not None and str(in_tree) not in ("", "false"):
+        return f"metadata.annotations.{AWS}internal"
     for key, internal in (
-        (f"{AWS}internal", "true"),
         ("service.beta.kubernetes.io/azure-load-balancer-internal", "true"),
         ("networking.gke.io/load-balancer-type", "internal"),
         ("cloud.google.com/load-balancer-type", "internal"),
     ):
-        if str(annotations.get(key, "")).lower() == internal and not (aws_lbc and key == f"{AWS}internal"):
+        if str(annotations.get(key, "")).lower() == internal:
             return f"metadata.annotations.{key}"
     if lb_class == "networking.gke.io/l4-regional-internal":
         return "spec.loadBalancerClass"
@@ -496,7 +520,8 @@ def _allow_lists(service: Doc, scope: Scope) -> Iterator[tuple[Doc, int, list[st
 def lb_client_address(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An ipBlock allow-list in a NetworkPolicy sees the address a connection comes from: behind a
     load balancer or node port that does not keep the client's address (externalTrafficPolicy other
-    than Local, an AWS Classic ELB, NLB ip targets without preserve_client_ip) that is a node's or
+    than Local, an AWS Classic ELB, NLB ip targets without preserve_client_ip, NLB targets with it turned
+    off) that is a node's or
     the balancer's, so the allow-list drops every client or admits every one; behind an internal
     balancer the listed public clients never arrive. The Service must keep client addresses, and be
     public when the allow-list is."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from .images import runs_repository
 from .objects import (
     WORKLOAD_KINDS,
     container_port_names,
@@ -373,57 +375,206 @@ def sa_token(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 SHUTDOWN_DEFAULTS = {"DRAIN_SECONDS": 3, "GRACEFUL_TIMEOUT": 20}
 SHUTDOWN_MARGIN = 2
 DEFAULT_GRACE = 30  # terminationGracePeriodSeconds when unset
+INT64_MAX = 2**63 - 1  # the API server stores these seconds as int64
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+# The preStop exec commands read as a plain sleep: sleep N, or a shell running exactly "sleep N".
+SLEEP_COMMANDS = ("sleep", "/bin/sleep", "/usr/bin/sleep")
+SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash")
+_SHELL_SLEEP = re.compile(r"sleep ([0-9]+)")
+
+Reading = tuple[int | None, str | None]  # (seconds, why they cannot be read)
 
 
-def _setting(container: dict, name: str, doc: Doc, scope: Scope) -> tuple[int | None, str | None]:
-    """(seconds, problem) of one shutdown setting of the container, as the pod would read it."""
-    entries = [e for e in container.get("env") or [] if isinstance(e, dict) and e.get("name") == name]
-    if not entries:
-        return SHUTDOWN_DEFAULTS[name], None
-    entry = entries[-1]  # the kubelet takes the last of a repeated name
-    raw = entry.get("value")
-    source = (entry.get("valueFrom") or {}).get("configMapKeyRef")
-    if source:
-        maps = [m for m in scope.same_namespace(doc, {"ConfigMap"}) if m.name == source.get("name")]
-        data = (maps[0].body.get("data") or {}) if maps else {}
-        if source.get("key") not in data:
-            return (
-                None,
-                f"{name} comes from ConfigMap {source.get('name')!r} key {source.get('key')!r}, not in this render",
-            )
-        raw = data[source["key"]]
-    elif entry.get("valueFrom"):
-        return None, f"{name} comes from {sorted(entry['valueFrom'])}: the gate cannot read the value"
+def _seconds(value: object) -> Reading:
+    """A count of seconds of the pod spec, as the API server stores it: an int64 of at least 0."""
+    if type(value) is not int:  # bools, strings, floats (kustomize writes a huge integer as 1e+23)
+        return None, f"{value!r} is not a whole number of seconds"
+    if value < 0:
+        return None, f"{value} is negative"
+    if value > INT64_MAX:
+        return None, f"{value} is beyond int64: the API server refuses it"
+    return value, None
+
+
+def _env_seconds(name: str, raw: object) -> Reading:
+    """A setting's text as gunicorn.conf.py's _int reads it (stripped, isdigit(), int()), in ASCII digits only."""
     text = str(raw if raw is not None else "").strip()
-    if not text.isdigit():
-        return None, f"{name}={raw!r} is not a whole number of seconds (gunicorn refuses to start)"
-    return int(text), None
+    if _ASCII_DIGITS.fullmatch(text):
+        return int(text), None
+    if text.isdigit():  # gunicorn's isdigit() takes it; int() then fails ("²") or reads another script's digits
+        try:
+            value = int(text)
+        except ValueError:
+            return None, f"{name}={raw!r} is no number though str.isdigit() takes it: gunicorn refuses to start"
+        return None, f"{name}={raw!r} is not written in ASCII digits (gunicorn would read {value}): write {value}"
+    if not text:
+        return None, f"{name}={raw!r} is empty: gunicorn falls back to its default; set a value or drop the entry"
+    if "$(" in text:
+        return None, f"{name}={raw!r} expands other variables: the gate cannot read the value"
+    return None, f"{name}={raw!r} is not a whole number of seconds (gunicorn refuses to start)"
+
+
+def _config_data(name: object, doc: Doc, scope: Scope) -> dict | None:
+    """The data of the ConfigMap ``name`` of the render, in the document's namespace; None when absent or unreadable."""
+    maps = [m for m in scope.same_namespace(doc, {"ConfigMap"}) if m.name == name]
+    data = (maps[0].body.get("data") or {}) if maps else None
+    return data if isinstance(data, dict) else None
+
+
+def _from_env(entry: dict, name: str, doc: Doc, scope: Scope) -> Reading:
+    """A setting from the container's env entry: a value, or a ConfigMap key of the render."""
+    value_from = entry.get("valueFrom")
+    if value_from is None:
+        return _env_seconds(name, entry.get("value"))
+    if not isinstance(value_from, dict):
+        return None, f"{name} valueFrom {value_from!r} is not a mapping: the gate cannot read the value"
+    source = value_from.get("configMapKeyRef")
+    if source is None:
+        return None, f"{name} comes from {sorted(value_from)}: the gate cannot read the value"
+    if not isinstance(source, dict):
+        return None, f"{name} comes from configMapKeyRef {source!r}, not a mapping: the gate cannot read the value"
+    data = _config_data(source.get("name"), doc, scope)
+    if data is not None and source.get("key") not in data and source.get("optional") is True:
+        return SHUTDOWN_DEFAULTS[name], None  # an optional key that is absent leaves the variable unset
+    if data is None or source.get("key") not in data:
+        return None, f"{name} comes from ConfigMap {source.get('name')!r} key {source.get('key')!r}, not in this render"
+    return _env_seconds(name, data[source["key"]])
+
+
+def _from_env_from(env_from: list, name: str, doc: Doc, scope: Scope) -> tuple[object, str | None] | None:
+    """(text, problem) of a setting the container's envFrom sources supply (the last that has it wins), else None."""
+    for i, source in reversed(list(enumerate(env_from))):
+        if not isinstance(source, dict):
+            return None, f"envFrom[{i}] {source!r} is not a mapping: the gate cannot read whether it sets {name}"
+        prefix = source.get("prefix") or ""
+        if not isinstance(prefix, str) or not name.startswith(prefix):
+            continue
+        key = name[len(prefix) :]
+        ref = source.get("configMapRef")
+        if isinstance(ref, dict) and set(source) <= {"configMapRef", "prefix"}:
+            data = _config_data(ref.get("name"), doc, scope)
+            if data is None:
+                return None, f"envFrom[{i}] takes ConfigMap {ref.get('name')!r}, not in this render: it may set {name}"
+            if key in data:
+                return data[key], None
+            continue
+        if "secretRef" in source:
+            return None, (
+                f"envFrom[{i}] takes every key of a Secret, which the gate cannot read: it may set {name}; "
+                f"set {name} in env (env wins over envFrom)"
+            )
+        return None, f"envFrom[{i}] {source!r}: the gate cannot read whether it sets {name}"
+    return None
+
+
+def _setting(container: dict, where: str, name: str, doc: Doc, scope: Scope) -> tuple[int | None, str, str | None]:
+    """(seconds, field, problem) of one shutdown setting, as the container's process would read it.
+
+    An env entry wins over envFrom; among envFrom sources the last wins; a name set nowhere takes
+    gunicorn.conf.py's default.
+    """
+    env, env_from = container.get("env"), container.get("envFrom")
+    if env is not None and not isinstance(env, list):
+        return None, f"{where}.env", f"{env!r} is not a list: the gate cannot read {name}"
+    entries = [e for e in env or [] if isinstance(e, dict) and e.get("name") == name]
+    if entries:
+        seconds, problem = _from_env(entries[-1], name, doc, scope)  # the kubelet takes the last of a repeated name
+        return seconds, f"{where}.env", problem
+    if env_from is None:
+        return SHUTDOWN_DEFAULTS[name], f"{where}.env", None
+    if not isinstance(env_from, list):
+        return None, f"{where}.envFrom", f"{env_from!r} is not a list: the gate cannot read whether it sets {name}"
+    found = _from_env_from(env_from, name, doc, scope)
+    if found is None:
+        return SHUTDOWN_DEFAULTS[name], f"{where}.envFrom", None
+    raw, problem = found
+    seconds, problem = (None, problem) if problem else _env_seconds(name, raw)
+    return seconds, f"{where}.envFrom", problem
+
+
+def _exec_sleep(command: object) -> int | None:
+    """The seconds of a preStop exec command that is a plain sleep, else None."""
+    if not isinstance(command, list) or not all(isinstance(part, str) for part in command):
+        return None
+    if len(command) == 2 and command[0] in SLEEP_COMMANDS and _ASCII_DIGITS.fullmatch(command[1]):
+        return int(command[1])
+    if len(command) == 3 and command[0] in SHELLS and command[1] == "-c":
+        match = _SHELL_SLEEP.fullmatch(command[2].strip())
+        return int(match[1]) if match else None
+    return None
+
+
+def _prestop(container: dict, where: str) -> tuple[int | None, str, str | None]:
+    """(seconds, field, problem) of the container's preStop hook: how long it keeps the pod serving."""
+    lifecycle = container.get("lifecycle")
+    if lifecycle is None:
+        return 0, f"{where}.lifecycle", None
+    if not isinstance(lifecycle, dict):
+        return None, f"{where}.lifecycle", f"{lifecycle!r} is not a mapping: the gate cannot read the preStop duration"
+    field = f"{where}.lifecycle.preStop"
+    prestop = lifecycle.get("preStop")
+    if prestop is None or prestop == {}:
+        return 0, field, None
+    if not isinstance(prestop, dict):
+        return None, field, f"{prestop!r} is not a mapping: the gate cannot read the preStop duration"
+    if len(prestop) > 1:
+        return None, field, f"{sorted(prestop)}: a preStop hook has one handler (the API server refuses more)"
+    ((handler, action),) = prestop.items()
+    if handler == "sleep":
+        if not isinstance(action, dict):
+            return None, f"{field}.sleep", f"{action!r} is not a mapping: the gate cannot read the preStop duration"
+        seconds, problem = _seconds(action.get("seconds"))
+        return seconds, f"{field}.sleep.seconds", problem
+    if handler == "exec":
+        command = action.get("command") if isinstance(action, dict) else None
+        seconds = _exec_sleep(command)
+        problem = f"exec {command!r} is not a plain sleep: the gate cannot read the preStop duration; use sleep"
+        return seconds, f"{field}.exec.command", None if seconds is not None else problem
+    return None, field, f"a {handler} hook: the gate cannot read the preStop duration; use sleep (seconds)"
+
+
+def _app_containers(doc: Doc, scope: Scope) -> Iterator[tuple[dict, str]]:
+    """The long-running containers that run the app's image (gitops.yaml image, GO156's rule); every one
+    when the image is not configured."""
+    repository = scope.context.image
+    for container, where in _long_running(doc):
+        if not repository or runs_repository(container.get("image"), repository):
+            yield container, where
 
 
 @check("GO161", "shutdown-budget")
 def shutdown_budget(doc: Doc, scope: Scope) -> Iterator[Outcome]:
-    """A pod being stopped keeps serving for its preStop sleep while load balancers stop sending,
-    serves DRAIN_SECONDS more after SIGTERM, then gives in-flight requests GRACEFUL_TIMEOUT: when
-    terminationGracePeriodSeconds is shorter than their sum (plus 2 s), the kubelet kills the
-    server in the middle of requests. An overlay that lengthens one lengthens the grace period."""
+    """A pod of the app's image being stopped keeps serving for its preStop sleep while load
+    balancers stop sending, serves DRAIN_SECONDS more after SIGTERM, then gives in-flight requests
+    GRACEFUL_TIMEOUT: when terminationGracePeriodSeconds is shorter than their sum (plus 2 s), the
+    kubelet kills the server in the middle of requests. An overlay that lengthens one lengthens the
+    grace period. What the gate cannot read (a Secret, a hook other than a plain sleep, a value that
+    is no whole number of seconds) is refused."""
     pod = pod_of(doc) if doc.kind in WORKLOAD_KINDS else None
     if pod is None:
         return
     spec, _labels, prefix = pod
-    grace = spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE)
-    for container, where in _long_running(doc):
-        prestop = ((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}
-        parts = {"preStop sleep": prestop.get("seconds", 0)}
-        problems = []
+    app = list(_app_containers(doc, scope))
+    if not app:
+        return
+    raw_grace = spec.get("terminationGracePeriodSeconds")
+    grace, grace_problem = (DEFAULT_GRACE, None) if raw_grace is None else _seconds(raw_grace)
+    if grace_problem:
+        yield Outcome(f"{prefix}.terminationGracePeriodSeconds", grace_problem)
+    for container, where in app:
+        problems: dict[str, list[str]] = {}
+        seconds, field, problem = _prestop(container, where)
+        parts = {"preStop sleep": seconds}
+        if problem:
+            problems.setdefault(field, []).append(problem)
         for name in SHUTDOWN_DEFAULTS:
-            parts[name], problem = _setting(container, name, doc, scope)
+            parts[name], field, problem = _setting(container, where, name, doc, scope)
             if problem:
-                problems.append(problem)
-        if problems:
-            yield Outcome(f"{where}.env", "; ".join(problems))
+                problems.setdefault(field, []).append(problem)
+        for field, found in problems.items():
+            yield Outcome(field, "; ".join(found))
+        if problems or grace is None:
             continue
-        if not all(type(v) is int for v in [grace, *parts.values()]):
-            continue  # the schema refuses it
         need = sum(parts.values()) + SHUTDOWN_MARGIN
         terms = " + ".join(f"{k} {v}" for k, v in parts.items())
         problem = f"{grace} s is less than {terms} + {SHUTDOWN_MARGIN} s of margin = {need} s ({where})"
