@@ -42,7 +42,7 @@ def _int(name, default):
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):  # "²" is a digit to isdigit(), not to int()
         raise ValueError(f"environment variable {name}={raw!r} is not a non-negative integer")
     return int(raw)
 

@@ -51,6 +51,7 @@ def test_check_config_rejects_bad_port():
         ({"MAX_IDLE_CONNECTIONS": "1000"}, "MAX_IDLE_CONNECTIONS=1000"),
         ({"MAX_IDLE_CONNECTIONS": "64", "GUNICORN_WORKER_CONNECTIONS": "64"}, "GUNICORN_WORKER_CONNECTIONS=64"),
         ({"READINESS_TRAFFIC_TIMEOUT_MS": "x"}, "READINESS_TRAFFIC_TIMEOUT_MS='x'"),
+        ({"GRACEFUL_TIMEOUT": "²"}, "GRACEFUL_TIMEOUT='²' is not a non-negative integer"),
     ],
 )
 def test_check_config_rejects_bad_abuse_bounds(env, named):
