@@ -1,4 +1,4 @@
-"""A real node for one cluster: containerd, runc, the kubelet and kube-proxy, contained.
+"""A real node for one cluster: containerd, runc, the kubelet, kube-proxy and kube-router, contained.
 
 Opt-in (``make up NODE=real``, and the e2e tests of bad releases): the dev cluster's pods
 then run the service's own image in real containers, probed by a real kubelet. The node
