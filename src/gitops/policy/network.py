@@ -393,6 +393,8 @@ def _aws_problem(annotations: dict, lb_class: object) -> tuple[str, str | None, 
     """(field, problem, through node ports) for a Service the AWS controllers build a balancer for."""
     kind = annotations.get(f"{AWS}type")
     field = f"metadata.annotations.{AWS}type"
+    attributes_field = f"metadata.annotations.{AWS}target-group-attributes"
+    preserve = _string_map(annotations.get(f"{AWS}target-group-attributes")).get("preserve_client_ip.enabled")
     if kind is None and lb_class != AWS_LBC_CLASS:
         return (
             field,
@@ -412,23 +414,21 @@ def _aws_problem(annotations: dict, lb_class: object) -> tuple[str, str | None, 
     else:
         return field, f"{kind!r} is no type this gate knows to keep client addresses (external, nlb)", False
     if target == "ip":
-        attributes = _string_map(annotations.get(f"{AWS}target-group-attributes"))
-        kept = attributes.get("preserve_client_ip.enabled", "").lower() == "true"
+        kept = (preserve or "").lower() == "true"
         problem = (
             "NLB ip targets receive connections from the balancer's own addresses unless "
             f"{AWS}target-group-attributes sets preserve_client_ip.enabled=true"
         )
-        return f"metadata.annotations.{AWS}target-group-attributes", None if kept else problem, False
+        return attributes_field, None if kept else problem, False
     if target != "instance":
         return f"metadata.annotations.{AWS}nlb-target-type", f"{target!r} is not instance or ip", False
     # Instance targets keep client addresses by default, but the attribute can turn that off.
-    preserve = _string_map(annotations.get(f"{AWS}target-group-attributes")).get("preserve_client_ip.enabled")
     if preserve is not None and preserve.lower() != "true":
         problem = (
             f"preserve_client_ip.enabled={preserve}: the NLB's instance targets then receive connections from "
             "the balancer's own addresses"
         )
-        return f"metadata.annotations.{AWS}target-group-attributes", problem, True
+        return attributes_field, problem, True
     return field, None, True
 
 
@@ -497,14 +497,13 @@ def _allow_lists(service: Doc, scope: Scope) -> Iterator[tuple[Doc, int, list[st
         np_spec = policy_doc.body.get("spec") or {}
         workloads = [w for w in _selected(service, scope) if selects(np_spec.get("podSelector"), pod_of(w)[1])]
         for i, rule in enumerate(np_spec.get("ingress") or []):
-            rule = rule if isinstance(rule, dict) else {}
             cidrs = [
                 str(peer["ipBlock"].get("cidr"))
-                for peer in rule.get("from") or []
+                for peer in _peers(rule, "from")
                 if isinstance(peer, dict) and isinstance(peer.get("ipBlock"), dict)
             ]
             if not cidrs:
-                continue
+                continue  # (so the rule is a mapping below)
             if any(
                 _rule_reaches(rule, numbers, protocol, workload)
                 for workload in workloads
@@ -521,10 +520,9 @@ def lb_client_address(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An ipBlock allow-list in a NetworkPolicy sees the address a connection comes from: behind a
     load balancer or node port that does not keep the client's address (externalTrafficPolicy other
     than Local, an AWS Classic ELB, NLB ip targets without preserve_client_ip, NLB targets with it turned
-    off) that is a node's or
-    the balancer's, so the allow-list drops every client or admits every one; behind an internal
-    balancer the listed public clients never arrive. The Service must keep client addresses, and be
-    public when the allow-list is."""
+    off) that is a node's or the balancer's, so the allow-list drops every client or admits every
+    one; behind an internal balancer the listed public clients never arrive. The Service must keep
+    client addresses, and be public when the allow-list is."""
     spec = (doc.body.get("spec") or {}) if doc.kind == "Service" else {}
     if spec.get("type") not in ("LoadBalancer", "NodePort"):
         return
