@@ -36,7 +36,8 @@ def _connect(host: str, port: int, first: bytes) -> socket.socket | None:
         return None
 
 
-def _closed(sock: socket.socket) -> bool:
+def closed(sock: socket.socket) -> bool:
+    """Whether the server has closed ``sock`` (a non-blocking one: EOF or reset waiting to be read)."""
     try:
         return sock.recv(4096) == b""
     except BlockingIOError:
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             for kind, held in socks.items():
                 _, port, first = kinds[kind]
                 for i, sock in enumerate(held):
-                    if sock is not None and not _closed(sock):
+                    if sock is not None and not closed(sock):
                         if kind == "slow":
                             with contextlib.suppress(OSError):
                                 sock.sendall(b"X-Slow-%d: y\r\n" % line)

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from harness.testing import server as srv
+from harness.testing.abuser import closed
 from tests.app.test_edge import _probes, _serving
 
 pytestmark = pytest.mark.slow
@@ -96,22 +97,12 @@ def _clients(port: int, count: int, first: bytes = b"", trickle: bool = False):
             sock.close()
 
 
-def _closed(sock: socket.socket) -> bool:
-    """Whether the server has closed ``sock`` (a non-blocking one: EOF or reset waiting to be read)."""
-    try:
-        return sock.recv(1024) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-
-
 def _wait_closed(socks: list[socket.socket], within: float, allowed: int = 0) -> list[socket.socket]:
     """Those of ``socks`` still open after ``within`` seconds (sooner once at most ``allowed`` are)."""
     open_ = list(socks)
     deadline = time.monotonic() + within
     while len(open_) > allowed and time.monotonic() < deadline:
-        open_ = [sock for sock in open_ if not _closed(sock)]
+        open_ = [sock for sock in open_ if not closed(sock)]
         time.sleep(0.1)
     return open_
 
@@ -205,7 +196,7 @@ def test_connections_without_a_whole_request_are_closed_after_the_timeout(tmp_pa
                 for sock in slow:
                     with contextlib.suppress(OSError):
                         sock.sendall(b"X-Slow: y\r\n")
-                open_ = [sock for sock in open_ if not _closed(sock)]
+                open_ = [sock for sock in open_ if not closed(sock)]
                 time.sleep(0.25)
             assert not open_, f"{len(open_)} of 70 connections without a whole request still open after 6 s"
             # Kept alive (GUNICORN_KEEPALIVE, 75 s) across the head timeout, and still served.
