@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     socks: dict[str, list[socket.socket | None]] = {
         kind: [_connect(args.host, port, first) for _ in range(count)] for kind, (count, port, first) in kinds.items()
     }
-    closed = dict.fromkeys(kinds, 0)
+    dropped = dict.fromkeys(kinds, 0)
     failed = {kind: sum(s is None for s in held) for kind, held in socks.items()}
     deadline, line = time.monotonic() + args.seconds, 0
     try:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                                 sock.sendall(b"X-Slow-%d: y\r\n" % line)
                         continue
                     if sock is not None:
-                        closed[kind] += 1
+                        dropped[kind] += 1
                         sock.close()
                     held[i] = _connect(args.host, port, first)
                     failed[kind] += held[i] is None
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             for sock in held:
                 if sock is not None:
                     sock.close()
-    print(json.dumps({"closed_by_server": closed, "not_opened": failed}), flush=True)
+    print(json.dumps({"closed_by_server": dropped, "not_opened": failed}), flush=True)
     return 0
 
 
