@@ -40,3 +40,7 @@ APT_PACKAGES_NODE := containerd=1.6.20~ds1-1+deb12u3 runc=1.1.5+ds1-1+deb12u1 co
 # The real node's NetworkPolicy enforcement: kube-router's firewall only (tools/kube-router/go.mod
 # pins it). The module proxy serves no newer release; it runs only on the sandbox's node.
 KUBE_ROUTER_VERSION := 2.1.0
+# Metrics Server, the cluster add-on the HPA needs: its manifests (manifests/base in the Go
+# module, vendored into addons/metrics-server/ by tools/vendor-metrics-server.py) and, for the
+# local stack, its binary, built from the same module. v0.9.0 is served but not approved.
+METRICS_SERVER_VERSION := v0.8.0
