@@ -100,10 +100,11 @@ render: tools $(DEV_STAMP) ## write every cluster's and overlay's rendered manif
 pytest: schemas
 	$(BIN)/pytest --ignore=tests/e2e
 
-e2e-tools: tools ## build the pinned control plane and Argo CD (+ web UI) once, cached by version
+e2e-tools: tools ## build the pinned control plane, Argo CD (+ web UI) and Metrics Server once, cached by version
 	@tools/apt-install.sh $(APT_PACKAGES_E2E)
 	@tools/build-k8s.sh $(BUILD_CACHE)
 	@tools/build-argocd.sh $(BUILD_CACHE)
+	@tools/build-metrics-server.sh $(BUILD_CACHE)
 
 node-tools: ## the real node: containerd, runc, CNI, buildah, ipset (Debian packages) and kubelet, kube-proxy, kube-router (built, cached)
 	@tools/apt-install.sh $(APT_PACKAGES_NODE)

@@ -130,3 +130,23 @@ def service(root: Path, cache: Path, out: Path, tag: str, revision: str = "HEAD"
     target.unlink(missing_ok=True)
     _run([*_buildah(cache), "push", "--quiet", name, f"oci-archive:{target}:{name}"])
     return target, reference_of(target)[1]
+
+
+def binary_image(cache: Path, out: Path, binary: Path, name: str) -> Path:
+    """A from-scratch image holding one static ``binary`` as its entrypoint, named ``name`` (the
+    name the manifests ask for, with ``imagePullPolicy: IfNotPresent``), as an OCI archive.
+    The upstream release image of Metrics Server is such an image; this one is built here from
+    the binary tools/build-metrics-server.sh built from the pinned module."""
+    out.mkdir(parents=True, exist_ok=True)
+    archive = out / f"{binary.name}.tar"
+    container = _run([*_buildah(cache), "from", "scratch"])
+    try:
+        _run([*_buildah(cache), "copy", "--chmod", "0755", container, str(binary), f"/{binary.name}"])
+        _run([*_buildah(cache), "config", "--entrypoint", json.dumps([f"/{binary.name}"]), "--user", "65534:65534",
+              container])  # fmt: skip
+        _run([*_buildah(cache), "commit", "--quiet", "--timestamp", "0", container, name])
+    finally:
+        subprocess.run([*_buildah(cache), "rm", container], capture_output=True)
+    archive.unlink(missing_ok=True)
+    _run([*_buildah(cache), "push", "--quiet", name, f"oci-archive:{archive}:{name}"])
+    return archive

@@ -5,8 +5,13 @@ kube-apiserver with its own kube-controller-manager, kube-scheduler and kwok (wh
 the nodes, so pods are scheduled and become Ready). The binaries are the pinned ones
 that tools/build-k8s.sh builds. All clusters trust one CA and one admin certificate.
 
-There is no metrics-server and no cloud: ``cloud`` serves the resource metrics the HPA
-reads and gives LoadBalancer Services an address (see there).
+Resource metrics come from the real Metrics Server that Argo CD syncs (addons/), served
+through each API server's aggregator. Its requests reach the cluster through the egress
+proxy (egress.py). On the real node's cluster it is the pod of the synced Deployment, which
+scrapes the real kubelet. kwok's pods run nothing, so beside each kwok cluster the same
+pinned binary runs as a process, and scrapes kwok's simulated kubelet metrics (``METRICS``:
+kwok's Metric and ClusterResourceUsage). There is no cloud: ``cloud`` gives LoadBalancer
+Services an address (see there).
 """
 
 from __future__ import annotations
@@ -14,13 +19,55 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.stack import http
+from harness.stack.node import NODE_IP, SERVICE_RANGE
 from harness.stack.procs import SCALE_ENV, Supervisor, free_port, scaled
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+KUBERNETES_SERVICE_IP = "10.96.0.1"  # the ``kubernetes`` Service: what a pod's client dials
+AGGREGATOR_USER = "front-proxy-client"  # the aggregator's client certificate (requestheader)
+# What kwok's simulated kubelets report (its Metric and ClusterResourceUsage configuration):
+# each container uses 30m of CPU and 64Mi (a pod may say otherwise with the annotations
+# kwok.x-k8s.io/usage-cpu and -memory). 30m is 30% of dev's and staging's 100m request and
+# 12% of prod's 250m: below the HPA's 50% target, so every HPA holds its minimum, as on a
+# quiet cluster. The path is per node (kwok serves every node on one port); Metrics Server
+# reads it from each node's ``metrics.k8s.io/resource-metrics-path`` annotation.
+METRICS_PATH = "/metrics/nodes/{nodeName}/metrics/resource"
+_CONTAINER = [{"name": "container", "value": "container.name"},
+              {"name": "namespace", "value": "pod.metadata.namespace"},
+              {"name": "pod", "value": "pod.metadata.name"}]  # fmt: skip
+
+
+def _usage(resource: str, default: str) -> str:
+    annotation = f"kwok.x-k8s.io/usage-{resource}"
+    return (f'"{annotation}" in pod.metadata.annotations ? '
+            f'Quantity(pod.metadata.annotations["{annotation}"]) : Quantity("{default}")')  # fmt: skip
+
+
+METRICS = (
+    {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterResourceUsage", "metadata": {"name": "flask-gitops"},
+     "spec": {"usages": [{"usage": {
+         "cpu": {"expression": _usage("cpu", "30m")},
+         "memory": {"expression": _usage("memory", "64Mi")},
+     }}]}},
+    {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Metric", "metadata": {"name": "resource"},
+     "spec": {"path": METRICS_PATH, "metrics": [
+         {"name": "node_cpu_usage_seconds_total", "kind": "counter", "dimension": "node", "help": "node CPU",
+          "value": 'node.CumulativeUsage("cpu")'},
+         {"name": "node_memory_working_set_bytes", "kind": "gauge", "dimension": "node", "help": "node memory",
+          "value": 'node.Usage("memory")'},
+         {"name": "container_start_time_seconds", "kind": "gauge", "dimension": "container", "help": "start",
+          "labels": _CONTAINER, "value": "pod.SinceSecond()"},
+         {"name": "container_cpu_usage_seconds_total", "kind": "counter", "dimension": "container", "help": "CPU",
+          "labels": _CONTAINER, "value": 'pod.CumulativeUsage("cpu", container.name)'},
+         {"name": "container_memory_working_set_bytes", "kind": "gauge", "dimension": "container",
+          "help": "memory", "labels": _CONTAINER, "value": 'pod.Usage("memory", container.name)'},
+     ]}},
+)  # fmt: skip
 
 
 def binaries(cache: Path, pins: dict[str, str]) -> Path:
@@ -34,6 +81,14 @@ def binaries(cache: Path, pins: dict[str, str]) -> Path:
     return folder
 
 
+def metrics_server(cache: Path, pins: dict[str, str]) -> Path:
+    """The pinned Metrics Server binary (tools/build-metrics-server.sh, `make e2e-tools`)."""
+    path = cache / f"metrics-server-{pins['METRICS_SERVER_VERSION']}" / "metrics-server"
+    if not path.is_file():
+        raise RuntimeError(f"{path}: missing: run 'make e2e-tools'")
+    return path
+
+
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
@@ -43,10 +98,15 @@ def make_pki(pki: Path) -> None:
     pki.mkdir(parents=True, mode=0o700)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "7", "-subj", "/CN=flask-gitops-local-ca",
              "-keyout", "ca.key", "-out", "ca.crt", cwd=pki)  # fmt: skip
-    (pki / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    # The API servers' certificate also names the ``kubernetes`` Service, which the real node's
+    # pods (Metrics Server) dial.
+    (pki / "server.ext").write_text(
+        f"subjectAltName=IP:127.0.0.1,DNS:localhost,IP:{KUBERNETES_SERVICE_IP},DNS:kubernetes.default.svc\n"
+    )
     for name, subject, ext in (
         ("server", "/CN=kube-apiserver", ["-extfile", "server.ext"]),
         ("admin", "/O=system:masters/CN=flask-gitops-admin", []),
+        (AGGREGATOR_USER, f"/CN={AGGREGATOR_USER}", []),
     ):
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key",
                  "-out", f"{name}.csr", cwd=pki)  # fmt: skip
@@ -62,7 +122,10 @@ def kwok_node(name: str, zone: str) -> dict:
         "kind": "Node",
         "metadata": {
             "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "annotations": {
+                "kwok.x-k8s.io/node": "fake",
+                "metrics.k8s.io/resource-metrics-path": METRICS_PATH.replace("{nodeName}", name),
+            },
             "labels": {
                 "kubernetes.io/hostname": name,
                 "topology.kubernetes.io/zone": zone,
@@ -158,10 +221,12 @@ def write_kubeconfig(path: Path, name: str, port: int, pki: Path) -> None:
 class ControlPlane:
     """etcd plus one API server (with controllers and kwok nodes) per named cluster."""
 
-    def __init__(self, procs: Supervisor, bin: Path, names: list[str], real_node: str | None = None):
+    def __init__(self, procs: Supervisor, bin: Path, names: list[str], real_node: str | None = None,
+                 metrics_server: Path | None = None):  # fmt: skip
         self.procs = procs
         self.real_node = real_node  # the cluster whose pods run on a real node (node.py), not kwok's
         self.bin = bin
+        self.metrics_server = metrics_server  # the pinned binary (tools/build-metrics-server.sh)
         self.names = names
         self.pki = procs.state / "pki"
         self.clusters: dict[str, Cluster] = {}
@@ -189,11 +254,12 @@ class ControlPlane:
             kubeconfig = self.procs.state / f"kubeconfig-{name}"
             write_kubeconfig(kubeconfig, name, port, self.pki)
             self.clusters[name] = Cluster(name, port, kubeconfig, self.bin)
-            self.procs.spawn(f"{name}-kube-apiserver", self._apiserver_args(name, port, etcd))
+            self.procs.spawn(f"{name}-kube-apiserver", self._apiserver_args(name, port, etcd, self.egress(name)))
         for cluster in self.clusters.values():
             self._wait_healthy(cluster, timeout)
             self._controllers(cluster)
         kwok = [c for c in self.clusters.values() if c.name != self.real_node]
+        self._metrics_servers(kwok)
         for cluster in kwok:
             cluster.apply_json(
                 *(kwok_node(f"kwok-node-{i}", zone) for i, zone in enumerate(("zone-a", "zone-b", "zone-a")))
@@ -201,8 +267,24 @@ class ControlPlane:
         for cluster in kwok:
             self.procs.until(f"{cluster.name}: kwok nodes Ready", lambda c=cluster: _nodes_ready(c), timeout)
 
-    def _apiserver_args(self, name: str, port: int, etcd: str) -> list[str]:
+    def egress(self, name: str) -> Path:
+        """The Unix socket of ``name``'s egress proxy (egress.py): in the real node's folder for
+        its cluster (the proxy runs inside the node), in the state folder for the others."""
+        if name == self.real_node:
+            return self.procs.state / "node" / "egress.sock"
+        return self.procs.state / f"egress-{name}.sock"
+
+    def _apiserver_args(self, name: str, port: int, etcd: str, egress: Path) -> list[str]:
         pki = self.pki
+        config = self.procs.state / f"egress-{name}.yaml"
+        config.write_text(json.dumps({
+            "apiVersion": "apiserver.k8s.io/v1beta1", "kind": "EgressSelectorConfiguration",
+            "egressSelections": [{"name": "cluster", "connection": {
+                "proxyProtocol": "HTTPConnect", "transport": {"uds": {"udsName": str(egress)}}}}],
+        }))  # fmt: skip
+        # The real node's pods reach their API server at the node's address (kube-proxy sends
+        # the ``kubernetes`` Service there; node.py bridges it to this 127.0.0.1 port).
+        advertise = NODE_IP if name == self.real_node else "127.0.0.1"
         return [
             str(self.bin / "kube-apiserver"),
             f"--etcd-servers={etcd}",
@@ -211,7 +293,7 @@ class ControlPlane:
             f"--etcd-keyfile={pki / 'admin.key'}",
             f"--etcd-prefix=/registry-{name}",
             "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--advertise-address={advertise}",
             f"--secure-port={port}",
             f"--tls-cert-file={pki / 'server.crt'}",
             f"--tls-private-key-file={pki / 'server.key'}",
@@ -219,7 +301,17 @@ class ControlPlane:
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc",
-            "--service-cluster-ip-range=10.96.0.0/16",
+            f"--service-cluster-ip-range={SERVICE_RANGE}",
+            # The aggregator (Metrics Server's APIService): it proves itself to the extension
+            # server with this client certificate, and passes the user in these headers.
+            f"--egress-selector-config-file={config}",
+            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+            f"--requestheader-allowed-names={AGGREGATOR_USER}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / f'{AGGREGATOR_USER}.crt'}",
+            f"--proxy-client-key-file={pki / f'{AGGREGATOR_USER}.key'}",
             "--authorization-mode=Node,RBAC",
             "--allow-privileged=false",
             "--enable-priority-and-fairness=false",
@@ -241,13 +333,45 @@ class ControlPlane:
             f"{cluster.name}-kube-scheduler",
             [str(self.bin / "kube-scheduler"), *common, f"--secure-port={free_port()}", "--profiling=false"],
         )
+        # kwok's server plays every node's kubelet (HTTPS, with the stack's certificate): Metrics
+        # Server scrapes the address and port kwok reports in each Node's status.
+        metrics = self.procs.state / "kwok-metrics.yaml"
+        metrics.write_text("---\n".join(json.dumps(document) + "\n" for document in METRICS))
+        kubelet_port = free_port()
         self.procs.spawn(
             f"{cluster.name}-kwok",
             [str(self.bin / "kwok"), "--kubeconfig", str(cluster.kubeconfig), "--manage-all-nodes=false",
              "--node-lease-duration-seconds=40",
                 "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
-             "--node-ip", "10.0.0.1", "--cidr", "10.0.0.1/24", "--server-address", f"127.0.0.1:{free_port()}"],
+             "--node-ip", "127.0.0.1", "--node-port", str(kubelet_port), "--cidr", "10.0.0.1/24",
+             "--server-address", f"127.0.0.1:{kubelet_port}", f"--config={metrics}",
+             f"--tls-cert-file={self.pki / 'server.crt'}", f"--tls-private-key-file={self.pki / 'server.key'}"],
         )  # fmt: skip
+
+    def _metrics_servers(self, kwok: list[Cluster]) -> None:
+        """Beside each kwok cluster, the pinned Metrics Server as a process (kwok's pods run
+        nothing), reached by that API server's aggregator through the egress proxy."""
+        if not kwok:
+            return
+        if self.metrics_server is None:
+            raise RuntimeError("the kwok clusters need the Metrics Server binary: run 'make e2e-tools'")
+        rules = []
+        pki = self.pki
+        for cluster in kwok:
+            port = free_port()
+            self.procs.spawn(
+                f"{cluster.name}-metrics-server",
+                [str(self.metrics_server), f"--kubeconfig={cluster.kubeconfig}",
+                 f"--authentication-kubeconfig={cluster.kubeconfig}",
+                 f"--authorization-kubeconfig={cluster.kubeconfig}",
+                 "--bind-address=127.0.0.1", f"--secure-port={port}",
+                 f"--tls-cert-file={pki / 'server.crt'}", f"--tls-private-key-file={pki / 'server.key'}",
+                 f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                 "--kubelet-preferred-address-types=InternalIP", "--kubelet-use-node-status-port",
+                 "--metric-resolution=15s"],
+            )  # fmt: skip
+            rules.append(f"{self.egress(cluster.name)}=to:127.0.0.1:{port}")
+        self.procs.spawn("egress", [sys.executable, "-m", "harness.stack.egress", *rules])
 
     def _wait_healthy(self, cluster: Cluster, timeout: float) -> None:
         context = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))

@@ -58,7 +58,7 @@ KERNEL_TUNABLES = (
     "kernel/keys/root_maxbytes",
 )
 SANDBOX_IMAGE = "localhost/flask-gitops/pause:1"
-SERVICE_RANGE = "10.96.0.0/16"  # the API servers' --service-cluster-ip-range (kube.py)
+SERVICE_RANGE = "10.96.0.0/16"  # every API server's --service-cluster-ip-range (kube.py)
 ROUTER_USER = "flask-gitops:kube-router"
 READ = ["get", "list", "watch"]
 # What kube-router's firewall reads (its upstream RBAC, read-only): the policies and what they select.
@@ -148,11 +148,15 @@ def janitor(pid: int, lock_fd: int) -> None:
 
 
 # --- on the host -------------------------------------------------------------------------
-def _sign(pki: Path, name: str, subject: str) -> None:
+def _sign(pki: Path, name: str, subject: str, names: str = "") -> None:
+    extensions = []
+    if names:
+        (pki / f"{name}.ext").write_text(f"subjectAltName={names}\n")
+        extensions = ["-extfile", f"{name}.ext"]
     for argv in (
         ["req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key", "-out", f"{name}.csr"],
         ["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "7",
-         "-out", f"{name}.crt"],
+         "-out", f"{name}.crt", *extensions],
     ):  # fmt: skip
         subprocess.run(["openssl", *argv], cwd=pki, check=True, capture_output=True)
 
@@ -202,6 +206,9 @@ state = "/run/containerd"
     (folder / "kubelet.yaml").write_text(json.dumps({
         "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
         "address": NODE_IP, "readOnlyPort": 0, "healthzBindAddress": "127.0.0.1",
+        # Served with a certificate of the cluster's CA for the node's address: Metrics Server
+        # verifies it with the CA its service account trusts (no --kubelet-insecure-tls).
+        "tlsCertFile": str(pki / "kubelet-serving.crt"), "tlsPrivateKeyFile": str(pki / "kubelet-serving.key"),
         "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
                            "x509": {"clientCAFile": str(pki / "ca.crt")}},
         "authorization": {"mode": "Webhook"},
@@ -245,6 +252,8 @@ class RealNode:
         try:
             self.folder.mkdir(mode=0o700)
             _sign(self.pki, "node", f"/O=system:nodes/CN=system:node:{NODE_NAME}")
+            _sign(self.pki, "kubelet-serving", f"/O=system:nodes/CN=system:node:{NODE_NAME}",
+                  f"IP:{NODE_IP},DNS:{NODE_NAME}")  # fmt: skip
             _sign(self.pki, "kube-proxy", "/CN=system:kube-proxy")
             _sign(self.pki, "kube-router", f"/CN={ROUTER_USER}")
             self.cluster.apply_json(*ROUTER_RBAC)
@@ -366,8 +375,14 @@ def node_init(folder: Path, api_port: int, bin: Path) -> int:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    start("api-bridge", ["socat", f"TCP-LISTEN:{api_port},bind=127.0.0.1,fork,reuseaddr",
+    # The API server, at the port it has on the host: on 127.0.0.1 for the node's components,
+    # and on the node's address, where the ``kubernetes`` Service sends the pods (kube.py).
+    start("api-bridge", ["socat", f"TCP-LISTEN:{api_port},fork,reuseaddr",
                          f"UNIX-CONNECT:{folder / 'apiserver.sock'}"])  # fmt: skip
+    # The API server's way in (its egress selector; egress.py): the aggregator reaches Metrics
+    # Server's Service, and the kubelet for logs and exec, from inside the node's network.
+    start("egress", [sys.executable, "-m", "harness.stack.egress",
+                     f"{folder / 'egress.sock'}=direct:{SERVICE_RANGE},{POD_SUBNET},{NODE_IP}/32"])  # fmt: skip
     start("containerd", ["containerd", "--config", str(folder / "containerd.toml")])
     socket = folder / "containerd.sock"
     for _ in range(200):

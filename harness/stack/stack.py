@@ -43,6 +43,13 @@ def cluster_configs(root: Path) -> list[dict]:
     return configs
 
 
+def addon_image(root: Path, addon: str) -> str:
+    """The image an add-on's Deployment asks for: its kustomization's ``images:`` entry."""
+    kustomization = yaml.safe_load((root / "addons" / addon / "kustomization.yaml").read_text())
+    entry = next(e for e in kustomization["images"] if e["name"] == addon)
+    return f"{entry['newName']}:{entry['newTag']}"
+
+
 def app_state(app: dict) -> tuple[str, str, str]:
     status = app.get("status") or {}
     return (
@@ -110,7 +117,11 @@ class Stack:
         # "spare": an API server no cluster folder uses, for tests and benchmarks that add a
         # cluster folder (its cluster-scoped objects would collide on a used one).
         plane = kube.ControlPlane(
-            procs, kube.binaries(cache, pins), [*names, SPARE] if spare else names, names[0] if real_node else None
+            procs,
+            kube.binaries(cache, pins),
+            [*names, SPARE] if spare else names,
+            names[0] if real_node else None,
+            kube.metrics_server(cache, pins),
         )
         plane.start()
         real = None
@@ -119,7 +130,11 @@ class Stack:
             step(f"building the service's image from the Dockerfile and starting a real node for {names[0]}")
             archive, digest = image.service(root, cache, state / "images", release.TAG, revision)
             real = node.RealNode(procs, plane.clusters[names[0]], node.binaries(cache, pins), plane.pki)
-            real.start([image.pause(cache, state / "images"), archive])
+            # Metrics Server runs there as the pod Argo CD syncs (addons/metrics-server), from an
+            # image of the pinned binary under the name that Deployment asks for.
+            metrics = image.binary_image(cache, state / "images", kube.metrics_server(cache, pins),
+                                         addon_image(root, "metrics-server"))  # fmt: skip
+            real.start([image.pause(cache, state / "images"), archive, metrics])
         procs.spawn(
             "cloud",
             [
@@ -233,7 +248,11 @@ class Stack:
         return {a["metadata"]["name"]: a for a in self.api.applications()}
 
     def expected_apps(self) -> dict[str, dict]:
-        return {f"flask-app-{c['cluster']['name']}": c for c in cluster_configs(self.root)}
+        """Each cluster's app, and its add-ons (addons/, synced on every cluster)."""
+        configs = cluster_configs(self.root)
+        apps = {f"flask-app-{c['cluster']['name']}": c for c in configs}
+        addons = {f"metrics-server-{c['cluster']['name']}": {**c, "autoSync": True} for c in configs}
+        return {**addons, **apps}
 
     def wait_settled(self, timeout: float = 300, on_healthy=lambda name: None) -> dict[str, dict]:
         """Until root is Synced+Healthy, every cluster has its Application, auto-sync ones are
