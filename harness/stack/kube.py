@@ -305,6 +305,7 @@ class ControlPlane:
             # The aggregator (Metrics Server's APIService): it proves itself to the extension
             # server with this client certificate, and passes the user in these headers.
             f"--egress-selector-config-file={config}",
+            "--kubelet-preferred-address-types=InternalIP",  # the egress proxy takes addresses, not names
             f"--requestheader-client-ca-file={pki / 'ca.crt'}",
             f"--requestheader-allowed-names={AGGREGATOR_USER}",
             "--requestheader-username-headers=X-Remote-User",
