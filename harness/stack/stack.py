@@ -76,6 +76,7 @@ class Stack:
     reader_token: str = ""  # what `make up` prints for `gitops`: get on applications and applicationsets only
     release: dict | None = None  # the sandbox's release (stack/release.py): tag and digest
     node: node.RealNode | None = None  # the real node (node.py), when asked for
+    healthy_order: list[str] = field(default_factory=list)  # Applications, as each first was Synced + Healthy
 
     @property
     def clusters(self) -> dict[str, kube.Cluster]:
@@ -185,7 +186,11 @@ class Stack:
         stack.bootstrap()
         write_private(state / "stack.json", json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
-        stack.wait_settled(on_healthy=lambda name: step(f"{name} Synced + Healthy"))
+        def healthy(name: str) -> None:
+            stack.healthy_order.append(name)
+            step(f"{name} Synced + Healthy")
+
+        stack.wait_settled(on_healthy=healthy)
         step("ready")
         return stack
 

@@ -53,7 +53,8 @@ def deployment_image(stack, cluster: str) -> str:
 
 def test_one_application_per_cluster_folder_as_the_readme_promises(stack):
     apps = stack.apps()
-    assert set(apps) == {app(name) for name in CONFIGS} | {"flask-gitops-root"}
+    addons = {f"metrics-server-{name}" for name in CONFIGS}
+    assert set(apps) == {app(name) for name in CONFIGS} | addons | {"flask-gitops-root"}
     assert app_state(apps["flask-gitops-root"])[:2] == ("Synced", "Healthy")
     for name, config in CONFIGS.items():
         application = apps[app(name)]
@@ -74,6 +75,40 @@ def test_one_application_per_cluster_folder_as_the_readme_promises(stack):
         if automated:
             assert automated.get("prune") is True
             assert automated.get("selfHeal") is True
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_cluster_gets_metrics_server_from_argocd_and_the_hpa_reads_it(stack, name):
+    """Metrics Server (addons/) is synced by Argo CD to every cluster folder, prod included, as
+    its own Application in its own project; the metrics API on each API server is that
+    APIService, served by the real Metrics Server (here it scrapes kwok's simulated kubelets),
+    not an imitation; and the app's HPA computes from it. On the clusters that sync by
+    themselves, the add-on was Synced + Healthy before the app: the app cannot be Healthy
+    until Metrics Server serves (Argo CD calls an HPA without metrics Degraded)."""
+    addon = stack.api.application(f"metrics-server-{name}")
+    spec = addon["spec"]
+    assert spec["project"] == "addons"
+    assert spec["destination"] == {"name": name, "namespace": "kube-system"}
+    assert spec["source"]["path"] == "addons/metrics-server"
+    assert app_state(addon)[:2] == ("Synced", "Healthy")
+    cluster = stack.clusters[name]
+    api = cluster.get("apiservice", "v1beta1.metrics.k8s.io")
+    assert api["spec"]["service"]["name"] == "metrics-server"
+    assert {c["type"]: c["status"] for c in api["status"]["conditions"]}["Available"] == "True"
+    assert cluster.maybe_get("crd", "pods.metrics.k8s.io") is None, "no imitation of the metrics API"
+    ns = CONFIGS[name]["namespace"]
+    if CONFIGS[name]["autoSync"] is True:
+        order = stack.healthy_order
+        assert order.index(f"metrics-server-{name}") < order.index(app(name)), order
+        hpa = stack.wait_app(app(name), synced_healthy()) and cluster.get("hpa", "flask-app", "-n", ns)
+        (metric,) = hpa["status"]["currentMetrics"]
+        request = cluster.get("deployment", "flask-app", "-n", ns)["spec"]["template"]["spec"]["containers"][0][
+            "resources"]["requests"]["cpu"]  # fmt: skip
+        # kwok's simulated kubelets report 30m per container (harness/stack/kube.py METRICS).
+        expected = 30 / int(request.rstrip("m")) * 100
+        assert abs(metric["resource"]["current"]["averageUtilization"] - expected) <= 5, hpa["status"]
+    pods = json.loads(cluster.kubectl("get", "--raw", f"/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods").stdout)
+    assert pods["kind"] == "PodMetricsList"
 
 
 @pytest.mark.parametrize("name", AUTO)

@@ -516,3 +516,81 @@ def test_a_slow_start_is_deployed_only_once_ready_and_the_gate_waits(real, work,
     waited = gitops(work, real, "promote", "dev", "staging", "--wait", "2m")
     assert waited.returncode == 0, waited.stderr
     assert "promote: the Argo CD gate passed" in waited.stdout
+
+
+def hpa(real) -> dict:
+    return real.clusters["dev"].get("hpa", "flask-app", "-n", "flask-app-dev")
+
+
+def test_the_hpa_scales_real_pods_up_and_down_on_metrics_servers_numbers(real, work):
+    """The resource metrics pipeline, all real: Argo CD synced Metrics Server (addons/) to dev, its
+    pod runs on the real node and scrapes the real kubelet, the aggregator serves it through the
+    APIService Argo CD synced. Load through the Service (from the node's network, bounded) makes
+    the HPA scale the real Deployment up on those numbers; when the load ends it scales down. The
+    Application stays Synced throughout (the HPA owns replicas)."""
+    dev = real.clusters["dev"]
+    api = dev.get("apiservice", "v1beta1.metrics.k8s.io")
+    assert api["spec"]["service"] == {"name": "metrics-server", "namespace": "kube-system", "port": 443}
+    assert {c["type"]: c["status"] for c in api["status"]["conditions"]}["Available"] == "True"
+    assert dev.maybe_get("crd", "pods.metrics.k8s.io") is None, "no imitation of the metrics API"
+    addon = real.api.application("metrics-server-dev")
+    assert app_state(addon)[:2] == ("Synced", "Healthy")
+    assert {(r["kind"], r["name"]) for r in addon["status"]["resources"]} >= {
+        ("APIService", "v1beta1.metrics.k8s.io"), ("Deployment", "metrics-server")}  # fmt: skip
+    (server,) = dev.get("pods", "-n", "kube-system", "-l", "k8s-app=metrics-server")["items"]
+    assert server["spec"]["nodeName"] == node.NODE_NAME, "Metrics Server runs on the real node"
+    assert server["status"]["containerStatuses"][0]["ready"] is True
+    until(real, "dev's HPA one replica, on valid metrics",
+          lambda: hpa(real)["status"].get("currentReplicas") == 1
+          and hpa(real)["status"].get("currentMetrics"), 240)  # fmt: skip
+
+    service = dev.get("service", "flask-app", "-n", "flask-app-dev")
+    url = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/"
+    stop = real.state.parent / "load.stop"
+    stop.unlink(missing_ok=True)
+    load = subprocess.Popen(
+        real.node.nsenter(sys.executable, "-m", "harness.testing.load", "--url", url, "--stop", str(stop),
+                          "--threads", "6", "--max-seconds", "240"),
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    states: set[tuple[str, str]] = set()
+    started = time.monotonic()
+    try:
+
+        def scaled_up():
+            states.add(dev_state(real)[:1])
+            status = hpa(real)["status"]
+            return status.get("currentReplicas", 0) >= 2 and status
+
+        status = until(real, "the HPA scaling dev up under load", scaled_up, 180)
+        up_seconds = time.monotonic() - started
+        (metric,) = status["currentMetrics"]
+        utilization = metric["resource"]["current"]["averageUtilization"]
+        measured = dev.kubectl("get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/flask-app-dev/pods").stdout
+        until(real, "the scaled-up pods Ready",
+              lambda: states.add(dev_state(real)[:1]) or
+              dev.get("deployment", "flask-app", "-n", "flask-app-dev")["status"].get("readyReplicas", 0) >= 2,
+              120)  # fmt: skip
+    finally:
+        stop.touch()
+        out, err = load.communicate(timeout=30)
+    assert load.returncode == 0, err
+    report = json.loads(out)
+    assert utilization > 50, f"scaled on Metrics Server's numbers above the 50% target: {status}"
+    cpu = [c["usage"]["cpu"] for p in json.loads(measured)["items"] for c in p["containers"]]
+    assert cpu, measured
+    ended = time.monotonic()
+
+    def scaled_down():
+        states.add(dev_state(real)[:1])
+        return hpa(real)["status"].get("currentReplicas") == 1
+
+    until(real, "the HPA scaling dev back down once the load ended", scaled_down, 300)
+    down_seconds = time.monotonic() - ended
+    assert states == {("Synced",)}, f"the Application stayed Synced while the HPA scaled: {states}"
+    assert report["requests"] > 0
+    assert report["ok"] == report["requests"], f"every request under load answered 200: {report}"
+    OUTPUTS.append(f"real node, Metrics Server: load of {report['requests']} requests in {report['seconds']} s; the "
+                   f"HPA saw {utilization}% of the CPU request (pods used {', '.join(cpu)}) and scaled dev up "
+                   f"to {status['currentReplicas']} in {up_seconds:.0f} s, back to 1 in {down_seconds:.0f} s "
+                   f"after the load; the Application stayed Synced")  # fmt: skip
