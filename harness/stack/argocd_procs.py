@@ -73,8 +73,9 @@ class ArgoCD:
     def appset_webhook(self) -> str:
         return f"http://127.0.0.1:{self.ports['appset-webhook']}/api/webhook"
 
-    def install(self, clusters: list[Cluster], tools_bin: Path) -> None:
-        """CRDs, the namespace, Argo CD's config maps and secret, and one cluster secret per cluster."""
+    def install(self, clusters: list[Cluster], tools_bin: Path, settings: dict[str, str]) -> None:
+        """CRDs, the namespace, Argo CD's config maps and secret, and one cluster secret per cluster.
+        ``settings``: the repository's argocd-cm keys (argocd/settings/), merged into the stack's."""
         self.tools_bin = tools_bin
         host = self.host
         host.kubectl("apply", "--server-side", "-k", str(self.module / "manifests" / "crds"))
@@ -96,13 +97,9 @@ class ArgoCD:
                     "url": self.url,
                     "admin.enabled": "true",
                     "timeout.reconciliation": "60s",
-                    # A sync to a revision other than the target one is an override (as the README asks).
-                    "application.sync.requireOverridePrivilegeForRevisionSync": "true",
-                    # Sync as each AppProject's destination service account (argocd/destinations/,
-                    # argocd/projects/root-sync.yaml), never as Argo CD's own cluster admin.
-                    "application.sync.impersonation.enabled": "true",
                     # The account `gitops` reads with: an API key, no login, read-only (below).
                     f"accounts.{READER}": "apiKey",
+                    **settings,
                 },
             },
             {

@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -163,7 +163,8 @@ class Stack:
             argocd_procs.module_dir(pins["ARGOCD_VERSION"], pins["ARGOCD_GOTOOLCHAIN"]),
             host,
         )
-        argo.install([plane.clusters[name] for name in names], tools_bin)
+        settings = yaml.safe_load((root / "argocd" / "settings" / "argocd-cm.yaml").read_text())["data"]
+        argo.install([plane.clusters[name] for name in names], tools_bin, settings)
         argo.start()
         port = int(procs.until("git server port", lambda: ready.exists() and ready.read_text().strip(), 30))
         repo_url = f"http://127.0.0.1:{port}/{REPO_NAME}"
@@ -186,6 +187,7 @@ class Stack:
         stack.bootstrap()
         write_private(state / "stack.json", json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
+
         def healthy(name: str) -> None:
             stack.healthy_order.append(name)
             step(f"{name} Synced + Healthy")
