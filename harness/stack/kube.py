@@ -30,6 +30,7 @@ from harness.stack.procs import SCALE_ENV, Supervisor, free_port, scaled
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 KUBERNETES_SERVICE_IP = "10.96.0.1"  # the ``kubernetes`` Service: what a pod's client dials
 AGGREGATOR_USER = "front-proxy-client"  # the aggregator's client certificate (requestheader)
+METRICS_USER = "metrics-server"  # its certificate names the add-on's service account
 # What kwok's simulated kubelets report (its Metric and ClusterResourceUsage configuration):
 # each container uses 30m of CPU and 64Mi (a pod may say otherwise with the annotations
 # kwok.x-k8s.io/usage-cpu and -memory). 30m is 30% of dev's and staging's 100m request and
@@ -107,6 +108,14 @@ def make_pki(pki: Path) -> None:
         ("server", "/CN=kube-apiserver", ["-extfile", "server.ext"]),
         ("admin", "/O=system:masters/CN=flask-gitops-admin", []),
         (AGGREGATOR_USER, f"/CN={AGGREGATOR_USER}", []),
+        # The Metrics Servers beside the kwok clusters: the add-on's service account, so the
+        # RBAC Argo CD syncs (addons/metrics-server) is what they are allowed.
+        (
+            METRICS_USER,
+            "/O=system:serviceaccounts/O=system:serviceaccounts:kube-system"
+            "/CN=system:serviceaccount:kube-system:metrics-server",
+            [],
+        ),
     ):
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", f"{name}.key",
                  "-out", f"{name}.csr", cwd=pki)  # fmt: skip
@@ -186,7 +195,7 @@ class Cluster:
         self.kubectl("apply", "--server-side", "--force-conflicts", f"--field-manager={manager}", "-f", "-", input=body)
 
 
-def write_kubeconfig(path: Path, name: str, port: int, pki: Path) -> None:
+def write_kubeconfig(path: Path, name: str, port: int, pki: Path, user: str = "admin") -> None:
     path.write_text(
         json.dumps(
             {
@@ -204,14 +213,14 @@ def write_kubeconfig(path: Path, name: str, port: int, pki: Path) -> None:
                 ],
                 "users": [
                     {
-                        "name": "admin",
+                        "name": user,
                         "user": {
-                            "client-certificate": str(pki / "admin.crt"),
-                            "client-key": str(pki / "admin.key"),
+                            "client-certificate": str(pki / f"{user}.crt"),
+                            "client-key": str(pki / f"{user}.key"),
                         },
                     }
                 ],
-                "contexts": [{"name": name, "context": {"cluster": name, "user": "admin"}}],
+                "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
             },
             indent=1,
         )
@@ -360,11 +369,14 @@ class ControlPlane:
         pki = self.pki
         for cluster in kwok:
             port = free_port()
+            kubeconfig = self.procs.state / f"kubeconfig-{cluster.name}-metrics-server"
+            write_kubeconfig(kubeconfig, cluster.name, cluster.port, pki, METRICS_USER)
+            # Restarted while it exits, as the kubelet would restart the pod: it cannot start
+            # until Argo CD has synced its RBAC.
             self.procs.spawn(
                 f"{cluster.name}-metrics-server",
-                [str(self.metrics_server), f"--kubeconfig={cluster.kubeconfig}",
-                 f"--authentication-kubeconfig={cluster.kubeconfig}",
-                 f"--authorization-kubeconfig={cluster.kubeconfig}",
+                [sys.executable, "-m", "harness.stack.restart", str(self.metrics_server), f"--kubeconfig={kubeconfig}",
+                 f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
                  "--bind-address=127.0.0.1", f"--secure-port={port}",
                  f"--tls-cert-file={pki / 'server.crt'}", f"--tls-private-key-file={pki / 'server.key'}",
                  f"--kubelet-certificate-authority={pki / 'ca.crt'}",
