@@ -49,6 +49,25 @@ if [[ ! -f "$crds_stamp" ]]; then
   installed=$((installed + 1))
 fi
 
+# Metrics Server's manifests (manifests/base of its Go module, with the module's facts), so
+# that a test checks offline that addons/metrics-server/upstream/ is what
+# tools/vendor-metrics-server.py makes of the pinned module.
+ms_stamp="$tools_dir/stamps/metrics-server-manifests@${METRICS_SERVER_VERSION:?}"
+if [[ ! -f "$ms_stamp" ]]; then
+  echo "tools: go mod download sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION"
+  info=$(go mod download -json "sigs.k8s.io/metrics-server@$METRICS_SERVER_VERSION")
+  dir=$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error","no Dir")))' <<<"$info")
+  rm -rf "$tools_dir/metrics-server-manifests"
+  mkdir -p "$tools_dir/metrics-server-manifests"
+  cp "$dir"/manifests/base/*.yaml "$tools_dir/metrics-server-manifests/"
+  python3 -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps({k: d[k] for k in ("Path", "Version", "Sum")}))' \
+    <<<"$info" >"$tools_dir/metrics-server-manifests/module.json"
+  chmod -R u+w "$tools_dir/metrics-server-manifests"
+  rm -f "$tools_dir/stamps/metrics-server-manifests@"*
+  touch "$ms_stamp"
+  installed=$((installed + 1))
+fi
+
 if [[ $installed -eq 0 ]]; then
   echo "tools: all pinned tools already installed in $tools_dir (nothing to do)"
 fi

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gitops.toolchain import repo_root
 
-COPIED = ("gitops.yaml", ".yamllint", "apps", "clusters", "argocd")
+COPIED = ("gitops.yaml", ".yamllint", "apps", "addons", "clusters", "argocd")
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "test",
     "GIT_AUTHOR_EMAIL": "test@example.invalid",

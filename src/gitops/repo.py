@@ -1,9 +1,14 @@
-"""The repository: its root, its gitops.yaml, its environments, clusters and targets.
+"""The repository: its root, its gitops.yaml, its environments, clusters, add-ons and targets.
 
 This module is the one reader of gitops.yaml and of each cluster's config.yaml, each
 checked against its one schema (file_schemas.py). A cluster's config.yaml is read into a
 ``ClusterConfig`` that keeps every problem found in it: `gitops validate` reports them
 (GO127), the other commands stop at the first with one line (``ClusterConfig.cluster``).
+
+The cluster add-ons (``ADDONS``: Metrics Server) are reviewed code, not settings: what each
+one is made of, where it lives and what its rendering must be are facts here, read by the
+policies (policy/addons.py), `gitops configure` and the tests; docs/addons.md says how to
+change them.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import NamedTuple, cast
 
 from . import file_schemas
 from .errors import GitopsError, one_line
@@ -25,6 +30,113 @@ DEFAULT_REVISION = "HEAD"  # the repository's default branch, the one pull reque
 DEFAULT_SYNC_OPTIONS = frozenset({"CreateNamespace=true", "ServerSideApply=true", "PruneLast=true"})
 DEFAULT_GENERATORS = frozenset({"git"})
 DEFAULT_HEALTHY_FOR = 30  # seconds: health reported a moment after a sync can be stale
+
+
+class Resource(NamedTuple):
+    """A Kubernetes object as RBAC and AppProjects name it (namespace "" when cluster-scoped)."""
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace + '/' if self.namespace else ''}{self.name}"
+
+
+@dataclass(frozen=True)
+class Addon:
+    """A cluster add-on: synced to every cluster by the addons ApplicationSet, pinned by the gate.
+
+    ``reviewed`` is every object its folder renders, each with the sha256 of its reviewed
+    rendering (policy/addons.py ``rendering_digest``: the image left out, GO164 checks it).
+    A change to what the add-on deploys is a change to these lines, reviewed with the code.
+    """
+
+    name: str  # its Applications are <name>-<cluster>
+    path: str  # its kustomization folder, from the repository root
+    namespace: str
+    image: str  # the image name upstream's manifests use after vendoring (kustomization images: name)
+    version: str  # the pinned release: the image tag
+    files: tuple[str, ...]  # every file of its folder, from the folder
+    reviewed: dict[Resource, str]
+    binds: frozenset[tuple[str, str]]  # (Role or ClusterRole, name) its bindings name that it does not define
+    api_service: tuple[str, str, str]  # (APIService, its Service's namespace, its Service's name)
+
+    @property
+    def resources(self) -> frozenset[Resource]:
+        return frozenset(self.reviewed)
+
+    def application(self, cluster: str) -> str:
+        return f"{self.name}-{cluster}"
+
+    def mirror(self, app_image: str) -> str:
+        """The image repository the add-on runs from: the app's registry and owner, the add-on's name."""
+        return f"{app_image.rsplit('/', 1)[0]}/{self.name}" if "/" in app_image else self.name
+
+
+RBAC = "rbac.authorization.k8s.io"
+METRICS_SERVER = Addon(
+    name="metrics-server",
+    path="addons/metrics-server",
+    namespace="kube-system",
+    image="metrics-server",
+    version="v0.8.0",  # tools/versions.mk METRICS_SERVER_VERSION (a test keeps the two equal)
+    files=(
+        "kustomization.yaml",
+        "upstream/apiservice.yaml",
+        "upstream/deployment.yaml",
+        "upstream/rbac.yaml",
+        "upstream/service.yaml",
+    ),
+    reviewed={
+        Resource(
+            "apiregistration.k8s.io", "APIService", "", "v1beta1.metrics.k8s.io"
+        ): "a80ab640369908c67e1f7a4b4469bf28cd5b53efcfa6d7f692260655f8c6edf4",
+        Resource(
+            RBAC, "ClusterRole", "", "system:aggregated-metrics-reader"
+        ): "6b814b4d937169cab3d50150d95c691caaa0c91638ac073ce1cacc230d915b0f",
+        Resource(
+            RBAC, "ClusterRole", "", "system:metrics-server"
+        ): "4547bd46e71b3c215746114a4bc2a044c51c15c9829f36d847428ac0169c4f9d",
+        Resource(
+            RBAC, "ClusterRoleBinding", "", "metrics-server:system:auth-delegator"
+        ): "9adc9d958b82a20e99f63d7404e3a8372dfcac1cc75a9b0b9923985a60dfb715",
+        Resource(
+            RBAC, "ClusterRoleBinding", "", "system:metrics-server"
+        ): "00653463040490c72c68727ef0b260b16fdadd28fb89baaaa90db5695d6eda0c",
+        Resource(
+            RBAC, "RoleBinding", "kube-system", "metrics-server-auth-reader"
+        ): "2e74506ed77776d4c292fd953ecb4783d81e57f2e5a670a79d5f19344153dbc2",
+        Resource(
+            "", "ServiceAccount", "kube-system", "metrics-server"
+        ): "6bedc4470e0e65b2f3e0a4cfb70ef76eec3aa8df5a70530be399ac390f40dec3",
+        Resource(
+            "", "Service", "kube-system", "metrics-server"
+        ): "06f000e11957020aeb03b46fec5cea8db3fbbe9766aa562881e9f5e128311f19",
+        Resource(
+            "apps", "Deployment", "kube-system", "metrics-server"
+        ): "ecc88532c0bc838770ffb9ce8700e0ec5687c79aa080b02f1b395d6d98632445",
+    },
+    binds=frozenset(
+        {
+            ("ClusterRole", "system:auth-delegator"),
+            ("ClusterRole", "system:metrics-server"),
+            ("Role", "extension-apiserver-authentication-reader"),
+        }
+    ),
+    api_service=("v1beta1.metrics.k8s.io", "kube-system", "metrics-server"),
+)
+ADDONS: tuple[Addon, ...] = (METRICS_SERVER,)
+ADDONS_DIR = "addons"  # every add-on's folder is under it (and nothing else is)
+ADDONS_APPSET = (
+    "addons"  # the ApplicationSet that makes every add-on's Applications (argocd/applicationset-addons.yaml)
+)
+ADDONS_PROJECT = "addons"  # their AppProject (argocd/projects/appproject-addons.yaml)
+# The account Argo CD syncs them as on every workload cluster (argocd/destinations/*-addons.yaml),
+# and its ClusterRole, Role (in each add-on's namespace) and bindings.
+ADDONS_DEPLOYER = "flask-gitops-sync:addons-deployer"
+ADDONS_DEPLOYER_ROLE = "flask-gitops-addons-deployer"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -144,6 +256,7 @@ class Repo:
     reviewed_projects: frozenset[str] | None = None  # the AppProjects that may exist (None: the policy default)
     healthy_for: int = DEFAULT_HEALTHY_FOR  # seconds of stable health the promotion gate waits for
     soak: dict[str, int] = field(default_factory=dict)  # environment -> seconds, before it is promoted from
+    addons: tuple[Addon, ...] = ADDONS  # the cluster add-ons (reviewed code, not gitops.yaml)
 
     @classmethod
     def load(cls, root: Path | None = None) -> Repo:
@@ -242,6 +355,23 @@ class Repo:
         found = sorted({p.parent for name in KUSTOMIZATION_FILES for p in folder.rglob(name) if p.is_file()})
         if folder.is_dir() and not is_kustomization(folder):
             found.insert(0, folder)
+        return found
+
+    def addon_of(self, folder: Path) -> Addon | None:
+        """The add-on whose folder ``folder`` is (None for any other folder)."""
+        here = Path(os.path.abspath(folder))
+        return next((a for a in self.addons if Path(os.path.abspath(self.root / a.path)) == here), None)
+
+    def addon_files(self) -> list[Path]:
+        """Every file and folder under the add-ons folder (what GO166 compares with the reviewed files)."""
+        top = self.root / ADDONS_DIR
+        if not top.is_dir() or top.is_symlink():
+            return [top] if os.path.lexists(top) else []
+        found: list[Path] = []
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames.sort()
+            found += [Path(dirpath) / name for name in sorted(filenames)]
+            found += [Path(dirpath) / name for name in dirnames if (Path(dirpath) / name).is_symlink()]
         return found
 
     def environment_of(self, target: Path) -> str | None:

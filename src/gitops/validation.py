@@ -21,10 +21,11 @@ from . import argocd_render, bounded, policy
 from .errors import GitopsError
 from .files import load_documents, read_text, yaml_error
 from .kustomize import Rendered, build_many
+from .policy.addons import ADDON_FILE
 from .policy.clusters import cluster_doc
 from .policy.controls import SOURCE_OVERRIDE, is_source_override
 from .policy.inputs import input_docs, walk
-from .repo import Repo, is_kustomization
+from .repo import ADDONS_PROJECT, Repo, is_kustomization
 from .toolchain import kubernetes_versions, schemas_dir, tool
 
 SCHEMA_LOCATION = (
@@ -151,7 +152,9 @@ def policy_context(repo: Repo) -> policy.Context:
         environments=tuple(repo.environments),
         overlays=repo.overlays_dir,
         clusters=repo.clusters_dir,
-        reviewed_projects=reviewed if reviewed is not None else policy.registry.DEFAULT_REVIEWED_APPPROJECTS,
+        reviewed_projects=reviewed
+        if reviewed is not None
+        else policy.registry.DEFAULT_REVIEWED_APPPROJECTS | ({ADDONS_PROJECT} if repo.addons else set()),
         manual_sync=repo.manual_sync,
         repo_url=repo.repo_url,
         revision=repo.revision,
@@ -164,6 +167,7 @@ def policy_context(repo: Repo) -> policy.Context:
         image=repo.image,
         app=repo.app,
         cluster_configs=repo.cluster_configs(),
+        addons=repo.addons,
     )
 
 
@@ -224,6 +228,10 @@ def check_inputs(
     docs += [
         policy.Doc(repo.rel(path), {"kind": SOURCE_OVERRIDE}, label="Argo CD source override")
         for path in (_source_overrides(repo.root) if overrides else ())
+    ]
+    docs += [
+        policy.Doc(repo.rel(path), {"kind": ADDON_FILE}, label="add-on file")
+        for path in (repo.addon_files() if overrides else ())
     ]
     result = policy.run(docs, ctx, skip, stage=policy.INPUT)
     report.errors += [str(f) for f in result.findings]
@@ -291,7 +299,11 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
 
     # 6. Policy over every rendered document; Applications without their AppProjects in the
     # run are checked against the repository's.
-    docs = [policy.Doc(label, body, env) for label, _, bodies, env in rendered for body in bodies]
+    docs = [
+        policy.Doc(label, body, env, addon=_addon_of(repo, label))
+        for label, _, bodies, env in rendered
+        for body in bodies
+    ]
     if any(doc.kind in ("Application", "ApplicationSet") for doc in docs) and not ctx.projects:
         ctx = dataclasses.replace(ctx, projects=repository_projects(repo, targets, report))
     result = policy.run(docs, ctx, skip)
@@ -299,6 +311,12 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
     report.checks += result.checks
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _addon_of(repo: Repo, label: str) -> str | None:
+    """The add-on a render is of, by its label (the folder, and "(Application NAME)" when Argo CD rendered it)."""
+    addon = repo.addon_of(repo.root / label.split(" (", 1)[0])
+    return addon.name if addon else None
 
 
 def _render_targets(repo: Repo, targets: list[Path], blocked: set[Path], rendered: list, report: Report) -> None:

@@ -29,7 +29,7 @@ def argocd() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def appset(argocd) -> dict:
-    return next(d for d in argocd if d["kind"] == "ApplicationSet")
+    return next(d for d in argocd if d["kind"] == "ApplicationSet" and d["metadata"]["name"] == "flask-app")
 
 
 def configs(root: Path) -> dict[str, dict]:

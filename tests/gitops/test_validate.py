@@ -128,7 +128,7 @@ def drop(kind: str, name: str) -> Mutation:
 
 
 def appset(path: str, value) -> Mutation:
-    return lambda docs: _set(path, value)(find(docs, "ApplicationSet"))
+    return lambda docs: _set(path, value)(find(docs, "ApplicationSet", "flask-app"))
 
 
 POLICY_CASES: dict[str, tuple[Mutation, str]] = {
@@ -203,7 +203,7 @@ POLICY_CASES: dict[str, tuple[Mutation, str]] = {
     ),
     "GO123": (lambda d: _set("spec.source.path", "no/such/path")(find(d, "Application")), "spec.source[0].path"),
     "GO124": (
-        lambda d: find(d, "ApplicationSet")["spec"]["generators"][0]["git"]["files"][0].update(
+        lambda d: find(d, "ApplicationSet", "flask-app")["spec"]["generators"][0]["git"]["files"][0].update(
             path="nothing/*/config.yaml"
         ),
         "spec.generators[0].git.files[0].path",
@@ -331,7 +331,11 @@ def test_appset_generator_must_match(repo, capsys):
     (repo / "clusters" / ".keep").write_text("")
     code, lines = validate(repo, repo / "argocd", capsys=capsys)
     assert code == 1
-    assert [line.split()[0] for line in lines] == ["GO124"]
+    # Each ApplicationSet (the app's, the add-ons') matches nothing.
+    assert sorted(line.split()[0] + " " + line.split()[2] for line in lines) == [
+        "GO124 ApplicationSet/addons:",
+        "GO124 ApplicationSet/flask-app:",
+    ]
 
 
 def test_argocd_alone_is_checked_against_the_repository_appprojects(repo, capsys):

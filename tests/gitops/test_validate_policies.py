@@ -108,7 +108,7 @@ def egress_rule(rule: dict) -> Callable[[list[dict]], None]:
 
 def managed_label(value: str | None) -> Callable[[list[dict]], None]:
     def apply(docs: list[dict]) -> None:
-        labels = find(docs, "ApplicationSet")["spec"]["template"]["spec"]["syncPolicy"]["managedNamespaceMetadata"]
+        labels = find(docs, "ApplicationSet", "flask-app")["spec"]["template"]["spec"]["syncPolicy"]["managedNamespaceMetadata"]
         if value is None:
             labels["labels"].pop("pod-security.kubernetes.io/enforce")
         else:
@@ -118,7 +118,7 @@ def managed_label(value: str | None) -> Callable[[list[dict]], None]:
 
 
 def automated_template(docs: list[dict]) -> None:
-    sync = find(docs, "ApplicationSet")["spec"]["template"]["spec"]["syncPolicy"]
+    sync = find(docs, "ApplicationSet", "flask-app")["spec"]["template"]["spec"]["syncPolicy"]
     sync["automated"] = {"prune": True, "selfHeal": True}
 
 

@@ -18,11 +18,13 @@ docs/validation.md print that registry. The checks live by concern:
 - sources.py: this repository at the reviewed revision, each Application its own folder and cluster;
 - appsets.py: ApplicationSet generators and template functions;
 - projects.py: what AppProjects may allow, and which may exist;
-- windows.py: sync windows cover every cluster pinned by digest or synced by hand.
+- windows.py: sync windows cover every cluster pinned by digest or synced by hand;
+- addons.py: the cluster add-ons: what they render, pinned, and the Argo CD objects that sync them.
 """
 
 from . import (
     access,
+    addons,
     admission,
     applications,
     appsets,
@@ -67,6 +69,7 @@ __all__ = [
     "Result",
     "Scope",
     "access",
+    "addons",
     "admission",
     "applications",
     "appsets",

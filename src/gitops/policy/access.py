@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..repo import ADDONS_DEPLOYER_ROLE, RBAC
 from .registry import Doc, Outcome, Scope, check
 
 ROLE_KINDS = {"Role", "ClusterRole"}
@@ -78,7 +79,8 @@ def rbac_privilege(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     give itself any permission; a role that aggregates others, or adds itself to a built-in
     role, grants what it does not list; a binding to `system:authenticated`,
     `system:unauthenticated`, `system:anonymous`, `system:nodes` or every service account
-    grants a role to everyone."""
+    grants a role to everyone. One exception: the add-ons' deployer role may `bind` the
+    roles the add-ons' bindings name (repo.py ADDONS), listed by resourceNames."""
     if doc.kind in ROLE_KINDS:
         if doc.body.get("aggregationRule"):
             yield Outcome("aggregationRule", "gathers the rules of other roles, cluster-admin's among them")
@@ -87,6 +89,8 @@ def rbac_privilege(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome(f"metadata.labels.{key}", "adds these rules to a built-in role everyone is bound to")
         for i, rule in enumerate(doc.body.get("rules") or []):
             verbs = [str(v) for v in (rule or {}).get("verbs") or [] if str(v).lower() in PRIVILEGE_VERBS]
+            if verbs and _addon_binding(doc, rule, scope):
+                verbs = []
             yield Outcome(f"rules[{i}].verbs", f"{verbs} grants more than it names" if verbs else None)
             sensitive = sorted({str(r) for r in (rule or {}).get("resources") or []} & SENSITIVE_RESOURCES)
             yield Outcome(f"rules[{i}].resources", f"{sensitive}: credentials or a shell" if sensitive else None)
@@ -97,3 +101,21 @@ def rbac_privilege(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             kind, name = str(subject.get("kind", "")), str(subject.get("name", ""))
             broad = (kind, name) in BROAD_SUBJECTS or (kind == "Group" and name.startswith("system:serviceaccounts:"))
             yield Outcome(f"subjects[{i}]", f"{kind} {name!r} is everyone of its kind" if broad else None)
+
+
+def _addon_binding(doc: Doc, rule: object, scope: Scope) -> bool:
+    """Is ``rule`` the add-ons' deployer's `bind` of roles the add-ons bind, each by name?"""
+    if doc.name != ADDONS_DEPLOYER_ROLE or not isinstance(rule, dict):
+        return False
+    kinds = {"roles": "Role", "clusterroles": "ClusterRole"}
+    resources = [str(r) for r in rule.get("resources") or []]
+    names = [str(n) for n in rule.get("resourceNames") or []]
+    binds = {b for a in scope.context.addons for b in a.binds}
+    return (
+        rule.get("verbs") == ["bind"]
+        and rule.get("apiGroups") == [RBAC]
+        and bool(resources)
+        and bool(names)
+        and all(r in kinds for r in resources)
+        and all((kinds[r], n) in binds for r in resources for n in names)
+    )

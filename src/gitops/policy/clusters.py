@@ -17,6 +17,7 @@ from types import MappingProxyType
 from .. import file_schemas, files
 from ..errors import GitopsError
 from ..repo import ClusterConfig
+from .addons import addon_application
 from .applications import applications
 from .inputs import KUSTOMIZATION_FILES, is_kustomization_doc, references, walk
 from .registry import DOCUMENT, INPUT, Context, Doc, Outcome, Scope, check
@@ -228,7 +229,8 @@ def app_environment(spec: dict, scope: Scope) -> str | None:
 def manual_sync(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """Production changes when a person presses Sync inside the sync windows: a prod
     cluster with `autoSync: true`, or a prod Application with an automated sync policy,
-    deploys every merge at once."""
+    deploys every merge at once. (The cluster add-ons sync by themselves everywhere: their
+    change is a code change, GO163.)"""
     manual = scope.context.manual_sync
     config = _config(doc)
     if config is not None:
@@ -240,7 +242,7 @@ def manual_sync(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         return
     for spec, where, label, _ in applications(doc, scope):
         env = app_environment(spec, scope)
-        if env in manual:
+        if env in manual and addon_application(spec, scope) is None:  # add-ons sync everywhere (GO167)
             automated = "automated" in (spec.get("syncPolicy") or {})
             problem = f"automated sync on {env!r}, which syncs by hand (gitops.yaml manualSync){label}"
             yield Outcome(f"{where}.syncPolicy.automated", problem if automated else None)

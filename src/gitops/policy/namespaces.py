@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..repo import ADDONS_DEPLOYER_ROLE, ADDONS_PROJECT
+from .addons import addon_application
 from .applications import applications
 from .objects import CLUSTER_SCOPED
 from .registry import Doc, Outcome, Scope, check
@@ -28,17 +30,24 @@ SYSTEM_NAMESPACES = {"kube-system", "kube-public", "kube-node-lease"}
 def system_namespaces(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """kube-system, kube-public and kube-node-lease belong to the cluster itself: a binding,
     workload or Application there runs with the control plane's privileges or is readable
-    by everyone."""
+    by everyone. The one exception is a cluster add-on's own (repo.py ADDONS, pinned by
+    GO162-GO168): its Applications and project, and its deployer's Role and RoleBinding."""
+    addon_namespaces = {a.namespace for a in scope.context.addons}
+    deployer = doc.kind in ("Role", "RoleBinding") and doc.name == ADDONS_DEPLOYER_ROLE
     if doc.kind not in CLUSTER_SCOPED and doc.kind and doc.namespace is not None:
-        yield Outcome("metadata.namespace", f"is {doc.namespace!r}" if doc.namespace in SYSTEM_NAMESPACES else None)
+        system = doc.namespace in SYSTEM_NAMESPACES and not (deployer and doc.namespace in addon_namespaces)
+        yield Outcome("metadata.namespace", f"is {doc.namespace!r}" if system else None)
     for spec, where, label, _ in applications(doc, scope):
         ns = (spec.get("destination") or {}).get("namespace")
-        problem = f"deploys into {ns!r}{label}" if ns in SYSTEM_NAMESPACES else None
-        yield Outcome(f"{where}.destination.namespace", problem)
+        addon = addon_application(spec, scope)
+        system = ns in SYSTEM_NAMESPACES and not (addon and ns == addon.namespace)
+        yield Outcome(f"{where}.destination.namespace", f"deploys into {ns!r}{label}" if system else None)
     if doc.kind == "AppProject":
+        addons = doc.name == ADDONS_PROJECT
         for i, dest in enumerate((doc.body.get("spec") or {}).get("destinations") or []):
             ns = dest.get("namespace")
-            yield Outcome(f"spec.destinations[{i}].namespace", f"allows {ns!r}" if ns in SYSTEM_NAMESPACES else None)
+            system = ns in SYSTEM_NAMESPACES and not (addons and ns in addon_namespaces)
+            yield Outcome(f"spec.destinations[{i}].namespace", f"allows {ns!r}" if system else None)
 
 
 @check("GO138", "no-namespace-objects")

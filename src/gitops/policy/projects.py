@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..repo import ADDONS_PROJECT
 from .registry import Doc, Outcome, Scope, check
 
 # The AppProject fields where a `*` (or any glob) widens the project to everything.
@@ -82,7 +83,8 @@ def appproject_impersonation(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """Argo CD syncs as a service account of each destination, never as its own cluster
     admin: an AppProject with destinations names the service account for each of them
     (`destinationServiceAccounts`, no `*` namespace), and its whitelists never let Git
-    create RBAC objects, AppProjects or Secrets."""
+    create RBAC objects, AppProjects or Secrets; but the addons project may list the
+    add-ons' own bindings and roles (by name when cluster-scoped: GO168)."""
     if doc.kind != "AppProject":
         return
     spec = doc.body.get("spec") or {}
@@ -95,15 +97,20 @@ def appproject_impersonation(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             namespace = str((account or {}).get("namespace", "")) if isinstance(account, dict) else ""
             problem = f"namespace {namespace!r} matches every namespace" if namespace in ("", "*") else None
             yield Outcome(f"spec.destinationServiceAccounts[{i}].namespace", problem)
+    reviewed = {r for a in scope.context.addons for r in a.resources} if doc.name == ADDONS_PROJECT else set()
     for key in ("clusterResourceWhitelist", "namespaceResourceWhitelist"):
         for i, item in enumerate(spec.get(key) or []):
             if not isinstance(item, dict):
                 continue
             kind = (str(item.get("group", "")), str(item.get("kind", "")))
             wild = "*" in kind[0] or "*" in kind[1]
+            if key == "clusterResourceWhitelist":
+                addon = any((r.group, r.kind, r.name, "") == (*kind, item.get("name"), r.namespace) for r in reviewed)
+            else:
+                addon = any((r.group, r.kind) == kind and r.namespace for r in reviewed)
             problem = (
                 f"{kind[1]} ({kind[0] or 'core'}) may never come from Git"
-                if kind in NEVER_WHITELISTED or wild
+                if (kind in NEVER_WHITELISTED and not addon) or wild
                 else None
             )
             yield Outcome(f"spec.{key}[{i}]", problem)

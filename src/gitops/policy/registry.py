@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
-    from ..repo import ClusterConfig
+    from ..repo import Addon, ClusterConfig
 
 T = TypeVar("T")
 
@@ -44,6 +44,7 @@ class Doc:
     body: dict
     environment: str | None = None
     label: str | None = None  # how findings name an input file that is not a Kubernetes object
+    addon: str | None = None  # the cluster add-on whose folder it was rendered from (policy/addons.py)
 
     @property
     def kind(self) -> str:
@@ -97,6 +98,11 @@ class Context:
     projects: Mapping[str, dict] = field(default_factory=dict, compare=False)
     # Every cluster folder's config.yaml as the repository model read it (Repo.cluster_configs), by folder name.
     cluster_configs: Mapping[str, ClusterConfig] = field(default_factory=dict, compare=False)
+    # The cluster add-ons (Repo.addons): what they render, and how Argo CD syncs them.
+    addons: tuple[Addon, ...] = ()
+
+    def addon(self, name: str | None) -> Addon | None:
+        return next((a for a in self.addons if a.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -136,13 +142,14 @@ class Policy:
     function: CheckFunction
     stages: frozenset[str] = frozenset({DOCUMENT})
     mandatory: bool = False  # guards kustomize itself: cannot be skipped
+    addons: bool = False  # reads what a cluster add-on renders (the others never see it: policy/addons.py)
 
 
 POLICIES: dict[str, Policy] = {}
 
 
 def check(
-    pid: str, name: str, stages: Iterable[str] = (DOCUMENT,), mandatory: bool = False
+    pid: str, name: str, stages: Iterable[str] = (DOCUMENT,), mandatory: bool = False, addons: bool = False
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check under its stable id and short name; the function's docstring is its reason."""
 
@@ -155,7 +162,7 @@ def check(
         wanted = frozenset(stages)
         if not wanted or wanted - {DOCUMENT, INPUT}:
             raise ValueError(f"policy {pid}: stages must be {DOCUMENT!r} and/or {INPUT!r}")
-        POLICIES[pid] = Policy(pid, name, reason, function, wanted, mandatory)
+        POLICIES[pid] = Policy(pid, name, reason, function, wanted, mandatory, addons)
         return function
 
     return register
@@ -184,7 +191,9 @@ def run(docs: Iterable[Doc], ctx: Context, skip: Iterable[str] = (), stage: str 
     """Run every check of ``stage`` but the skipped ids; cross-resource checks look only within one render.
 
     At the input stage every input of the run is one render (so checks can compare
-    cluster folders). Neither ``docs`` nor ``ctx`` is changed.
+    cluster folders). A document a cluster add-on renders is checked by the add-on policies
+    only (``addons=True``): its rendering is pinned whole (policy/addons.py), where the app's
+    rules (probes, NetworkPolicies, no kube-system) do not fit. Neither ``docs`` nor ``ctx`` is changed.
     """
     docs = tuple(docs)
     skipped = set(skip)
@@ -199,6 +208,8 @@ def run(docs: Iterable[Doc], ctx: Context, skip: Iterable[str] = (), stage: str 
         scope = Scope(ctx, tuple(render), projects)
         for doc in render:
             for policy in policies:
+                if doc.addon is not None and not policy.addons:
+                    continue
                 for outcome in policy.function(doc, scope):
                     where, problem, about = Outcome(*outcome)
                     result.checks += 1

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from .addons import addon_application
 from .applications import _rendered, applications
 from .appsets import _git_generators
 from .registry import Doc, Outcome, Scope, check
@@ -59,7 +60,8 @@ def argocd_source_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     each Application an ApplicationSet generates syncs the cluster folder whose config.yaml
     made it (under gitops.yaml clusters) to the cluster that config names, one Application
     per folder and per cluster. Anything else deploys what no policy looked at, or one
-    cluster's configuration to another."""
+    cluster's configuration to another. The cluster add-ons' Applications (GO167) sync an
+    add-on's folder instead, one per add-on and cluster, named <add-on>-<cluster>."""
     ctx = scope.context
     root = Path(os.path.realpath(ctx.root))
     clusters = Path(os.path.realpath(ctx.clusters)) if ctx.clusters else None
@@ -97,8 +99,15 @@ def argocd_source_path(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         config_file = root / origin if origin else None
         folder = Path(os.path.realpath(config_file)).parent if config_file else None
         is_cluster = clusters is not None and path.parent == clusters and (path / "config.yaml").is_file()
+        addon = addon_application(spec, scope)
         problem = None
-        if not is_cluster or path != folder:
+        if addon is not None:
+            cluster = _cluster_name(config_file) if config_file else None
+            wanted = addon.application(cluster or "?")
+            problem = f"Application {name} of add-on {addon.name} must be named {wanted!r}" if name != wanted else None
+            yield Outcome("spec.template.metadata.name", problem)
+            problem = None
+        elif not is_cluster or path != folder:
             where = os.path.relpath(folder, root) if folder else "no config file"
             problem = f"{spec['source']['path']!r} is not the cluster folder that made Application {name} ({where})"
         yield Outcome("spec.template.spec.source.path", problem)
@@ -140,7 +149,12 @@ def _collisions(doc: Doc, scope: Scope, folder_of) -> Iterator[tuple[str, str | 
                 spec = app.get("spec") or {}
                 dest = spec.get("destination") or {}
                 name = str((app.get("metadata") or {}).get("name", ""))
-                found.append((id(other), (name, folder_of(spec), dest.get("name") or dest.get("server"))))
+                cluster = dest.get("name") or dest.get("server")
+                addon = addon_application(spec, scope)
+                if addon is not None:  # one per add-on and cluster, all from the add-on's one folder
+                    found.append((id(other), (name, None, f"{cluster}, add-on {addon.name}")))
+                else:
+                    found.append((id(other), (name, folder_of(spec), cluster)))
         counts = [Counter(values[i] for _, values in found) for i in range(3)]
         return found, counts
 

@@ -1,0 +1,233 @@
+"""Cluster add-ons (Metrics Server): what they render is pinned, and so is how Argo CD syncs them.
+
+An add-on is not the app: it lives in kube-system, binds built-in roles, registers an
+APIService, and comes from upstream as it is. The app's rules do not fit it, so the runner
+gives what an add-on folder renders to these checks only (policy/registry.py), and these
+are stricter: the exact objects, each with the digest of its reviewed rendering
+(``repo.Addon.reviewed``), the pinned image, and the APIService wired to the add-on's
+Service. Around it, the Argo CD objects that sync it have their reviewed shape: the addons
+ApplicationSet, its AppProject and nothing else in that project. Every fact read here is in
+the repository model (repo.py ``ADDONS``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+
+from ..repo import ADDONS_APPSET, ADDONS_DEPLOYER, ADDONS_DIR, ADDONS_PROJECT, Addon, Resource
+from .registry import INPUT, Doc, Outcome, Scope, check
+
+ADDON_FILE = "AddonFile"  # the kind validate gives each file it finds under addons/
+TREE_ONLY = frozenset({("apps", "ReplicaSet"), ("", "Pod")})  # shown by Argo CD, never synced (appproject.yaml)
+CLUSTERS_GENERATOR = [{"git": {"files": [{"path": "clusters/*/config.yaml"}]}}]
+
+
+def resource_of(body: dict) -> Resource:
+    meta = body.get("metadata") or {}
+    group = str(body.get("apiVersion", "")).rpartition("/")[0]
+    return Resource(group, str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name", "")))
+
+
+def rendering_digest(body: dict) -> str:
+    """sha256 of a rendered object, its containers' images left out (GO164 checks them by name)."""
+    body = copy.deepcopy(body)
+    template = ((body.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for key in ("initContainers", "containers"):
+        for container in template.get(key) or []:
+            if isinstance(container, dict) and "image" in container:
+                container["image"] = ""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _addon(doc: Doc, scope: Scope) -> Addon | None:
+    return scope.context.addon(doc.addon) if doc.addon is not None else None
+
+
+@check("GO162", "addon-resources", addons=True)
+def addon_resources(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A cluster add-on's folder renders exactly the objects reviewed for it (repo.py ADDONS):
+    a new kind, another object or one in another namespace is something nobody reviewed,
+    synced to kube-system or the whole cluster of every cluster; a missing one leaves the
+    add-on half installed."""
+    addon = _addon(doc, scope)
+    if addon is None:
+        if doc.addon is not None:
+            yield Outcome("(render)", f"{doc.addon!r} is not a reviewed add-on")
+        return
+    found = resource_of(doc.body)
+    problem = f"not an object of the reviewed add-on {addon.name} ({len(addon.reviewed)} objects: repo.py ADDONS)"
+    yield Outcome("metadata", None if found in addon.resources else problem)
+    first = next((d for d in scope.render if d.addon == doc.addon), None)
+    if first is doc:
+        rendered = {resource_of(d.body) for d in scope.render if d.addon == doc.addon}
+        for missing in sorted(addon.resources - rendered):
+            yield Outcome("(render)", f"{missing} of add-on {addon.name} is not rendered")
+
+
+@check("GO163", "addon-reviewed-rendering", addons=True)
+def addon_reviewed_rendering(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """Each object a cluster add-on renders is its reviewed rendering, pinned by a sha256 in
+    the code (repo.py ADDONS, the image aside: GO164): a widened ClusterRole, a new flag, a
+    hand edit of the vendored files changes it, and takes a reviewed change to the code
+    (docs/addons.md says how to bump the add-on)."""
+    addon = _addon(doc, scope)
+    reviewed = addon.reviewed.get(resource_of(doc.body)) if addon else None
+    if reviewed is None:
+        return  # GO162 refuses it
+    digest = rendering_digest(doc.body)
+    problem = f"not the reviewed rendering of add-on {addon.name} (sha256 {digest}; repo.py ADDONS)"
+    yield Outcome("(rendering)", None if digest == reviewed else problem)
+
+
+@check("GO164", "addon-image", addons=True)
+def addon_image(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """A cluster add-on runs the pinned release of its image from the mirror in this
+    repository's registry (gitops.yaml image's registry and owner, the add-on's name, its
+    pinned tag): an upstream staging tag or another registry runs what nobody reviewed."""
+    addon = _addon(doc, scope)
+    if addon is None or doc.kind not in ("Deployment", "DaemonSet", "StatefulSet"):
+        return
+    wanted = f"{addon.mirror(scope.context.image)}:{addon.version}"
+    template = ((doc.body.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for key in ("initContainers", "containers"):
+        for container in template.get(key) or []:
+            image = str((container or {}).get("image", "")) if isinstance(container, dict) else ""
+            where = f"spec.template.spec.{key}[{(container or {}).get('name', '?')}].image"
+            yield Outcome(where, None if image == wanted else f"{image!r} is not {wanted!r}")
+
+
+@check("GO165", "addon-apiservice", addons=True)
+def addon_apiservice(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """An add-on's APIService sends every request for its API group to the Service the
+    add-on deploys, in its own namespace: pointed anywhere else, the API server sends the
+    cluster's metrics requests (and their credentials) to whoever serves there."""
+    addon = _addon(doc, scope)
+    if addon is None or doc.kind != "APIService":
+        return
+    name, namespace, service = addon.api_service
+    given = ((doc.body.get("spec") or {}).get("service")) or {}
+    got = (given.get("namespace"), given.get("name")) if isinstance(given, dict) else (None, None)
+    problem = f"{got[0]}/{got[1]} is not the add-on's Service {namespace}/{service}"
+    yield Outcome("spec.service", None if doc.name == name and got == (namespace, service) else problem)
+
+
+@check("GO166", "addon-files", stages=(INPUT,))
+def addon_files(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """The add-ons folder holds the reviewed add-ons' files and nothing else: a file the
+    gate does not know (a second kustomization, a patch waiting to be referenced, a new
+    add-on) is refused until the code that pins add-ons names it (repo.py ADDONS)."""
+    if doc.kind != ADDON_FILE:
+        return
+    known = {os.path.join(a.path, name) for a in scope.context.addons for name in a.files}
+    problem = f"not a file of a reviewed add-on under {ADDONS_DIR}/ (repo.py ADDONS)"
+    yield Outcome("(file)", None if os.path.normpath(doc.source) in known else problem)
+
+
+def _app_spec_problems(spec: dict, addons: dict[str, Addon], project: str) -> Iterator[tuple[str, str | None]]:
+    """(field, problem) of an add-on Application template spec."""
+    yield "project", None if spec.get("project") == project else f"{spec.get('project')!r} is not {project!r}"
+    source = spec.get("source") or {}
+    path = source.get("path") if isinstance(source, dict) else None
+    addon = addons.get(str(path))
+    known = ", ".join(sorted(addons))
+    yield "source.path", None if addon else f"{path!r} is not an add-on's folder ({known})"
+    destination = spec.get("destination") or {}
+    namespace = destination.get("namespace") if isinstance(destination, dict) else None
+    wanted = addon.namespace if addon else None
+    yield "destination.namespace", None if addon is None or namespace == wanted else f"{namespace!r} is not {wanted!r}"
+    automated = (spec.get("syncPolicy") or {}).get("automated") or {}
+    complete = isinstance(automated, dict) and automated.get("prune") is True and automated.get("selfHeal") is True
+    yield "syncPolicy.automated", None if complete else "prune and selfHeal on every cluster (docs/addons.md)"
+
+
+@check("GO167", "addons-applicationset")
+def addons_applicationset(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """The cluster add-ons are synced by one ApplicationSet of a reviewed shape: a git
+    generator over every cluster folder's config.yaml, the addons project written out (never
+    templated), an add-on's folder into its namespace, pruned and self-healed everywhere;
+    and no other Application or ApplicationSet uses the addons project, whose whitelist
+    lets it write RBAC and kube-system."""
+    if doc.kind not in ("Application", "ApplicationSet") or not scope.context.addons:
+        return
+    spec = doc.body.get("spec") or {}
+    addons = {a.path: a for a in scope.context.addons}
+    if doc.kind == "ApplicationSet" and doc.name == ADDONS_APPSET:
+        generators = [
+            {"git": {"files": (g.get("git") or {}).get("files")}} if isinstance(g, dict) and set(g) == {"git"} else g
+            for g in spec.get("generators") or []
+        ]
+        problem = "must be one git generator over clusters/*/config.yaml (every cluster gets the add-ons)"
+        yield Outcome("spec.generators", None if generators == CLUSTERS_GENERATOR else problem)
+        yield Outcome("spec.templatePatch", "no templatePatch on the add-ons" if "templatePatch" in spec else None)
+        template = (spec.get("template") or {}) if isinstance(spec.get("template"), dict) else {}
+        inner = template.get("spec") or {}
+        project = inner.get("project") if isinstance(inner, dict) else None
+        templated = isinstance(project, str) and "{{" in project
+        yield Outcome("spec.template.spec.project", "templated: write it out" if templated else None)
+        for where, problem in _app_spec_problems(inner if isinstance(inner, dict) else {}, addons, ADDONS_PROJECT):
+            yield Outcome(f"spec.template.spec.{where}", problem)
+        return
+    where = "spec.template.spec.project" if doc.kind == "ApplicationSet" else "spec.project"
+    template = (spec.get("template") or {}).get("spec") if doc.kind == "ApplicationSet" else spec
+    project = (template or {}).get("project") if isinstance(template, dict) else None
+    patch = str(spec.get("templatePatch") or "") if doc.kind == "ApplicationSet" else ""
+    uses = project == ADDONS_PROJECT or (isinstance(project, str) and "{{" in project) or ADDONS_PROJECT in patch
+    problem = f"only ApplicationSet {ADDONS_APPSET!r} may use the {ADDONS_PROJECT!r} project"
+    yield Outcome(where, problem if uses else None)
+
+
+@check("GO168", "addons-appproject")
+def addons_appproject(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """The addons AppProject allows exactly what the add-ons are: this repository, each
+    known cluster by name in the add-ons' namespace only, their cluster-scoped objects each
+    by name, their namespaced kinds (and the ReplicaSets and Pods Argo CD shows), synced as
+    the add-ons' own service account. A kind without a name, another namespace or another
+    account lets Git write RBAC or kube-system beyond the add-on."""
+    ctx = scope.context
+    if doc.kind != "AppProject" or doc.name != ADDONS_PROJECT or not ctx.addons:
+        return
+    spec = doc.body.get("spec") or {}
+    repos = spec.get("sourceRepos")
+    yield Outcome("spec.sourceRepos", None if repos == [ctx.repo_url] else f"{repos} is not [{ctx.repo_url!r}]")
+    namespaces = {a.namespace for a in ctx.addons}
+    clusters = {str(((c.data or {}).get("cluster") or {}).get("name")) for c in ctx.cluster_configs.values() if c.data}
+    for i, dest in enumerate(spec.get("destinations") or []):
+        dest = dest if isinstance(dest, dict) else {}
+        ok = set(dest) == {"name", "namespace"} and dest["namespace"] in namespaces and dest["name"] in clusters
+        problem = f"{dest} is not a known cluster (by name) and an add-on namespace ({', '.join(sorted(namespaces))})"
+        yield Outcome(f"spec.destinations[{i}]", None if ok else problem)
+    accounts = spec.get("destinationServiceAccounts") or []
+    wanted = [{"server": "*", "namespace": ns, "defaultServiceAccount": ADDONS_DEPLOYER} for ns in sorted(namespaces)]
+    yield Outcome("spec.destinationServiceAccounts", None if accounts == wanted else f"{accounts} is not {wanted}")
+    reviewed = {r for a in ctx.addons for r in a.resources}
+    cluster_scoped = {(r.group, r.kind, r.name) for r in reviewed if not r.namespace}
+    listed = set()
+    for i, item in enumerate(spec.get("clusterResourceWhitelist") or []):
+        item = item if isinstance(item, dict) else {}
+        key = (str(item.get("group", "")), str(item.get("kind", "")), str(item.get("name", "")))
+        listed.add(key)
+        problem = f"{key[1] or '?'} {key[2] or '(no name)'} is not a cluster-scoped object of an add-on, by name"
+        yield Outcome(f"spec.clusterResourceWhitelist[{i}]", None if key in cluster_scoped else problem)
+    for group, kind, name in sorted(cluster_scoped - listed):
+        yield Outcome("spec.clusterResourceWhitelist", f"{kind} {name} ({group or 'core'}) is missing: its sync fails")
+    kinds = {(r.group, r.kind) for r in reviewed if r.namespace} | TREE_ONLY
+    for i, item in enumerate(spec.get("namespaceResourceWhitelist") or []):
+        item = item if isinstance(item, dict) else {}
+        key = (str(item.get("group", "")), str(item.get("kind", "")))
+        problem = f"{key[1] or '?'} ({key[0] or 'core'}) is not a namespaced kind of an add-on"
+        yield Outcome(f"spec.namespaceResourceWhitelist[{i}]", None if key in kinds else problem)
+    for key in ("sourceNamespaces", "signatureKeys"):
+        yield Outcome(f"spec.{key}", f"{key} widens the add-ons' project" if spec.get(key) else None)
+
+
+def addon_application(spec: dict, scope: Scope) -> Addon | None:
+    """The add-on an Application spec syncs: in the addons project (GO167, GO168), from an add-on's folder."""
+    if spec.get("project") != ADDONS_PROJECT:
+        return None
+    source = spec.get("source") or {}
+    path = source.get("path") if isinstance(source, dict) else None
+    return next((a for a in scope.context.addons if a.path == path), None)
