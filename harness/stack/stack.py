@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -76,7 +76,6 @@ class Stack:
     reader_token: str = ""  # what `make up` prints for `gitops`: get on applications and applicationsets only
     release: dict | None = None  # the sandbox's release (stack/release.py): tag and digest
     node: node.RealNode | None = None  # the real node (node.py), when asked for
-    healthy_order: list[str] = field(default_factory=list)  # Applications, as each first was Synced + Healthy
 
     @property
     def clusters(self) -> dict[str, kube.Cluster]:
@@ -188,11 +187,7 @@ class Stack:
         write_private(state / "stack.json", json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
 
-        def healthy(name: str) -> None:
-            stack.healthy_order.append(name)
-            step(f"{name} Synced + Healthy")
-
-        stack.wait_settled(on_healthy=healthy)
+        stack.wait_settled(on_healthy=lambda name: step(f"{name} Synced + Healthy"))
         step("ready")
         return stack
 

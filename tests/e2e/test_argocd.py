@@ -83,8 +83,9 @@ def test_every_cluster_gets_metrics_server_from_argocd_and_the_hpa_reads_it(stac
     its own Application in its own project; the metrics API on each API server is that
     APIService, served by the real Metrics Server (here it scrapes kwok's simulated kubelets),
     not an imitation; and the app's HPA computes from it. On the clusters that sync by
-    themselves, the add-on was Synced + Healthy before the app: the app cannot be Healthy
-    until Metrics Server serves (Argo CD calls an HPA without metrics Degraded)."""
+    themselves, the app turned Healthy only once Metrics Server served (the HPA's health
+    needs its numbers), and was never Degraded meanwhile (argocd/settings: waiting for
+    metrics is Progressing)."""
     addon = stack.api.application(f"metrics-server-{name}")
     spec = addon["spec"]
     assert spec["project"] == "addons"
@@ -98,9 +99,14 @@ def test_every_cluster_gets_metrics_server_from_argocd_and_the_hpa_reads_it(stac
     assert cluster.maybe_get("crd", "pods.metrics.k8s.io") is None, "no imitation of the metrics API"
     ns = CONFIGS[name]["namespace"]
     if CONFIGS[name]["autoSync"] is True:
-        order = stack.healthy_order
-        assert order.index(f"metrics-server-{name}") < order.index(app(name)), order
-        hpa = stack.wait_app(app(name), synced_healthy()) and cluster.get("hpa", "flask-app", "-n", ns)
+        application = stack.wait_app(app(name), synced_healthy())
+        available = next(c for c in api["status"]["conditions"] if c["type"] == "Available")["lastTransitionTime"]
+        assert application["status"]["health"]["lastTransitionTime"] >= available
+        events = stack.host.get("events", "-n", "argocd", "--field-selector", f"involvedObject.name={app(name)}")
+        health = [e["message"] for e in events["items"] if e["message"].startswith("Updated health status")]
+        assert health, "Argo CD reports each change of health as an event"
+        assert not [m for m in health if "-> Degraded" in m], health
+        hpa = cluster.get("hpa", "flask-app", "-n", ns)
         (metric,) = hpa["status"]["currentMetrics"]
         request = cluster.get("deployment", "flask-app", "-n", ns)["spec"]["template"]["spec"]["containers"][0][
             "resources"]["requests"]["cpu"]  # fmt: skip
