@@ -32,9 +32,12 @@ def test_configure_rewrites_url_and_image_everywhere(repo, capsys):
     texts = {p: p.read_text() for p in repo.rglob("*.yaml") if ".git" not in p.parts}
     joined = "".join(t for p, t in texts.items() if not str(p).endswith(notifications))
     assert "example-org" not in joined
-    assert joined.count(url) == 6  # gitops.yaml, two AppProjects, ApplicationSet (x2), root app
+    # gitops.yaml, three AppProjects, two ApplicationSets (x2 each), root app
+    assert joined.count(url) == 9
     assert "https://git.example.org/acme/platform/tree/main/" in joined
     assert joined.count(f"newName: {image}\n") == 3
+    # The add-on's mirror moves with the app's registry and owner (addons/metrics-server).
+    assert joined.count("newName: registry.example.org/acme/metrics-server\n") == 1
     assert run(repo, "configure", "--repo", url, "--image", image) == 0
     assert "already configured" in capsys.readouterr().out
 

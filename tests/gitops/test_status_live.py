@@ -31,6 +31,7 @@ def argo(monkeypatch):
             fake.apps[f"flask-app-{cluster}"] = application(f"flask-app-{cluster}", "OutOfSync", "Missing")
         fake.apps["flask-gitops-root"] = application("flask-gitops-root")
         fake.appsets["flask-app"] = application_set("flask-app")
+        fake.appsets["addons"] = application_set("addons")  # the cluster add-ons' (argocd/applicationset-addons.yaml)
         yield fake
 
 
@@ -41,6 +42,7 @@ def test_a_healthy_loop_shows_the_root_application_and_the_applicationset_and_ex
     lines = captured.out.splitlines()
     assert any(line.split()[:4] == ["Application", "flask-gitops-root", "Synced", "Healthy"] for line in lines)
     assert any(line.split()[:4] == ["ApplicationSet", "flask-app", "-", "Healthy"] for line in lines)
+    assert any(line.split()[:4] == ["ApplicationSet", "addons", "-", "Healthy"] for line in lines)
     assert "not healthy" not in captured.out
 
 
@@ -76,6 +78,7 @@ def test_a_degraded_cluster_and_a_missing_applicationset_exit_1(repo, argo, caps
     assert {o["name"]: o["health"] for o in document["argocd"]} == {
         "flask-gitops-root": "Healthy",
         "flask-app": "Missing",
+        "addons": "Healthy",
     }
     dev = next(c for c in document["live"] if c["cluster"] == "dev")
     assert dev["messages"] == ["SyncError: one or more objects failed to apply"]
@@ -126,3 +129,9 @@ def test_a_revision_this_checkout_does_not_have_is_explained_where_it_is_shown(r
     assert "abababababab" in note
     assert "is not in this checkout" in note
     assert "deploy/local" in note
+
+
+def test_a_missing_addons_applicationset_is_named_and_exits_1(repo, argo, capsys):
+    del argo.appsets["addons"]
+    assert run(repo, "status", "--live", "--argocd", argo.url) == 1
+    assert "ApplicationSet addons (not in Argo CD)" in capsys.readouterr().err

@@ -108,7 +108,8 @@ def egress_rule(rule: dict) -> Callable[[list[dict]], None]:
 
 def managed_label(value: str | None) -> Callable[[list[dict]], None]:
     def apply(docs: list[dict]) -> None:
-        labels = find(docs, "ApplicationSet", "flask-app")["spec"]["template"]["spec"]["syncPolicy"]["managedNamespaceMetadata"]
+        sync = find(docs, "ApplicationSet", "flask-app")["spec"]["template"]["spec"]["syncPolicy"]
+        labels = sync["managedNamespaceMetadata"]
         if value is None:
             labels["labels"].pop("pod-security.kubernetes.io/enforce")
         else:

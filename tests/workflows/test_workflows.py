@@ -660,6 +660,8 @@ def _owners(path: str) -> list[str]:
     [
         "apps/flask-app/base/deployment.yaml",
         "apps/flask-app/base/validatingadmissionpolicy.yaml",
+        "addons/metrics-server/kustomization.yaml",
+        "addons/metrics-server/upstream/rbac.yaml",
         "clusters/prod-eu/kustomization.yaml",
         "argocd/projects/appproject.yaml",
         ".github/workflows/release.yml",

@@ -17,7 +17,7 @@ from ..errors import FAILED, GitopsError
 from ..file_schemas import REPO_URL_RE
 from ..repo import Repo
 
-CONFIGURE_ROOTS = ("gitops.yaml", "apps", "clusters", "argocd", ".github", "README.md")
+CONFIGURE_ROOTS = ("gitops.yaml", "apps", "addons", "clusters", "argocd", ".github", "README.md")
 SUFFIXES = (".yaml", ".yml", ".md")
 
 
@@ -38,6 +38,12 @@ def plan_configure(repo: Repo, repo_url: str | None, image: str | None) -> list[
             replacements.append((old_api, new_api))
     if image is not None and image != repo.image:
         replacements.append((repo.image, image))
+        # Each add-on's mirror sits beside the app's image (repo.Addon.mirror): same registry and owner.
+        replacements += [
+            (addon.mirror(repo.image), addon.mirror(image))
+            for addon in repo.addons
+            if addon.mirror(repo.image) != addon.mirror(image) and "/" in repo.image
+        ]
     if not replacements:
         return []
     # One pass, longest match first: a new URL that extends the old one

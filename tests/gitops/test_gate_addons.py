@@ -1,0 +1,232 @@
+"""The cluster add-ons (Metrics Server) through the merge gate: the repository as committed
+passes; each harmful or unreviewed change to the add-on, its ApplicationSet, its AppProject
+or its deployer account is refused in one line naming its policy, file and resource.
+
+Every case is a copy of this repository with one pull-request-like change, judged by the
+real `gitops validate` (kustomize, kubeconform, Argo CD's ApplicationSet and repo-server code).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops.cli import main
+from gitops.repo import ADDONS, METRICS_SERVER
+from gitops.toolchain import pins
+
+ADDON = "addons/metrics-server"
+APPSET = "argocd/applicationset-addons.yaml"
+PROJECT = "argocd/projects/appproject-addons.yaml"
+ROLE = "argocd/destinations/clusterrole-addons.yaml"
+
+
+def validate(repo: Path, capsys) -> list[str]:
+    code = main(["-C", str(repo), "validate"])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    out = captured.out.splitlines()
+    assert code == (1 if out[:-1] else 0), out
+    return out[:-1]
+
+
+def edit(repo: Path, rel: str, old: str, new: str, count: int = 1) -> None:
+    path = repo / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new, count))
+
+
+def test_the_repository_as_committed_passes_with_its_addons(repo, capsys):
+    assert validate(repo, capsys) == []
+    assert main(["-C", str(repo), "validate", str(repo / ADDON)]) == 0
+
+
+def test_the_pinned_version_is_the_one_tools_pin():
+    assert pins()["METRICS_SERVER_VERSION"] == METRICS_SERVER.version
+    assert [a.name for a in ADDONS] == ["metrics-server"]
+
+
+CASES = {
+    # what the add-on renders
+    "extra-file-under-addons": (
+        lambda r: (r / ADDON / "upstream" / "configmap.yaml").write_text("kind: ConfigMap\n"),
+        "GO166",
+        "addons/metrics-server/upstream/configmap.yaml",
+    ),
+    "new-addon-folder": (
+        lambda r: (
+            (r / "addons" / "other").mkdir(),
+            (r / "addons" / "other" / "kustomization.yaml").write_text("{}\n"),
+        ),
+        "GO166",
+        "addons/other/kustomization.yaml",
+    ),
+    "extra-resource-in-the-render": (
+        lambda r: (r / ADDON / "upstream" / "service.yaml").write_text(
+            (r / ADDON / "upstream" / "service.yaml").read_text()
+            + "---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: extra\n  namespace: kube-system\n"
+        ),
+        "GO162",
+        "ServiceAccount/extra",
+    ),
+    "resource-left-out": (
+        lambda r: edit(r, f"{ADDON}/kustomization.yaml", "  - upstream/service.yaml\n", ""),
+        "GO162",
+        "Service/kube-system/metrics-server of add-on metrics-server is not rendered",
+    ),
+    "widened-clusterrole": (
+        lambda r: edit(
+            r, f"{ADDON}/upstream/rbac.yaml", "      - nodes/metrics\n", "      - nodes/metrics\n      - nodes/proxy\n"
+        ),
+        "GO163",
+        "ClusterRole/system:metrics-server: (rendering): not the reviewed rendering",
+    ),
+    "new-container-flag": (
+        lambda r: edit(
+            r,
+            f"{ADDON}/upstream/deployment.yaml",
+            "          - --cert-dir=/tmp\n",
+            "          - --cert-dir=/tmp\n          - --kubelet-insecure-tls\n",
+        ),
+        "GO163",
+        "Deployment/metrics-server",
+    ),
+    "another-tag": (
+        lambda r: edit(r, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", "newTag: v0.9.0"),
+        "GO164",
+        "'registry.example.com/example-org/metrics-server:v0.9.0' is not",
+    ),
+    "another-registry": (
+        lambda r: edit(
+            r,
+            f"{ADDON}/kustomization.yaml",
+            "newName: registry.example.com/example-org/",
+            "newName: mirror.example.net/x/",
+        ),
+        "GO164",
+        "spec.template.spec.containers[metrics-server].image",
+    ),
+    "apiservice-to-another-service": (
+        lambda r: edit(r, f"{ADDON}/upstream/apiservice.yaml", "    name: metrics-server\n", "    name: collector\n"),
+        "GO165",
+        "kube-system/collector is not the add-on's Service kube-system/metrics-server",
+    ),
+    # the ApplicationSet
+    "templated-project": (
+        lambda r: edit(r, APPSET, "      project: addons", '      project: "{{ .environment }}"'),
+        "GO167",
+        "spec.template.spec.project: templated",
+    ),
+    "appset-syncs-a-cluster-folder": (
+        lambda r: edit(r, APPSET, "        path: addons/metrics-server", '        path: "{{ .path.path }}"'),
+        "GO167",
+        "is not an add-on's folder",
+    ),
+    "appset-into-another-namespace": (
+        lambda r: edit(r, APPSET, "        namespace: kube-system", "        namespace: monitoring"),
+        "GO167",
+        "spec.template.spec.destination.namespace: 'monitoring' is not 'kube-system'",
+    ),
+    "appset-over-a-list-of-clusters": (
+        lambda r: edit(
+            r, APPSET, "          - path: clusters/*/config.yaml", "          - path: clusters/dev/config.yaml"
+        ),
+        "GO167",
+        "must be one git generator over clusters/*/config.yaml",
+    ),
+    "appset-without-self-heal": (
+        lambda r: edit(r, APPSET, "          selfHeal: true", "          selfHeal: false"),
+        "GO167",
+        "prune and selfHeal on every cluster",
+    ),
+    "app-appset-in-the-addons-project": (
+        lambda r: edit(r, "argocd/applicationset.yaml", "      project: flask-app", "      project: addons"),
+        "GO167",
+        "only ApplicationSet 'addons' may use the 'addons' project",
+    ),
+    # the AppProject
+    "whitelist-entry-without-a-name": (
+        lambda r: edit(
+            r, PROJECT, "      kind: ClusterRole\n      name: system:metrics-server\n", "      kind: ClusterRole\n"
+        ),
+        "GO168",
+        "ClusterRole (no name) is not a cluster-scoped object of an add-on, by name",
+    ),
+    "whitelist-another-clusterrole": (
+        lambda r: edit(r, PROJECT, "name: system:aggregated-metrics-reader", "name: cluster-admin"),
+        "GO168",
+        "ClusterRole cluster-admin is not a cluster-scoped object",
+    ),
+    "whitelist-a-namespaced-role": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "    - group: apps\n      kind: Deployment\n",
+            "    - group: apps\n      kind: Deployment\n    - group: rbac.authorization.k8s.io\n      kind: Role\n",
+        ),
+        "GO168",
+        "Role (rbac.authorization.k8s.io) is not a namespaced kind of an add-on",
+    ),
+    "project-destination-outside-kube-system": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "    - name: dev\n      namespace: kube-system",
+            "    - name: dev\n      namespace: flask-app-dev",
+        ),
+        "GO168",
+        "spec.destinations[0]",
+    ),
+    "project-destination-unknown-cluster": (
+        lambda r: edit(r, PROJECT, "    - name: dev\n", "    - name: '*'\n"),
+        "GO168",
+        "spec.destinations[0]",
+    ),
+    "project-syncs-as-the-app-deployer": (
+        lambda r: edit(r, PROJECT, "flask-gitops-sync:addons-deployer", "flask-gitops-sync:deployer"),
+        "GO168",
+        "spec.destinationServiceAccounts",
+    ),
+    "project-any-repository": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "  sourceRepos:\n    - https://github.com/example-org/flask-gitops.git",
+            "  sourceRepos:\n    - https://github.com/example-org/other.git",
+        ),
+        "GO168",
+        "spec.sourceRepos",
+    ),
+    # the deployer account
+    "deployer-binds-cluster-admin": (
+        lambda r: edit(
+            r, ROLE, "resourceNames: [system:auth-delegator, system:metrics-server]", "resourceNames: [cluster-admin]"
+        ),
+        "GO152",
+        "ClusterRole/flask-gitops-addons-deployer: rules[3].verbs: ['bind']",
+    ),
+    "deployer-escalates": (
+        lambda r: edit(r, ROLE, "    verbs: [bind]", "    verbs: [bind, escalate]"),
+        "GO152",
+        "['bind', 'escalate'] grants more than it names",
+    ),
+    "another-role-in-kube-system": (
+        lambda r: edit(
+            r, "argocd/destinations/role-addons.yaml", "  name: flask-gitops-addons-deployer\n", "  name: helper\n"
+        ),
+        "GO134",
+        "Role/helper: metadata.namespace: is 'kube-system'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_change_is_refused_in_one_line_naming_it(repo, capsys, case):
+    change, policy, fragment = CASES[case]
+    change(repo)
+    lines = validate(repo, capsys)
+    assert lines, f"{case}: passed the gate"
+    hits = [line for line in lines if line.split(" ", 1)[0] == policy and fragment in line]
+    assert hits, lines
