@@ -75,6 +75,10 @@ def with_clusters(dest: Path, count: int) -> Path:
     # After the last destination: the next key of the project is its destinationServiceAccounts.
     anchor = "  # Argo CD syncs as this service account"
     project.write_text(text.replace(anchor, "".join(extra) + anchor, 1))
+    # The cluster add-ons' project lists every cluster too (in kube-system).
+    addons = dest / "argocd" / "projects" / "appproject-addons.yaml"
+    extra = [line.replace("namespace: flask-app-dev", "namespace: kube-system") for line in extra]
+    addons.write_text(addons.read_text().replace(anchor, "".join(extra) + anchor, 1))
     return dest
 
 

@@ -95,6 +95,10 @@ def run(cache: Path, tools_bin: Path, pushes: int = 5, log=print) -> dict[str, l
         doc = yaml.safe_load(project.read_text())
         doc["spec"]["destinations"].append({"name": "bench", "namespace": namespace})
         project.write_text(yaml.safe_dump(doc, sort_keys=False))
+        addons = work / "argocd" / "projects" / "appproject-addons.yaml"  # and its add-ons', in kube-system
+        doc = yaml.safe_load(addons.read_text())
+        doc["spec"]["destinations"].append({"name": "bench", "namespace": "kube-system"})
+        addons.write_text(yaml.safe_dump(doc, sort_keys=False))
         _push(work, "bench: the AppProject destination of a new cluster")
         stack.apply_projects()
         shutil.copytree(work / "clusters" / "dev", work / "clusters" / "bench")

@@ -140,9 +140,9 @@ def test_gitops_yaml_takes_manual_sync_environments(repo, capsys):
 
 @pytest.mark.slow
 def test_gitops_yaml_takes_reviewed_appprojects(repo, capsys):
-    set_settings(repo, reviewedAppProjects=["default", "flask-app", "flask-gitops-bootstrap"])
+    set_settings(repo, reviewedAppProjects=["default", "flask-app", "flask-gitops-bootstrap", "addons"])
     assert validate(repo, repo / "argocd" / "projects", capsys=capsys) == (0, [])
-    set_settings(repo, reviewedAppProjects=["default", "flask-app"])
+    set_settings(repo, reviewedAppProjects=["default", "flask-app", "addons"])
     code, lines = validate(repo, repo / "argocd" / "projects", capsys=capsys)
     assert code == 1
     assert [line.split()[:3] for line in lines] == [["GO143", "argocd/projects:", "AppProject/flask-gitops-bootstrap:"]]
