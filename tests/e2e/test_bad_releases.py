@@ -174,6 +174,20 @@ def pods(real) -> list[dict]:
     return real.clusters["dev"].get("pods", "-n", "flask-app-dev")["items"]
 
 
+def oldest_ready_pod(real) -> dict:
+    """A Ready pod of dev that a scale-down keeps: the HPA acts on Metrics Server's real numbers,
+    so a test's load may have added pods, and a ReplicaSet removes the most recently ready first."""
+
+    def ready_since(pod: dict) -> str:
+        conditions = {c["type"]: c for c in pod["status"].get("conditions") or []}
+        ready = conditions.get("Ready") or {}
+        return ready.get("lastTransitionTime", "") if ready.get("status") == "True" else ""
+
+    ready = [p for p in pods(real) if not p["metadata"].get("deletionTimestamp") and ready_since(p)]
+    assert ready, "dev has a Ready pod"
+    return min(ready, key=ready_since)
+
+
 def host_traces(state: Path) -> list[str]:
     """What of a real node is on the host: its leftovers, processes, interfaces, rules and mounts."""
     found = node.leftovers()
@@ -245,7 +259,7 @@ def test_idle_and_slow_clients_leave_the_real_pod_ready_and_serving(real):
     send nothing on the traffic port and 64 slow clients on the probe port, for 30 s. The pod
     stays Ready and is never restarted, `/` through the Service answers within 1 s throughout,
     and the pod closes the connections that never send a whole request (REQUEST_HEAD_TIMEOUT)."""
-    (pod,) = [p for p in pods(real) if not p["metadata"].get("deletionTimestamp")]
+    pod = oldest_ready_pod(real)
     name, restarts = pod["metadata"]["name"], pod["status"]["containerStatuses"][0]["restartCount"]
     ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
 
@@ -322,7 +336,7 @@ def test_network_policies_are_enforced_on_the_real_node(real, work):
     past the gate, would let that pod in: `gitops validate` refuses it, and on the node it opens."""
     service = real.clusters["dev"].get("service", "flask-app", "-n", "flask-app-dev")
     via_service = f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}/"
-    (pod,) = [p for p in pods(real) if not p["metadata"].get("deletionTimestamp")]
+    pod = oldest_ready_pod(real)
     port = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}["http"]
     at_pod = f"http://{pod['status']['podIP']}:{port}/"
     assert request_from(real, "ingress-nginx", via_service) == "status 200"
