@@ -251,7 +251,8 @@ def test_the_argocd_ui_shows_one_tile_per_cluster_with_argocds_own_status(stack)
         try:
             page = logged_in_page(browser, stack)
             tiles = page.locator(".applications-list__entry")
-            expected = {app(name) for name in CONFIGS} | {"flask-gitops-root"}
+            addons = {f"metrics-server-{name}" for name in CONFIGS}
+            expected = {app(name) for name in CONFIGS} | addons | {"flask-gitops-root"}
             page.wait_for_function(f"document.querySelectorAll('.applications-list__entry').length === {len(expected)}")
             api = stack.apps()
             for name in sorted(expected):
@@ -651,6 +652,8 @@ def gitops(work: Path, stack, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_status_live_shows_what_argocd_reports_for_every_cluster(stack, work):
+    for name in AUTO:  # after the last push: its new pods' first metrics take 15-30 s
+        stack.wait_app(app(name), synced_healthy())
     result = gitops(work, stack, "status", "--live", "--output", "json")
     assert result.returncode == 0, result.stderr
     live = {row["cluster"]: row for row in json.loads(result.stdout)["live"]}
