@@ -89,7 +89,9 @@ def test_argocd_objects_apply_against_the_pinned_crds(cluster):
         "default",
         "flask-app",
         "flask-gitops-bootstrap",
+        "addons",
     }
+    assert cluster.get("applicationset", "addons", "-n", "argocd")["spec"]["template"]["spec"]["project"] == "addons"
 
 
 def _deployment_ready(cluster, ns: str, image: str | None = None):
