@@ -137,6 +137,26 @@ ADDONS_PROJECT = "addons"  # their AppProject (argocd/projects/appproject-addons
 # and its ClusterRole, Role (in each add-on's namespace) and bindings.
 ADDONS_DEPLOYER = "flask-gitops-sync:addons-deployer"
 ADDONS_DEPLOYER_ROLE = "flask-gitops-addons-deployer"
+# Those objects, each with the sha256 of its reviewed rendering (policy/addons.py
+# ``rendering_digest``): whatever they may do is pinned here, like the add-ons' own objects
+# (GO169); `gitops validate` prints the new sha256 of a changed one.
+ADDONS_DEPLOYER_REVIEWED: dict[Resource, str] = {
+    Resource(
+        "", "ServiceAccount", "flask-gitops-sync", "addons-deployer"
+    ): "65ee99cfbeaf3d41ed0d80febec09102eb7dd43b1e2e6ff3279030d3ac398446",
+    Resource(
+        RBAC, "ClusterRole", "", ADDONS_DEPLOYER_ROLE
+    ): "5e624852ce15abb3c089cd71eabb61f7f919ca188d99de61e7c07701a7b2bad1",
+    Resource(
+        RBAC, "ClusterRoleBinding", "", ADDONS_DEPLOYER_ROLE
+    ): "6766670163bee463222d093dea0469ddfdeece5a382f8c96604e33a22348b483",
+    Resource(
+        RBAC, "Role", "kube-system", ADDONS_DEPLOYER_ROLE
+    ): "12477eafef35da9a76a1353eb9146e37955ac30f05a6c3344b8624ffb168c5be",
+    Resource(
+        RBAC, "RoleBinding", "kube-system", ADDONS_DEPLOYER_ROLE
+    ): "e56528c500e02308bcd7536f100957c25f9aa10a31a5d6291ec344384d2c68cf",
+}
 
 
 def find_root(start: Path | None = None) -> Path:

@@ -212,6 +212,71 @@ CASES = {
         "GO152",
         "['bind', 'escalate'] grants more than it names",
     ),
+    "deployer-clusterrole-without-resourcenames": (
+        lambda r: edit(r, ROLE, "    resourceNames: [system:aggregated-metrics-reader, system:metrics-server]\n", ""),
+        "GO169",
+        "ClusterRole/flask-gitops-addons-deployer: (rendering): differs from its reviewed rendering; new sha256 ",
+    ),
+    "deployer-role-another-verb": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/role-addons.yaml",
+            "    resources: [pods]\n    verbs: [get]",
+            "    resources: [pods]\n    verbs: [get, list]",
+        ),
+        "GO169",
+        "Role/flask-gitops-addons-deployer: (rendering): differs from its reviewed rendering",
+    ),
+    "deployer-rolebinding-binds-the-app-deployer": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/rolebinding-addons.yaml",
+            "  kind: Role\n  name: flask-gitops-addons-deployer",
+            "  kind: ClusterRole\n  name: flask-gitops-deployer",
+        ),
+        "GO134",
+        "RoleBinding/flask-gitops-addons-deployer: metadata.namespace: is 'kube-system'",
+    ),
+    "deployer-clusterrolebinding-binds-the-app-deployer": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/clusterrolebinding-addons.yaml",
+            "  name: flask-gitops-addons-deployer\nsubjects",
+            "  name: flask-gitops-deployer\nsubjects",
+        ),
+        "GO169",
+        "ClusterRoleBinding/flask-gitops-addons-deployer: (rendering): differs from its reviewed rendering",
+    ),
+    "deployer-clusterrolebinding-another-subject": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/clusterrolebinding-addons.yaml",
+            "subjects:\n",
+            "subjects:\n  - kind: Group\n    name: developers\n    apiGroup: rbac.authorization.k8s.io\n",
+        ),
+        "GO169",
+        "ClusterRoleBinding/flask-gitops-addons-deployer: (rendering): differs",
+    ),
+    "app-binding-grants-the-addons-deployer": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/clusterrolebinding.yaml",
+            "subjects:\n",
+            "subjects:\n  - kind: ServiceAccount\n    name: addons-deployer\n    namespace: flask-gitops-sync\n",
+        ),
+        "GO169",
+        "subjects[0]: grants the add-ons' deployer 'flask-gitops-sync:addons-deployer' more",
+    ),
+    "deployer-account-moved": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/serviceaccount-addons.yaml",
+            "automountServiceAccountToken: false",
+            "automountServiceAccountToken: true",
+        ),
+        "GO169",
+        "ServiceAccount/addons-deployer: (rendering): differs",
+    ),
     "another-role-in-kube-system": (
         lambda r: edit(
             r, "argocd/destinations/role-addons.yaml", "  name: flask-gitops-addons-deployer\n", "  name: helper\n"

@@ -18,7 +18,16 @@ import json
 import os
 from collections.abc import Iterator
 
-from ..repo import ADDONS_APPSET, ADDONS_DEPLOYER, ADDONS_DIR, ADDONS_PROJECT, Addon, Resource
+from ..repo import (
+    ADDONS_APPSET,
+    ADDONS_DEPLOYER,
+    ADDONS_DEPLOYER_REVIEWED,
+    ADDONS_DEPLOYER_ROLE,
+    ADDONS_DIR,
+    ADDONS_PROJECT,
+    Addon,
+    Resource,
+)
 from .registry import INPUT, Doc, Outcome, Scope, check
 
 ADDON_FILE = "AddonFile"  # the kind validate gives each file it finds under addons/
@@ -222,6 +231,54 @@ def addons_appproject(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         yield Outcome(f"spec.namespaceResourceWhitelist[{i}]", None if key in kinds else problem)
     for key in ("sourceNamespaces", "signatureKeys"):
         yield Outcome(f"spec.{key}", f"{key} widens the add-ons' project" if spec.get(key) else None)
+
+
+RBAC_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"})
+
+
+def is_reviewed_deployer(body: dict) -> bool:
+    """Is ``body`` one of the add-ons' deployer's objects, exactly as reviewed (repo.py ADDONS_DEPLOYER_REVIEWED)?"""
+    reviewed = ADDONS_DEPLOYER_REVIEWED.get(resource_of(body))
+    return reviewed is not None and rendering_digest(body) == reviewed
+
+
+@check("GO169", "addons-deployer")
+def addons_deployer(doc: Doc, scope: Scope) -> Iterator[Outcome]:
+    """The account Argo CD syncs the cluster add-ons as (argocd/destinations/*-addons.yaml)
+    may write RBAC and kube-system objects by name: its ServiceAccount, roles and bindings
+    are each their reviewed rendering, pinned by a sha256 in the code (repo.py
+    ADDONS_DEPLOYER_REVIEWED), and no other binding names its role or grants it anything.
+    A dropped resourceNames, a new verb, a binding to another role or another subject
+    would let a change to Git write anything there."""
+    if doc.kind not in RBAC_KINDS or not scope.context.addons:
+        return
+    found = resource_of(doc.body)
+    account_ns, account = ADDONS_DEPLOYER.split(":")
+    pinned = {(r.kind, r.name): r for r in ADDONS_DEPLOYER_REVIEWED}
+    if (doc.kind, doc.name) in pinned:
+        wanted = pinned[(doc.kind, doc.name)]
+        if found != wanted:
+            yield Outcome("metadata", f"is not the add-ons' deployer {wanted} (repo.py ADDONS_DEPLOYER_REVIEWED)")
+            return
+        digest = rendering_digest(doc.body)
+        problem = f"differs from its reviewed rendering; new sha256 {digest} (repo.py ADDONS_DEPLOYER_REVIEWED)"
+        yield Outcome("(rendering)", None if digest == ADDONS_DEPLOYER_REVIEWED[wanted] else problem)
+        return
+    if doc.kind not in ("RoleBinding", "ClusterRoleBinding"):
+        return
+    ref = doc.body.get("roleRef")
+    role = ref.get("name") if isinstance(ref, dict) else None
+    yield Outcome(
+        "roleRef.name", f"binds the add-ons' deployer role {role!r}" if role == ADDONS_DEPLOYER_ROLE else None
+    )
+    subjects = doc.body.get("subjects")
+    for i, subject in enumerate(subjects if isinstance(subjects, list) else []):
+        subject = subject if isinstance(subject, dict) else {}
+        ours = subject.get("kind") == "ServiceAccount" and (subject.get("namespace"), subject.get("name")) == (
+            account_ns,
+            account,
+        )
+        yield Outcome(f"subjects[{i}]", f"grants the add-ons' deployer {ADDONS_DEPLOYER!r} more" if ours else None)
 
 
 def addon_application(spec: dict, scope: Scope) -> Addon | None:
