@@ -137,6 +137,18 @@ ADDONS_PROJECT = "addons"  # their AppProject (argocd/projects/appproject-addons
 # and its ClusterRole, Role (in each add-on's namespace) and bindings.
 ADDONS_DEPLOYER = "flask-gitops-sync:addons-deployer"
 ADDONS_DEPLOYER_ROLE = "flask-gitops-addons-deployer"
+# The one role of the addons AppProject (argocd/projects/appproject-addons.yaml): read-only.
+ADDONS_PROJECT_ROLES: tuple[dict, ...] = (
+    {
+        "name": "read-only",
+        "description": "See the add-on applications, their diffs and logs; change nothing.",
+        "policies": [
+            f"p, proj:{ADDONS_PROJECT}:read-only, applications, get, {ADDONS_PROJECT}/*, allow",
+            f"p, proj:{ADDONS_PROJECT}:read-only, logs, get, {ADDONS_PROJECT}/*, allow",
+        ],
+        "groups": ["flask-gitops:developers", "flask-gitops:platform"],
+    },
+)
 # Those objects, each with the sha256 of its reviewed rendering (policy/addons.py
 # ``rendering_digest``): whatever they may do is pinned here, like the add-ons' own objects
 # (GO169); `gitops validate` prints the new sha256 of a changed one.

@@ -199,6 +199,45 @@ CASES = {
         "GO168",
         "spec.sourceRepos",
     ),
+    "project-role-may-sync": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "        - p, proj:addons:read-only, logs, get, addons/*, allow\n",
+            "        - p, proj:addons:read-only, logs, get, addons/*, allow\n"
+            "        - p, proj:addons:read-only, applications, sync, addons/*, allow\n",
+        ),
+        "GO168",
+        "spec.roles[0].policies[2]: 'p, proj:addons:read-only, applications, sync, addons/*, allow' is not a policy",
+    ),
+    "project-role-another-group": (
+        lambda r: edit(
+            r, PROJECT, "        - flask-gitops:platform\n", "        - flask-gitops:platform\n        - everyone\n"
+        ),
+        "GO168",
+        "spec.roles: is not exactly the reviewed read-only role",
+    ),
+    "project-sync-windows": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "  roles:\n",
+            "  syncWindows:\n    - kind: deny\n      schedule: '* * * * *'\n      duration: 1h\n"
+            "      applications: ['*']\n  roles:\n",
+        ),
+        "GO168",
+        "spec.syncWindows: not a field of the reviewed add-ons' project",
+    ),
+    "project-orphaned-resources": (
+        lambda r: edit(r, PROJECT, "  roles:\n", "  orphanedResources:\n    warn: false\n  roles:\n"),
+        "GO168",
+        "spec.orphanedResources: not a field",
+    ),
+    "project-cluster-blacklist": (
+        lambda r: edit(r, PROJECT, "  roles:\n", "  clusterResourceBlacklist: []\n  roles:\n"),
+        "GO168",
+        "spec.clusterResourceBlacklist: not a field",
+    ),
     # the deployer account
     "deployer-binds-cluster-admin": (
         lambda r: edit(

@@ -25,6 +25,7 @@ from ..repo import (
     ADDONS_DEPLOYER_ROLE,
     ADDONS_DIR,
     ADDONS_PROJECT,
+    ADDONS_PROJECT_ROLES,
     Addon,
     Resource,
 )
@@ -189,13 +190,28 @@ def addons_applicationset(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     yield Outcome(where, problem if uses else None)
 
 
+# The addons AppProject's spec fields GO168 reads (namespaceResourceBlacklist: GO142); any other is refused.
+PROJECT_FIELDS = (
+    "description",
+    "sourceRepos",
+    "destinations",
+    "destinationServiceAccounts",
+    "clusterResourceWhitelist",
+    "namespaceResourceWhitelist",
+    "namespaceResourceBlacklist",
+    "roles",
+)
+
+
 @check("GO168", "addons-appproject")
 def addons_appproject(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """The addons AppProject allows exactly what the add-ons are: this repository, each
     known cluster by name in the add-ons' namespace only, their cluster-scoped objects each
     by name, their namespaced kinds (and the ReplicaSets and Pods Argo CD shows), synced as
-    the add-ons' own service account. A kind without a name, another namespace or another
-    account lets Git write RBAC or kube-system beyond the add-on."""
+    the add-ons' own service account, one read-only role, and no other field (sync windows,
+    orphaned resources, signature keys...). A kind without a name, another namespace or
+    another account lets Git write RBAC or kube-system beyond the add-on; a role that may
+    sync, override or exec lets a person do it by hand."""
     ctx = scope.context
     if doc.kind != "AppProject" or doc.name != ADDONS_PROJECT or not ctx.addons:
         return
@@ -229,8 +245,18 @@ def addons_appproject(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         key = (str(item.get("group", "")), str(item.get("kind", "")))
         problem = f"{key[1] or '?'} ({key[0] or 'core'}) is not a namespaced kind of an add-on"
         yield Outcome(f"spec.namespaceResourceWhitelist[{i}]", None if key in kinds else problem)
-    for key in ("sourceNamespaces", "signatureKeys"):
-        yield Outcome(f"spec.{key}", f"{key} widens the add-ons' project" if spec.get(key) else None)
+    roles = spec.get("roles")
+    reviewed_roles = list(ADDONS_PROJECT_ROLES)
+    allowed = {p for r in reviewed_roles for p in r["policies"]}
+    for i, role in enumerate(roles if isinstance(roles, list) else []):
+        policies = role.get("policies") if isinstance(role, dict) else None
+        for j, policy in enumerate(policies if isinstance(policies, list) else []):
+            problem = f"{policy!r} is not a policy of the reviewed read-only role"
+            yield Outcome(f"spec.roles[{i}].policies[{j}]", None if policy in allowed else problem)
+    problem = "is not exactly the reviewed read-only role (repo.py ADDONS_PROJECT_ROLES)"
+    yield Outcome("spec.roles", None if roles == reviewed_roles else problem)
+    for key in sorted(str(k) for k in spec if k not in PROJECT_FIELDS):
+        yield Outcome(f"spec.{key}", f"not a field of the reviewed add-ons' project ({', '.join(PROJECT_FIELDS)})")
 
 
 RBAC_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"})
