@@ -108,6 +108,18 @@ CASES = {
         "GO164",
         "spec.template.spec.containers[metrics-server].image",
     ),
+    "image-by-a-malformed-digest": (
+        lambda r: edit(r, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", "newTag: v0.8.0\n    digest: sha256:abc"),
+        "GO164",
+        "is not 'registry.example.com/example-org/metrics-server:v0.8.0' (or it @sha256:<64 hex>)",
+    ),
+    "another-tag-by-digest": (
+        lambda r: edit(
+            r, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", f"newTag: v0.9.0\n    digest: sha256:{'ab' * 32}"
+        ),
+        "GO164",
+        "metrics-server:v0.9.0@sha256:",
+    ),
     "apiservice-to-another-service": (
         lambda r: edit(r, f"{ADDON}/upstream/apiservice.yaml", "    name: metrics-server\n", "    name: collector\n"),
         "GO165",
@@ -324,6 +336,11 @@ CASES = {
         "Role/helper: metadata.namespace: is 'kube-system'",
     ),
 }
+
+
+def test_the_pinned_image_may_be_pinned_by_digest_too(repo, capsys):
+    edit(repo, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", f"newTag: v0.8.0\n    digest: sha256:{'ab' * 32}")
+    assert validate(repo, capsys) == []
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

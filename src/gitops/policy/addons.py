@@ -16,6 +16,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterator
 
 from ..repo import (
@@ -33,6 +34,7 @@ from .registry import INPUT, Doc, Outcome, Scope, check
 
 ADDON_FILE = "AddonFile"  # the kind validate gives each file it finds under addons/
 TREE_ONLY = frozenset({("apps", "ReplicaSet"), ("", "Pod")})  # shown by Argo CD, never synced (appproject.yaml)
+DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}")  # the pinned tag may be pinned by digest too (docs/addons.md)
 CLUSTERS_GENERATOR = [{"git": {"files": [{"path": "clusters/*/config.yaml"}]}}]
 
 
@@ -97,7 +99,8 @@ def addon_reviewed_rendering(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 def addon_image(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """A cluster add-on runs the pinned release of its image from the mirror in this
     repository's registry (gitops.yaml image's registry and owner, the add-on's name, its
-    pinned tag): an upstream staging tag or another registry runs what nobody reviewed."""
+    pinned tag, by digest or not): an upstream staging tag or another registry runs what
+    nobody reviewed."""
     addon = _addon(doc, scope)
     if addon is None or doc.kind not in ("Deployment", "DaemonSet", "StatefulSet"):
         return
@@ -107,7 +110,8 @@ def addon_image(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         for container in template.get(key) or []:
             image = str((container or {}).get("image", "")) if isinstance(container, dict) else ""
             where = f"spec.template.spec.{key}[{(container or {}).get('name', '?')}].image"
-            yield Outcome(where, None if image == wanted else f"{image!r} is not {wanted!r}")
+            pinned = image.startswith(wanted) and (image == wanted or bool(DIGEST_RE.fullmatch(image[len(wanted) :])))
+            yield Outcome(where, None if pinned else f"{image!r} is not {wanted!r} (or it @sha256:<64 hex>)")
 
 
 @check("GO165", "addon-apiservice", addons=True)
