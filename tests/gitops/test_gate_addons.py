@@ -76,6 +76,17 @@ CASES = {
         "GO162",
         "Service/kube-system/metrics-server of add-on metrics-server is not rendered",
     ),
+    "folder-renders-nothing": (
+        lambda r: edit(
+            r,
+            f"{ADDON}/kustomization.yaml",
+            "resources:\n  - upstream/apiservice.yaml\n  - upstream/deployment.yaml\n"
+            "  - upstream/rbac.yaml\n  - upstream/service.yaml\n",
+            "resources: []\n",
+        ),
+        "GO162",
+        "(Application metrics-server-dev): (nothing rendered): (render): Deployment/kube-system/metrics-server",
+    ),
     "widened-clusterrole": (
         lambda r: edit(
             r, f"{ADDON}/upstream/rbac.yaml", "      - nodes/metrics\n", "      - nodes/metrics\n      - nodes/proxy\n"

@@ -33,6 +33,7 @@ from ..repo import (
 from .registry import INPUT, Doc, Outcome, Scope, check
 
 ADDON_FILE = "AddonFile"  # the kind validate gives each file it finds under addons/
+ADDON_EMPTY = "AddonEmptyRender"  # the kind validate gives an add-on render with no document (GO162)
 TREE_ONLY = frozenset({("apps", "ReplicaSet"), ("", "Pod")})  # shown by Argo CD, never synced (appproject.yaml)
 DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}")  # the pinned tag may be pinned by digest too (docs/addons.md)
 CLUSTERS_GENERATOR = [{"git": {"files": [{"path": "clusters/*/config.yaml"}]}}]
@@ -70,12 +71,13 @@ def addon_resources(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         if doc.addon is not None:
             yield Outcome("(render)", f"{doc.addon!r} is not a reviewed add-on")
         return
-    found = resource_of(doc.body)
-    problem = f"not an object of the reviewed add-on {addon.name} ({len(addon.reviewed)} objects: repo.py ADDONS)"
-    yield Outcome("metadata", None if found in addon.resources else problem)
+    if doc.kind != ADDON_EMPTY:
+        found = resource_of(doc.body)
+        problem = f"not an object of the reviewed add-on {addon.name} ({len(addon.reviewed)} objects: repo.py ADDONS)"
+        yield Outcome("metadata", None if found in addon.resources else problem)
     first = next((d for d in scope.render if d.addon == doc.addon), None)
     if first is doc:
-        rendered = {resource_of(d.body) for d in scope.render if d.addon == doc.addon}
+        rendered = {resource_of(d.body) for d in scope.render if d.addon == doc.addon and d.kind != ADDON_EMPTY}
         for missing in sorted(addon.resources - rendered):
             yield Outcome("(render)", f"{missing} of add-on {addon.name} is not rendered")
 
