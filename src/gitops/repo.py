@@ -137,6 +137,15 @@ ADDONS_PROJECT = "addons"  # their AppProject (argocd/projects/appproject-addons
 # and its ClusterRole, Role (in each add-on's namespace) and bindings.
 ADDONS_DEPLOYER = "flask-gitops-sync:addons-deployer"
 ADDONS_DEPLOYER_ROLE = "flask-gitops-addons-deployer"
+# How Argo CD syncs every add-on Application (the addons ApplicationSet's template), exactly:
+# pruned and self-healed everywhere, applied server-side, retried; and what the
+# ApplicationSet itself keeps when it or a cluster folder goes (argocd/applicationset-addons.yaml).
+ADDONS_SYNC_POLICY: dict = {
+    "automated": {"prune": True, "selfHeal": True},
+    "syncOptions": ["ServerSideApply=true"],
+    "retry": {"limit": 5, "refresh": True, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "30s"}},
+}
+ADDONS_APPSET_SYNC_POLICY: dict = {"preserveResourcesOnDeletion": True}
 # The one role of the addons AppProject (argocd/projects/appproject-addons.yaml): read-only.
 ADDONS_PROJECT_ROLES: tuple[dict, ...] = (
     {

@@ -164,6 +164,46 @@ CASES = {
         "GO167",
         "prune and selfHeal on every cluster",
     ),
+    "appset-creates-namespaces": (
+        lambda r: edit(
+            r,
+            APPSET,
+            "          - ServerSideApply=true\n",
+            "          - ServerSideApply=true\n          - CreateNamespace=true\n",
+        ),
+        "GO167",
+        "syncPolicy.syncOptions: ['ServerSideApply=true', 'CreateNamespace=true'] is not the reviewed",
+    ),
+    "appset-managed-namespace-metadata": (
+        lambda r: edit(
+            r,
+            APPSET,
+            "        syncOptions:\n",
+            "        managedNamespaceMetadata:\n          labels:\n            a: b\n        syncOptions:\n",
+        ),
+        "GO167",
+        "spec.template.spec.syncPolicy.managedNamespaceMetadata: {'labels': {'a': 'b'}} is not in the reviewed",
+    ),
+    "appset-automation-disabled": (
+        lambda r: edit(r, APPSET, "          selfHeal: true\n", "          selfHeal: true\n          enabled: false\n"),
+        "GO167",
+        "spec.template.spec.syncPolicy.automated: ",
+    ),
+    "appset-deletes-what-it-deployed": (
+        lambda r: edit(r, APPSET, "    preserveResourcesOnDeletion: true", "    preserveResourcesOnDeletion: false"),
+        "GO167",
+        "spec.syncPolicy: {'preserveResourcesOnDeletion': False} is not the reviewed",
+    ),
+    "appset-sync-policy-a-string": (
+        lambda r: edit(
+            r,
+            APPSET,
+            "      syncPolicy:\n        automated:\n          prune: true\n          selfHeal: true\n",
+            "      syncPolicy: x\n      x:\n        automated:\n          prune: true\n          selfHeal: true\n",
+        ),
+        "GO167",
+        "spec.template.spec.syncPolicy: 'x' is not the reviewed sync policy",
+    ),
     "app-appset-in-the-addons-project": (
         lambda r: edit(r, "argocd/applicationset.yaml", "      project: flask-app", "      project: addons"),
         "GO167",

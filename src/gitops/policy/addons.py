@@ -21,12 +21,14 @@ from collections.abc import Iterator
 
 from ..repo import (
     ADDONS_APPSET,
+    ADDONS_APPSET_SYNC_POLICY,
     ADDONS_DEPLOYER,
     ADDONS_DEPLOYER_REVIEWED,
     ADDONS_DEPLOYER_ROLE,
     ADDONS_DIR,
     ADDONS_PROJECT,
     ADDONS_PROJECT_ROLES,
+    ADDONS_SYNC_POLICY,
     Addon,
     Resource,
 )
@@ -155,18 +157,26 @@ def _app_spec_problems(spec: dict, addons: dict[str, Addon], project: str) -> It
     namespace = destination.get("namespace") if isinstance(destination, dict) else None
     wanted = addon.namespace if addon else None
     yield "destination.namespace", None if addon is None or namespace == wanted else f"{namespace!r} is not {wanted!r}"
-    automated = (spec.get("syncPolicy") or {}).get("automated") or {}
-    complete = isinstance(automated, dict) and automated.get("prune") is True and automated.get("selfHeal") is True
-    yield "syncPolicy.automated", None if complete else "prune and selfHeal on every cluster (docs/addons.md)"
+    policy = spec.get("syncPolicy")
+    if not isinstance(policy, dict):
+        yield "syncPolicy", f"{policy!r} is not the reviewed sync policy (repo.py ADDONS_SYNC_POLICY)"
+        return
+    for key in sorted({*ADDONS_SYNC_POLICY, *(str(k) for k in policy)}):
+        wanted, got = ADDONS_SYNC_POLICY.get(key), policy.get(key)
+        why = " (prune and selfHeal on every cluster: docs/addons.md)" if key == "automated" else ""
+        reviewed = f"the reviewed {wanted!r}" if key in ADDONS_SYNC_POLICY else "in the reviewed sync policy"
+        problem = f"{got!r} is not {reviewed}{why} (repo.py ADDONS_SYNC_POLICY)"
+        yield f"syncPolicy.{key}", None if got == wanted else problem
 
 
 @check("GO167", "addons-applicationset")
 def addons_applicationset(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """The cluster add-ons are synced by one ApplicationSet of a reviewed shape: a git
     generator over every cluster folder's config.yaml, the addons project written out (never
-    templated), an add-on's folder into its namespace, pruned and self-healed everywhere;
-    and no other Application or ApplicationSet uses the addons project, whose whitelist
-    lets it write RBAC and kube-system."""
+    templated), an add-on's folder into its namespace, with the reviewed sync policy (pruned
+    and self-healed everywhere, nothing else) and its resources kept when it goes; and no
+    other Application or ApplicationSet uses the addons project, whose whitelist lets it
+    write RBAC and kube-system."""
     if doc.kind not in ("Application", "ApplicationSet") or not scope.context.addons:
         return
     spec = doc.body.get("spec") or {}
@@ -179,6 +189,9 @@ def addons_applicationset(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         problem = "must be one git generator over clusters/*/config.yaml (every cluster gets the add-ons)"
         yield Outcome("spec.generators", None if generators == CLUSTERS_GENERATOR else problem)
         yield Outcome("spec.templatePatch", "no templatePatch on the add-ons" if "templatePatch" in spec else None)
+        policy = spec.get("syncPolicy")
+        problem = f"{policy!r} is not the reviewed {ADDONS_APPSET_SYNC_POLICY!r} (repo.py ADDONS_APPSET_SYNC_POLICY)"
+        yield Outcome("spec.syncPolicy", None if policy == ADDONS_APPSET_SYNC_POLICY else problem)
         template = (spec.get("template") or {}) if isinstance(spec.get("template"), dict) else {}
         inner = template.get("spec") or {}
         project = inner.get("project") if isinstance(inner, dict) else None
