@@ -133,6 +133,9 @@ ADDONS_APPSET = (
     "addons"  # the ApplicationSet that makes every add-on's Applications (argocd/applicationset-addons.yaml)
 )
 ADDONS_PROJECT = "addons"  # their AppProject (argocd/projects/appproject-addons.yaml)
+# The Argo CD annotations that ApplicationSet, and only it, carries (GO150): it is created
+# before the app's (docs/addons.md); gitops.yaml reviewedAnnotations would allow it on every object.
+ADDONS_APPSET_ANNOTATIONS = frozenset({"argocd.argoproj.io/sync-wave=-1"})
 # The account Argo CD syncs them as on every workload cluster (argocd/destinations/*-addons.yaml),
 # and its ClusterRole, Role (in each add-on's namespace) and bindings.
 ADDONS_DEPLOYER = "flask-gitops-sync:addons-deployer"

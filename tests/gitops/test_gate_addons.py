@@ -204,6 +204,26 @@ CASES = {
         "GO167",
         "spec.template.spec.syncPolicy: 'x' is not the reviewed sync policy",
     ),
+    "addons-sync-wave-on-the-app-deployment": (
+        lambda r: edit(
+            r,
+            "apps/flask-app/base/deployment.yaml",
+            "  annotations:\n",
+            '  annotations:\n    argocd.argoproj.io/sync-wave: "-1"\n',
+        ),
+        "GO150",
+        "metadata.annotations.argocd.argoproj.io/sync-wave: 'argocd.argoproj.io/sync-wave=-1' changes how Argo CD",
+    ),
+    "addons-sync-wave-on-the-app-appset": (
+        lambda r: edit(
+            r,
+            "argocd/applicationset.yaml",
+            "metadata:\n  name: flask-app\n",
+            'metadata:\n  name: flask-app\n  annotations:\n    argocd.argoproj.io/sync-wave: "-1"\n',
+        ),
+        "GO150",
+        "ApplicationSet/flask-app: metadata.annotations.argocd.argoproj.io/sync-wave",
+    ),
     "app-appset-in-the-addons-project": (
         lambda r: edit(r, "argocd/applicationset.yaml", "      project: flask-app", "      project: addons"),
         "GO167",
