@@ -414,6 +414,17 @@ def test_the_pinned_image_may_be_pinned_by_digest_too(repo, capsys):
     assert validate(repo, capsys) == []
 
 
+@pytest.mark.parametrize("pid", [f"GO{n}" for n in range(162, 170)])
+def test_the_addon_policies_cannot_be_switched_off(repo, capsys, pid):
+    edit(repo, "gitops.yaml", "skipPolicies: []", f"skipPolicies: [{pid}]")
+    assert main(["-C", str(repo), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{pid} cannot be switched off" in err
+    assert main(["-C", str(repo), "validate", "--skip-policy", pid]) == 2
+    assert f"{pid} cannot be switched off" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_change_is_refused_in_one_line_naming_it(repo, capsys, case):
     change, policy, fragment = CASES[case]

@@ -62,7 +62,7 @@ def _addon(doc: Doc, scope: Scope) -> Addon | None:
     return scope.context.addon(doc.addon) if doc.addon is not None else None
 
 
-@check("GO162", "addon-resources", addons=True)
+@check("GO162", "addon-resources", mandatory=True, addons=True)
 def addon_resources(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """A cluster add-on's folder renders exactly the objects reviewed for it (repo.py ADDONS):
     a new kind, another object or one in another namespace is something nobody reviewed,
@@ -84,7 +84,7 @@ def addon_resources(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome("(render)", f"{missing} of add-on {addon.name} is not rendered")
 
 
-@check("GO163", "addon-reviewed-rendering", addons=True)
+@check("GO163", "addon-reviewed-rendering", mandatory=True, addons=True)
 def addon_reviewed_rendering(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """Each object a cluster add-on renders is its reviewed rendering, pinned by a sha256 in
     the code (repo.py ADDONS, the image aside: GO164): a widened ClusterRole, a new flag, a
@@ -99,7 +99,7 @@ def addon_reviewed_rendering(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     yield Outcome("(rendering)", None if digest == reviewed else problem)
 
 
-@check("GO164", "addon-image", addons=True)
+@check("GO164", "addon-image", mandatory=True, addons=True)
 def addon_image(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """A cluster add-on runs the pinned release of its image from the mirror in this
     repository's registry (gitops.yaml image's registry and owner, the add-on's name, its
@@ -118,7 +118,7 @@ def addon_image(doc: Doc, scope: Scope) -> Iterator[Outcome]:
             yield Outcome(where, None if pinned else f"{image!r} is not {wanted!r} (or it @sha256:<64 hex>)")
 
 
-@check("GO165", "addon-apiservice", addons=True)
+@check("GO165", "addon-apiservice", mandatory=True, addons=True)
 def addon_apiservice(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An add-on's APIService sends every request for its API group to the Service the
     add-on deploys, in its own namespace: pointed anywhere else, the API server sends the
@@ -133,7 +133,7 @@ def addon_apiservice(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     yield Outcome("spec.service", None if doc.name == name and got == (namespace, service) else problem)
 
 
-@check("GO166", "addon-files", stages=(INPUT,))
+@check("GO166", "addon-files", stages=(INPUT,), mandatory=True)
 def addon_files(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """The add-ons folder holds the reviewed add-ons' files and nothing else: a file the
     gate does not know (a second kustomization, a patch waiting to be referenced, a new
@@ -169,7 +169,7 @@ def _app_spec_problems(spec: dict, addons: dict[str, Addon], project: str) -> It
         yield f"syncPolicy.{key}", None if got == wanted else problem
 
 
-@check("GO167", "addons-applicationset")
+@check("GO167", "addons-applicationset", mandatory=True)
 def addons_applicationset(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """The cluster add-ons are synced by one ApplicationSet of a reviewed shape: a git
     generator over every cluster folder's config.yaml, the addons project written out (never
@@ -222,7 +222,7 @@ PROJECT_FIELDS = (
 )
 
 
-@check("GO168", "addons-appproject")
+@check("GO168", "addons-appproject", mandatory=True)
 def addons_appproject(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """The addons AppProject allows exactly what the add-ons are: this repository, each
     known cluster by name in the add-ons' namespace only, their cluster-scoped objects each
@@ -287,7 +287,7 @@ def is_reviewed_deployer(body: dict) -> bool:
     return reviewed is not None and rendering_digest(body) == reviewed
 
 
-@check("GO169", "addons-deployer")
+@check("GO169", "addons-deployer", mandatory=True)
 def addons_deployer(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """The account Argo CD syncs the cluster add-ons as (argocd/destinations/*-addons.yaml)
     may write RBAC and kube-system objects by name: its ServiceAccount, roles and bindings

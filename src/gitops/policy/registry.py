@@ -9,7 +9,8 @@ findings, and skips the ids it is told to skip.
 Checks run at one or both of two stages: ``document`` (every rendered document, after
 kustomize) and ``input`` (the files kustomize and Argo CD read, before kustomize runs:
 each kustomization file reached from a target, each cluster's config.yaml). A
-``mandatory`` check guards kustomize itself and cannot be switched off.
+``mandatory`` check guards kustomize itself, or pins what the cluster add-ons deploy
+(policy/addons.py), and cannot be switched off.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class Policy:
     reason: str
     function: CheckFunction
     stages: frozenset[str] = frozenset({DOCUMENT})
-    mandatory: bool = False  # guards kustomize itself: cannot be skipped
+    mandatory: bool = False  # guards kustomize itself or pins the cluster add-ons: cannot be skipped
     addons: bool = False  # reads what a cluster add-on renders (the others never see it: policy/addons.py)
 
 
@@ -183,7 +184,8 @@ def check_skippable(skip: Iterable[str]) -> None:
     mandatory = sorted(pid for pid in skipped if POLICIES[pid].mandatory)
     if mandatory:
         raise ValueError(
-            f"policy id(s) {', '.join(mandatory)} cannot be switched off (they keep kustomize offline and bounded)"
+            f"policy id(s) {', '.join(mandatory)} cannot be switched off "
+            "(they keep kustomize offline and bounded, and pin what the cluster add-ons deploy)"
         )
 
 
