@@ -321,6 +321,37 @@ CASES = {
         "GO168",
         "spec.clusterResourceBlacklist: not a field",
     ),
+    # malformed input: a one-line finding, never an internal error
+    "app-appset-template-a-string": (
+        lambda r: edit(r, "argocd/applicationset.yaml", "  template:\n", "  template: oops\n  xtemplate:\n"),
+        "GO167",
+        "ApplicationSet/flask-app: spec.template: 'oops' is not a mapping",
+    ),
+    "appset-generator-git-a-string": (
+        lambda r: edit(r, APPSET, "    - git:\n        repoURL", "    - git: x\n      y:\n        repoURL"),
+        "GO167",
+        "spec.generators: must be one git generator",
+    ),
+    "cluster-name-a-string": (
+        lambda r: edit(
+            r,
+            "clusters/dev/config.yaml",
+            "cluster:\n  name: dev # the cluster's name in Argo CD (argocd cluster add ... --name dev)\n",
+            "cluster: dev\n",
+        ),
+        "GO127",
+        "cluster: 'dev' is a string, not a mapping",
+    ),
+    "project-destination-namespace-a-list": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "    - name: dev\n      namespace: kube-system",
+            "    - name: dev\n      namespace: [kube-system]",
+        ),
+        "GO168",
+        "spec.destinations[0]: {'name': 'dev', 'namespace': ['kube-system']} is not a known cluster",
+    ),
     # the deployer account
     "deployer-binds-cluster-admin": (
         lambda r: edit(

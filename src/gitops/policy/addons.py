@@ -145,6 +145,11 @@ def addon_files(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     yield Outcome("(file)", None if os.path.normpath(doc.source) in known else problem)
 
 
+def _map(value: object) -> dict:
+    """``value`` when it is a mapping, else an empty one (its type is another check's finding)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _app_spec_problems(spec: dict, addons: dict[str, Addon], project: str) -> Iterator[tuple[str, str | None]]:
     """(field, problem) of an add-on Application template spec."""
     yield "project", None if spec.get("project") == project else f"{spec.get('project')!r} is not {project!r}"
@@ -179,11 +184,11 @@ def addons_applicationset(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     write RBAC and kube-system."""
     if doc.kind not in ("Application", "ApplicationSet") or not scope.context.addons:
         return
-    spec = doc.body.get("spec") or {}
+    spec = _map(doc.body.get("spec"))
     addons = {a.path: a for a in scope.context.addons}
     if doc.kind == "ApplicationSet" and doc.name == ADDONS_APPSET:
         generators = [
-            {"git": {"files": (g.get("git") or {}).get("files")}} if isinstance(g, dict) and set(g) == {"git"} else g
+            {"git": {"files": _map(g.get("git")).get("files")}} if isinstance(g, dict) and set(g) == {"git"} else g
             for g in spec.get("generators") or []
         ]
         problem = "must be one git generator over clusters/*/config.yaml (every cluster gets the add-ons)"
@@ -192,17 +197,22 @@ def addons_applicationset(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         policy = spec.get("syncPolicy")
         problem = f"{policy!r} is not the reviewed {ADDONS_APPSET_SYNC_POLICY!r} (repo.py ADDONS_APPSET_SYNC_POLICY)"
         yield Outcome("spec.syncPolicy", None if policy == ADDONS_APPSET_SYNC_POLICY else problem)
-        template = (spec.get("template") or {}) if isinstance(spec.get("template"), dict) else {}
-        inner = template.get("spec") or {}
-        project = inner.get("project") if isinstance(inner, dict) else None
+        template = spec.get("template")
+        yield Outcome("spec.template", None if isinstance(template, dict) else f"{template!r} is not a mapping")
+        inner = _map(_map(template).get("spec"))
+        project = inner.get("project")
         templated = isinstance(project, str) and "{{" in project
         yield Outcome("spec.template.spec.project", "templated: write it out" if templated else None)
-        for where, problem in _app_spec_problems(inner if isinstance(inner, dict) else {}, addons, ADDONS_PROJECT):
+        for where, problem in _app_spec_problems(inner, addons, ADDONS_PROJECT):
             yield Outcome(f"spec.template.spec.{where}", problem)
         return
     where = "spec.template.spec.project" if doc.kind == "ApplicationSet" else "spec.project"
-    template = (spec.get("template") or {}).get("spec") if doc.kind == "ApplicationSet" else spec
-    project = (template or {}).get("project") if isinstance(template, dict) else None
+    if doc.kind == "ApplicationSet" and not isinstance(spec.get("template"), dict):
+        problem = f"{spec.get('template')!r} is not a mapping: which project it uses cannot be read"
+        yield Outcome("spec.template", problem)
+        return
+    template = _map(_map(spec.get("template")).get("spec")) if doc.kind == "ApplicationSet" else spec
+    project = template.get("project")
     patch = str(spec.get("templatePatch") or "") if doc.kind == "ApplicationSet" else ""
     uses = project == ADDONS_PROJECT or (isinstance(project, str) and "{{" in project) or ADDONS_PROJECT in patch
     problem = f"only ApplicationSet {ADDONS_APPSET!r} may use the {ADDONS_PROJECT!r} project"
@@ -234,14 +244,20 @@ def addons_appproject(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     ctx = scope.context
     if doc.kind != "AppProject" or doc.name != ADDONS_PROJECT or not ctx.addons:
         return
-    spec = doc.body.get("spec") or {}
+    spec = _map(doc.body.get("spec"))
     repos = spec.get("sourceRepos")
     yield Outcome("spec.sourceRepos", None if repos == [ctx.repo_url] else f"{repos} is not [{ctx.repo_url!r}]")
     namespaces = {a.namespace for a in ctx.addons}
-    clusters = {str(((c.data or {}).get("cluster") or {}).get("name")) for c in ctx.cluster_configs.values() if c.data}
+    clusters = {str(_map(_map(c.data).get("cluster")).get("name")) for c in ctx.cluster_configs.values() if c.data}
     for i, dest in enumerate(spec.get("destinations") or []):
         dest = dest if isinstance(dest, dict) else {}
-        ok = set(dest) == {"name", "namespace"} and dest["namespace"] in namespaces and dest["name"] in clusters
+        ok = (
+            set(dest) == {"name", "namespace"}
+            and isinstance(dest["namespace"], str)
+            and isinstance(dest["name"], str)
+            and dest["namespace"] in namespaces
+            and dest["name"] in clusters
+        )
         problem = f"{dest} is not a known cluster (by name) and an add-on namespace ({', '.join(sorted(namespaces))})"
         yield Outcome(f"spec.destinations[{i}]", None if ok else problem)
     accounts = spec.get("destinationServiceAccounts") or []

@@ -39,14 +39,19 @@ def system_namespaces(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         system = doc.namespace in SYSTEM_NAMESPACES and not (deployer and doc.namespace in addon_namespaces)
         yield Outcome("metadata.namespace", f"is {doc.namespace!r}" if system else None)
     for spec, where, label, _ in applications(doc, scope):
-        ns = (spec.get("destination") or {}).get("namespace")
+        destination = spec.get("destination")
+        ns = destination.get("namespace") if isinstance(destination, dict) else None
+        ns = ns if isinstance(ns, str) else str(ns)
         addon = addon_application(spec, scope)
         system = ns in SYSTEM_NAMESPACES and not (addon and ns == addon.namespace)
         yield Outcome(f"{where}.destination.namespace", f"deploys into {ns!r}{label}" if system else None)
     if doc.kind == "AppProject":
         addons = doc.name == ADDONS_PROJECT
-        for i, dest in enumerate((doc.body.get("spec") or {}).get("destinations") or []):
-            ns = dest.get("namespace")
+        spec = doc.body.get("spec")
+        destinations = spec.get("destinations") if isinstance(spec, dict) else None
+        for i, dest in enumerate(destinations if isinstance(destinations, list) else []):
+            ns = dest.get("namespace") if isinstance(dest, dict) else None
+            ns = ns if isinstance(ns, str) else str(ns)  # a list or mapping is no namespace (the schema says so)
             system = ns in SYSTEM_NAMESPACES and not (addons and ns in addon_namespaces)
             yield Outcome(f"spec.destinations[{i}].namespace", f"allows {ns!r}" if system else None)
 
