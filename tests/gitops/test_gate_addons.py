@@ -440,6 +440,15 @@ CASES = {
 }
 
 
+def test_a_file_name_with_a_newline_under_addons_is_one_finding(repo, capsys):
+    (repo / ADDON / "x\nGO000 fake: all good.yaml").write_text("kind: ConfigMap\n")
+    lines = validate(repo, capsys)
+    assert lines == [
+        "GO166 addons/metrics-server/x\\nGO000 fake: all good.yaml: add-on file: (file): "
+        "not a file of a reviewed add-on under addons/ (repo.py ADDONS)"
+    ]
+
+
 def test_the_pinned_image_may_be_pinned_by_digest_too(repo, capsys):
     edit(repo, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", f"newTag: v0.8.0\n    digest: sha256:{'ab' * 32}")
     assert validate(repo, capsys) == []

@@ -36,7 +36,10 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.id} {self.file}: {self.resource}: {self.field}: {self.message}"
+        """One line whatever a file name or value holds: control characters escaped (a newline in a
+        file name under addons/ would otherwise print a second, made-up finding)."""
+        line = f"{self.id} {self.file}: {self.resource}: {self.field}: {self.message}"
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
 
 
 @dataclass
