@@ -279,6 +279,9 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
     argocd = {t.resolve() for t in argocd_targets(repo)} if not paths else set()
     rendered: list[tuple[str, str, list[dict], str | None]] = []
     _render_targets(repo, [t for t in targets if t.resolve() in argocd], blocked, rendered, report)
+    built = {label for label, _, _, _ in rendered}
+    unread = [repo.rel(t) for t in targets if t.resolve() in argocd and is_kustomization(t)]
+    ctx = dataclasses.replace(ctx, unread_projects=tuple(t for t in unread if t not in built))
     argocd_docs = [body for _, _, bodies, _ in rendered for body in bodies]
     if any(body.get("kind") in ("Application", "ApplicationSet") for body in argocd_docs):
         ctx = dataclasses.replace(ctx, projects=repository_projects(repo, targets, report))

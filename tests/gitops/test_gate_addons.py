@@ -449,6 +449,12 @@ def test_a_file_name_with_a_newline_under_addons_is_one_finding(repo, capsys):
     ]
 
 
+def test_an_appproject_file_that_is_not_read_is_no_missing_project_per_application(repo, capsys):
+    edit(repo, PROJECT, "  description: cluster", "  description: x\n  description: cluster")
+    lines = validate(repo, capsys)
+    assert [line.split(" ", 1)[0] for line in lines] == ["YAML", "GO153"], lines
+
+
 def test_the_pinned_image_may_be_pinned_by_digest_too(repo, capsys):
     edit(repo, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", f"newTag: v0.8.0\n    digest: sha256:{'ab' * 32}")
     assert validate(repo, capsys) == []

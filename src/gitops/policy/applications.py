@@ -101,9 +101,11 @@ def appset_generator(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 @check("GO120", "argocd-project")
 def argocd_project(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An Application in a missing project never syncs."""
+    unread = scope.context.unread_projects  # their failure is reported: not a missing project per Application
     for spec, where, label, project in _apps(doc, scope):
         name = spec.get("project", "default")
-        yield Outcome(f"{where}.project", None if project is not None else f"AppProject {name!r} is not defined{label}")
+        missing = project is None and not unread
+        yield Outcome(f"{where}.project", f"AppProject {name!r} is not defined{label}" if missing else None)
 
 
 @check("GO121", "argocd-destination")

@@ -100,6 +100,9 @@ class Context:
     # The repository's AppProject specs by name, for Applications validated without them (say
     # `gitops validate argocd`, whose projects live in argocd/projects/); a run's own win.
     projects: Mapping[str, dict] = field(default_factory=dict, compare=False)
+    # The argocd/ folders that were not built (refused inputs, a failed build): their AppProjects
+    # are unknown, so an Application's missing project is no finding of its own (GO120).
+    unread_projects: tuple[str, ...] = ()
     # Every cluster folder's config.yaml as the repository model read it (Repo.cluster_configs), by folder name.
     cluster_configs: Mapping[str, ClusterConfig] = field(default_factory=dict, compare=False)
     # The cluster add-ons (Repo.addons): what they render, and how Argo CD syncs them.
