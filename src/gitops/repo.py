@@ -133,10 +133,54 @@ ADDONS_APPSET = (
     "addons"  # the ApplicationSet that makes every add-on's Applications (argocd/applicationset-addons.yaml)
 )
 ADDONS_PROJECT = "addons"  # their AppProject (argocd/projects/appproject-addons.yaml)
+# The Argo CD annotations that ApplicationSet, and only it, carries (GO150): it is created
+# before the app's (docs/addons.md); gitops.yaml reviewedAnnotations would allow it on every object.
+ADDONS_APPSET_ANNOTATIONS = frozenset({"argocd.argoproj.io/sync-wave=-1"})
 # The account Argo CD syncs them as on every workload cluster (argocd/destinations/*-addons.yaml),
 # and its ClusterRole, Role (in each add-on's namespace) and bindings.
 ADDONS_DEPLOYER = "flask-gitops-sync:addons-deployer"
 ADDONS_DEPLOYER_ROLE = "flask-gitops-addons-deployer"
+# How Argo CD syncs every add-on Application (the addons ApplicationSet's template), exactly:
+# pruned and self-healed everywhere, applied server-side, retried; and what the
+# ApplicationSet itself keeps when it or a cluster folder goes (argocd/applicationset-addons.yaml).
+ADDONS_SYNC_POLICY: dict = {
+    "automated": {"prune": True, "selfHeal": True},
+    "syncOptions": ["ServerSideApply=true"],
+    "retry": {"limit": 5, "refresh": True, "backoff": {"duration": "5s", "factor": 2, "maxDuration": "30s"}},
+}
+ADDONS_APPSET_SYNC_POLICY: dict = {"preserveResourcesOnDeletion": True}
+# The one role of the addons AppProject (argocd/projects/appproject-addons.yaml): read-only.
+ADDONS_PROJECT_ROLES: tuple[dict, ...] = (
+    {
+        "name": "read-only",
+        "description": "See the add-on applications, their diffs and logs; change nothing.",
+        "policies": [
+            f"p, proj:{ADDONS_PROJECT}:read-only, applications, get, {ADDONS_PROJECT}/*, allow",
+            f"p, proj:{ADDONS_PROJECT}:read-only, logs, get, {ADDONS_PROJECT}/*, allow",
+        ],
+        "groups": ["flask-gitops:developers", "flask-gitops:platform"],
+    },
+)
+# Those objects, each with the sha256 of its reviewed rendering (policy/addons.py
+# ``rendering_digest``): whatever they may do is pinned here, like the add-ons' own objects
+# (GO169); `gitops validate` prints the new sha256 of a changed one.
+ADDONS_DEPLOYER_REVIEWED: dict[Resource, str] = {
+    Resource(
+        "", "ServiceAccount", "flask-gitops-sync", "addons-deployer"
+    ): "65ee99cfbeaf3d41ed0d80febec09102eb7dd43b1e2e6ff3279030d3ac398446",
+    Resource(
+        RBAC, "ClusterRole", "", ADDONS_DEPLOYER_ROLE
+    ): "5e624852ce15abb3c089cd71eabb61f7f919ca188d99de61e7c07701a7b2bad1",
+    Resource(
+        RBAC, "ClusterRoleBinding", "", ADDONS_DEPLOYER_ROLE
+    ): "6766670163bee463222d093dea0469ddfdeece5a382f8c96604e33a22348b483",
+    Resource(
+        RBAC, "Role", "kube-system", ADDONS_DEPLOYER_ROLE
+    ): "12477eafef35da9a76a1353eb9146e37955ac30f05a6c3344b8624ffb168c5be",
+    Resource(
+        RBAC, "RoleBinding", "kube-system", ADDONS_DEPLOYER_ROLE
+    ): "e56528c500e02308bcd7536f100957c25f9aa10a31a5d6291ec344384d2c68cf",
+}
 
 
 def find_root(start: Path | None = None) -> Path:

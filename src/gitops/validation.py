@@ -21,7 +21,7 @@ from . import argocd_render, bounded, policy
 from .errors import GitopsError
 from .files import load_documents, read_text, yaml_error
 from .kustomize import Rendered, build_many
-from .policy.addons import ADDON_FILE
+from .policy.addons import ADDON_EMPTY, ADDON_FILE
 from .policy.clusters import cluster_doc
 from .policy.controls import SOURCE_OVERRIDE, is_source_override
 from .policy.inputs import input_docs, walk
@@ -279,6 +279,9 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
     argocd = {t.resolve() for t in argocd_targets(repo)} if not paths else set()
     rendered: list[tuple[str, str, list[dict], str | None]] = []
     _render_targets(repo, [t for t in targets if t.resolve() in argocd], blocked, rendered, report)
+    built = {label for label, _, _, _ in rendered}
+    unread = [repo.rel(t) for t in targets if t.resolve() in argocd and is_kustomization(t)]
+    ctx = dataclasses.replace(ctx, unread_projects=tuple(t for t in unread if t not in built))
     argocd_docs = [body for _, _, bodies, _ in rendered for body in bodies]
     if any(body.get("kind") in ("Application", "ApplicationSet") for body in argocd_docs):
         ctx = dataclasses.replace(ctx, projects=repository_projects(repo, targets, report))
@@ -303,6 +306,12 @@ def validate(repo: Repo, paths: list[Path] | None = None, skip: Iterable[str] = 
         policy.Doc(label, body, env, addon=_addon_of(repo, label))
         for label, _, bodies, env in rendered
         for body in bodies
+    ]
+    # An add-on render with no document still owes its reviewed objects (GO162).
+    docs += [
+        policy.Doc(label, {"kind": ADDON_EMPTY}, env, label="(nothing rendered)", addon=_addon_of(repo, label))
+        for label, _, bodies, env in rendered
+        if not bodies and _addon_of(repo, label)
     ]
     if any(doc.kind in ("Application", "ApplicationSet") for doc in docs) and not ctx.projects:
         ctx = dataclasses.replace(ctx, projects=repository_projects(repo, targets, report))

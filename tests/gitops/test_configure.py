@@ -55,3 +55,11 @@ def test_configure_rejects_bad_input_and_touches_nothing(repo, capsys):
     assert run(repo, "configure", "--repo", "ftp://x; rm -rf /") == 2
     assert run(repo, "configure", "--image", "acme/Flask-App") == 2
     assert snapshot(repo) == before
+
+
+def test_configure_refuses_an_image_the_addons_cannot_sit_beside(repo, capsys):
+    # The add-on's mirror is the image's registry and owner with the add-on's name (repo.Addon.mirror).
+    mirror = "registry.example.org/acme/metrics-server"
+    refused(repo, capsys, 2, ["configure", "--image", mirror], f"--image '{mirror}'", "add-on metrics-server's mirror")
+    for image in ("flask-app", "acme/flask-app"):
+        refused(repo, capsys, 2, ["configure", "--image", image], f"--image '{image}': name its registry")

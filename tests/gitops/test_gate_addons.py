@@ -76,6 +76,17 @@ CASES = {
         "GO162",
         "Service/kube-system/metrics-server of add-on metrics-server is not rendered",
     ),
+    "folder-renders-nothing": (
+        lambda r: edit(
+            r,
+            f"{ADDON}/kustomization.yaml",
+            "resources:\n  - upstream/apiservice.yaml\n  - upstream/deployment.yaml\n"
+            "  - upstream/rbac.yaml\n  - upstream/service.yaml\n",
+            "resources: []\n",
+        ),
+        "GO162",
+        "(Application metrics-server-dev): (nothing rendered): (render): Deployment/kube-system/metrics-server",
+    ),
     "widened-clusterrole": (
         lambda r: edit(
             r, f"{ADDON}/upstream/rbac.yaml", "      - nodes/metrics\n", "      - nodes/metrics\n      - nodes/proxy\n"
@@ -107,6 +118,18 @@ CASES = {
         ),
         "GO164",
         "spec.template.spec.containers[metrics-server].image",
+    ),
+    "image-by-a-malformed-digest": (
+        lambda r: edit(r, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", "newTag: v0.8.0\n    digest: sha256:abc"),
+        "GO164",
+        "is not 'registry.example.com/example-org/metrics-server:v0.8.0' (or it @sha256:<64 hex>)",
+    ),
+    "another-tag-by-digest": (
+        lambda r: edit(
+            r, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", f"newTag: v0.9.0\n    digest: sha256:{'ab' * 32}"
+        ),
+        "GO164",
+        "metrics-server:v0.9.0@sha256:",
     ),
     "apiservice-to-another-service": (
         lambda r: edit(r, f"{ADDON}/upstream/apiservice.yaml", "    name: metrics-server\n", "    name: collector\n"),
@@ -140,6 +163,66 @@ CASES = {
         lambda r: edit(r, APPSET, "          selfHeal: true", "          selfHeal: false"),
         "GO167",
         "prune and selfHeal on every cluster",
+    ),
+    "appset-creates-namespaces": (
+        lambda r: edit(
+            r,
+            APPSET,
+            "          - ServerSideApply=true\n",
+            "          - ServerSideApply=true\n          - CreateNamespace=true\n",
+        ),
+        "GO167",
+        "syncPolicy.syncOptions: ['ServerSideApply=true', 'CreateNamespace=true'] is not the reviewed",
+    ),
+    "appset-managed-namespace-metadata": (
+        lambda r: edit(
+            r,
+            APPSET,
+            "        syncOptions:\n",
+            "        managedNamespaceMetadata:\n          labels:\n            a: b\n        syncOptions:\n",
+        ),
+        "GO167",
+        "spec.template.spec.syncPolicy.managedNamespaceMetadata: {'labels': {'a': 'b'}} is not in the reviewed",
+    ),
+    "appset-automation-disabled": (
+        lambda r: edit(r, APPSET, "          selfHeal: true\n", "          selfHeal: true\n          enabled: false\n"),
+        "GO167",
+        "spec.template.spec.syncPolicy.automated: ",
+    ),
+    "appset-deletes-what-it-deployed": (
+        lambda r: edit(r, APPSET, "    preserveResourcesOnDeletion: true", "    preserveResourcesOnDeletion: false"),
+        "GO167",
+        "spec.syncPolicy: {'preserveResourcesOnDeletion': False} is not the reviewed",
+    ),
+    "appset-sync-policy-a-string": (
+        lambda r: edit(
+            r,
+            APPSET,
+            "      syncPolicy:\n        automated:\n          prune: true\n          selfHeal: true\n",
+            "      syncPolicy: x\n      x:\n        automated:\n          prune: true\n          selfHeal: true\n",
+        ),
+        "GO167",
+        "spec.template.spec.syncPolicy: 'x' is not the reviewed sync policy",
+    ),
+    "addons-sync-wave-on-the-app-deployment": (
+        lambda r: edit(
+            r,
+            "apps/flask-app/base/deployment.yaml",
+            "  annotations:\n",
+            '  annotations:\n    argocd.argoproj.io/sync-wave: "-1"\n',
+        ),
+        "GO150",
+        "metadata.annotations.argocd.argoproj.io/sync-wave: 'argocd.argoproj.io/sync-wave=-1' changes how Argo CD",
+    ),
+    "addons-sync-wave-on-the-app-appset": (
+        lambda r: edit(
+            r,
+            "argocd/applicationset.yaml",
+            "metadata:\n  name: flask-app\n",
+            'metadata:\n  name: flask-app\n  annotations:\n    argocd.argoproj.io/sync-wave: "-1"\n',
+        ),
+        "GO150",
+        "ApplicationSet/flask-app: metadata.annotations.argocd.argoproj.io/sync-wave",
     ),
     "app-appset-in-the-addons-project": (
         lambda r: edit(r, "argocd/applicationset.yaml", "      project: flask-app", "      project: addons"),
@@ -199,6 +282,76 @@ CASES = {
         "GO168",
         "spec.sourceRepos",
     ),
+    "project-role-may-sync": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "        - p, proj:addons:read-only, logs, get, addons/*, allow\n",
+            "        - p, proj:addons:read-only, logs, get, addons/*, allow\n"
+            "        - p, proj:addons:read-only, applications, sync, addons/*, allow\n",
+        ),
+        "GO168",
+        "spec.roles[0].policies[2]: 'p, proj:addons:read-only, applications, sync, addons/*, allow' is not a policy",
+    ),
+    "project-role-another-group": (
+        lambda r: edit(
+            r, PROJECT, "        - flask-gitops:platform\n", "        - flask-gitops:platform\n        - everyone\n"
+        ),
+        "GO168",
+        "spec.roles: is not exactly the reviewed read-only role",
+    ),
+    "project-sync-windows": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "  roles:\n",
+            "  syncWindows:\n    - kind: deny\n      schedule: '* * * * *'\n      duration: 1h\n"
+            "      applications: ['*']\n  roles:\n",
+        ),
+        "GO168",
+        "spec.syncWindows: not a field of the reviewed add-ons' project",
+    ),
+    "project-orphaned-resources": (
+        lambda r: edit(r, PROJECT, "  roles:\n", "  orphanedResources:\n    warn: false\n  roles:\n"),
+        "GO168",
+        "spec.orphanedResources: not a field",
+    ),
+    "project-cluster-blacklist": (
+        lambda r: edit(r, PROJECT, "  roles:\n", "  clusterResourceBlacklist: []\n  roles:\n"),
+        "GO168",
+        "spec.clusterResourceBlacklist: not a field",
+    ),
+    # malformed input: a one-line finding, never an internal error
+    "app-appset-template-a-string": (
+        lambda r: edit(r, "argocd/applicationset.yaml", "  template:\n", "  template: oops\n  xtemplate:\n"),
+        "GO167",
+        "ApplicationSet/flask-app: spec.template: 'oops' is not a mapping",
+    ),
+    "appset-generator-git-a-string": (
+        lambda r: edit(r, APPSET, "    - git:\n        repoURL", "    - git: x\n      y:\n        repoURL"),
+        "GO167",
+        "spec.generators: must be one git generator",
+    ),
+    "cluster-name-a-string": (
+        lambda r: edit(
+            r,
+            "clusters/dev/config.yaml",
+            "cluster:\n  name: dev # the cluster's name in Argo CD (argocd cluster add ... --name dev)\n",
+            "cluster: dev\n",
+        ),
+        "GO127",
+        "cluster: 'dev' is a string, not a mapping",
+    ),
+    "project-destination-namespace-a-list": (
+        lambda r: edit(
+            r,
+            PROJECT,
+            "    - name: dev\n      namespace: kube-system",
+            "    - name: dev\n      namespace: [kube-system]",
+        ),
+        "GO168",
+        "spec.destinations[0]: {'name': 'dev', 'namespace': ['kube-system']} is not a known cluster",
+    ),
     # the deployer account
     "deployer-binds-cluster-admin": (
         lambda r: edit(
@@ -212,6 +365,71 @@ CASES = {
         "GO152",
         "['bind', 'escalate'] grants more than it names",
     ),
+    "deployer-clusterrole-without-resourcenames": (
+        lambda r: edit(r, ROLE, "    resourceNames: [system:aggregated-metrics-reader, system:metrics-server]\n", ""),
+        "GO169",
+        "ClusterRole/flask-gitops-addons-deployer: (rendering): differs from its reviewed rendering; new sha256 ",
+    ),
+    "deployer-role-another-verb": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/role-addons.yaml",
+            "    resources: [pods]\n    verbs: [get]",
+            "    resources: [pods]\n    verbs: [get, list]",
+        ),
+        "GO169",
+        "Role/flask-gitops-addons-deployer: (rendering): differs from its reviewed rendering",
+    ),
+    "deployer-rolebinding-binds-the-app-deployer": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/rolebinding-addons.yaml",
+            "  kind: Role\n  name: flask-gitops-addons-deployer",
+            "  kind: ClusterRole\n  name: flask-gitops-deployer",
+        ),
+        "GO134",
+        "RoleBinding/flask-gitops-addons-deployer: metadata.namespace: is 'kube-system'",
+    ),
+    "deployer-clusterrolebinding-binds-the-app-deployer": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/clusterrolebinding-addons.yaml",
+            "  name: flask-gitops-addons-deployer\nsubjects",
+            "  name: flask-gitops-deployer\nsubjects",
+        ),
+        "GO169",
+        "ClusterRoleBinding/flask-gitops-addons-deployer: (rendering): differs from its reviewed rendering",
+    ),
+    "deployer-clusterrolebinding-another-subject": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/clusterrolebinding-addons.yaml",
+            "subjects:\n",
+            "subjects:\n  - kind: Group\n    name: developers\n    apiGroup: rbac.authorization.k8s.io\n",
+        ),
+        "GO169",
+        "ClusterRoleBinding/flask-gitops-addons-deployer: (rendering): differs",
+    ),
+    "app-binding-grants-the-addons-deployer": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/clusterrolebinding.yaml",
+            "subjects:\n",
+            "subjects:\n  - kind: ServiceAccount\n    name: addons-deployer\n    namespace: flask-gitops-sync\n",
+        ),
+        "GO169",
+        "subjects[0]: grants the add-ons' deployer 'flask-gitops-sync:addons-deployer' more",
+    ),
+    "deployer-account-moved": (
+        lambda r: edit(
+            r,
+            "argocd/destinations/serviceaccount-addons.yaml",
+            "automountServiceAccountToken: false",
+            "automountServiceAccountToken: true",
+        ),
+        "GO169",
+        "ServiceAccount/addons-deployer: (rendering): differs",
+    ),
     "another-role-in-kube-system": (
         lambda r: edit(
             r, "argocd/destinations/role-addons.yaml", "  name: flask-gitops-addons-deployer\n", "  name: helper\n"
@@ -220,6 +438,37 @@ CASES = {
         "Role/helper: metadata.namespace: is 'kube-system'",
     ),
 }
+
+
+def test_a_file_name_with_a_newline_under_addons_is_one_finding(repo, capsys):
+    (repo / ADDON / "x\nGO000 fake: all good.yaml").write_text("kind: ConfigMap\n")
+    lines = validate(repo, capsys)
+    assert lines == [
+        "GO166 addons/metrics-server/x\\nGO000 fake: all good.yaml: add-on file: (file): "
+        "not a file of a reviewed add-on under addons/ (repo.py ADDONS)"
+    ]
+
+
+def test_an_appproject_file_that_is_not_read_is_no_missing_project_per_application(repo, capsys):
+    edit(repo, PROJECT, "  description: cluster", "  description: x\n  description: cluster")
+    lines = validate(repo, capsys)
+    assert [line.split(" ", 1)[0] for line in lines] == ["YAML", "GO153"], lines
+
+
+def test_the_pinned_image_may_be_pinned_by_digest_too(repo, capsys):
+    edit(repo, f"{ADDON}/kustomization.yaml", "newTag: v0.8.0", f"newTag: v0.8.0\n    digest: sha256:{'ab' * 32}")
+    assert validate(repo, capsys) == []
+
+
+@pytest.mark.parametrize("pid", [f"GO{n}" for n in range(162, 170)])
+def test_the_addon_policies_cannot_be_switched_off(repo, capsys, pid):
+    edit(repo, "gitops.yaml", "skipPolicies: []", f"skipPolicies: [{pid}]")
+    assert main(["-C", str(repo), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"{pid} cannot be switched off" in err
+    assert main(["-C", str(repo), "validate", "--skip-policy", pid]) == 2
+    assert f"{pid} cannot be switched off" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

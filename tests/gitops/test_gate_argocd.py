@@ -78,7 +78,7 @@ def test_argocd_annotations_are_refused_unless_reviewed(repo, capsys, rel, key, 
 
 def test_a_reviewed_annotation_passes(repo, capsys):
     annotate(repo, DEPLOY, "argocd.argoproj.io/sync-wave", "1")
-    edit(repo, "gitops.yaml", "reviewedAnnotations:\n", "reviewedAnnotations:\n  - argocd.argoproj.io/sync-wave=1\n")
+    edit(repo, "gitops.yaml", "reviewedAnnotations: []\n", "reviewedAnnotations:\n  - argocd.argoproj.io/sync-wave=1\n")
     assert "GO150" not in ids(validate(repo, capsys))
 
 

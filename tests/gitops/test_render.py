@@ -15,6 +15,7 @@ def test_render_writes_every_target(repo, tmp_path, capsys):
             "argocd__destinations.yaml",
             "argocd__notifications.yaml",
             "argocd__projects.yaml",
+            "argocd__settings.yaml",
             "apps__flask-app__overlays__dev.yaml",
             "apps__flask-app__overlays__staging.yaml",
             "apps__flask-app__overlays__prod.yaml",

@@ -27,6 +27,15 @@ def plan_configure(repo: Repo, repo_url: str | None, image: str | None) -> list[
         raise GitopsError(f"--repo {repo_url!r}: expected https://host/owner/name(.git) or git@host:owner/name")
     if image is not None:
         oci.image_name(image)
+        host = image.split("/", 1)[0]
+        if "/" not in image or not ("." in host or ":" in host or host == "localhost"):
+            raise GitopsError(
+                f"--image {image!r}: name its registry (registry.example.com/owner/name): "
+                "the add-ons' mirrors sit beside it (docs/addons.md)"
+            )
+        for addon in repo.addons:
+            if image == addon.mirror(image):
+                raise GitopsError(f"--image {image!r}: that is add-on {addon.name}'s mirror; give the app its own name")
     replacements: list[tuple[str, str]] = []
     if repo_url is not None and repo_url != repo.repo_url:
         replacements.append((repo.repo_url, repo_url))

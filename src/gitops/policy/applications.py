@@ -31,12 +31,16 @@ def _destination_allowed(dest: dict, allowed: list[dict]) -> bool:
 
 def _generator_entries(doc: Doc, root: Path) -> Iterator[tuple[str, str, str, bool, list[Path]]]:
     """(field, path pattern, files or directories, excluded, matches) of every git generator entry."""
-    for g, generator in enumerate((doc.body.get("spec") or {}).get("generators") or []):
-        git = generator.get("git")
-        if not git:
-            continue
+    spec = doc.body.get("spec")
+    generators = spec.get("generators") if isinstance(spec, dict) else None
+    for g, generator in enumerate(generators if isinstance(generators, list) else []):
+        git = generator.get("git") if isinstance(generator, dict) else None
+        if not isinstance(git, dict):
+            continue  # not a git generator Argo CD can read: its render fails (GO124)
         for kind in ("files", "directories"):
-            for k, entry in enumerate(git.get(kind) or []):
+            entries = git.get(kind)
+            for k, entry in enumerate(entries if isinstance(entries, list) else []):
+                entry = entry if isinstance(entry, dict) else {}
                 pattern = str(entry.get("path", ""))
                 matches = [m for m in sorted(root.glob(pattern)) if (m.is_file() if kind == "files" else m.is_dir())]
                 yield f"spec.generators[{g}].git.{kind}[{k}].path", pattern, kind, bool(entry.get("exclude")), matches
@@ -97,9 +101,11 @@ def appset_generator(doc: Doc, scope: Scope) -> Iterator[Outcome]:
 @check("GO120", "argocd-project")
 def argocd_project(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """An Application in a missing project never syncs."""
+    unread = scope.context.unread_projects  # their failure is reported: not a missing project per Application
     for spec, where, label, project in _apps(doc, scope):
         name = spec.get("project", "default")
-        yield Outcome(f"{where}.project", None if project is not None else f"AppProject {name!r} is not defined{label}")
+        missing = project is None and not unread
+        yield Outcome(f"{where}.project", f"AppProject {name!r} is not defined{label}" if missing else None)
 
 
 @check("GO121", "argocd-destination")

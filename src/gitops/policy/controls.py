@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..repo import ADDONS_APPSET, ADDONS_APPSET_ANNOTATIONS
 from .applications import _rendered, applications
 from .appsets import APPSET_FIELDS, GENERATOR_FIELDS, _generator_fields
 from .registry import INPUT, Doc, Outcome, Scope, check
@@ -55,12 +56,15 @@ def _controlled(key: str) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in CONTROL_DOMAINS)
 
 
-def _metadata_controls(meta: object, where: str, application: bool, scope: Scope) -> Iterator[Outcome]:
-    """Outcomes for the Argo CD annotations, labels and finalizers of one object's ``meta``."""
+def _metadata_controls(
+    meta: object, where: str, application: bool, scope: Scope, also: frozenset[str] = frozenset()
+) -> Iterator[Outcome]:
+    """Outcomes for the Argo CD annotations, labels and finalizers of one object's ``meta``
+    (``also``: the key=value annotations reviewed for this object alone)."""
     if not isinstance(meta, dict):
         return
     allowed = INFORMATIONAL + (APPLICATION_INFORMATIONAL if application else ())
-    reviewed = scope.context.reviewed_annotations
+    reviewed = scope.context.reviewed_annotations | also
     for kind in ("annotations", "labels"):
         values = meta.get(kind) or {}
         for key, value in sorted(values.items(), key=lambda kv: str(kv[0])) if isinstance(values, dict) else ():
@@ -96,9 +100,12 @@ def argocd_annotations(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     Replace=true,Force=true` deletes and recreates the Deployment, a compare option hides
     drift, a tracking id hands the resource to another Application, `skip-reconcile` stops
     Argo CD. Each one is refused unless gitops.yaml reviewedAnnotations lists it as key=value
-    (UI links and notification subscriptions are allowed); so are the namespace metadata
+    (UI links and notification subscriptions are allowed; the addons ApplicationSet's sync
+    wave is reviewed in the code, repo.py ADDONS_APPSET_ANNOTATIONS); so are the namespace metadata
     Argo CD writes, and an Application's resources finalizer unless reviewedFinalizers lists it."""
-    yield from _metadata_controls(doc.body.get("metadata"), "metadata", doc.kind == "Application", scope)
+    addons = doc.kind == "ApplicationSet" and doc.name == ADDONS_APPSET and bool(scope.context.addons)
+    also = ADDONS_APPSET_ANNOTATIONS if addons else frozenset()
+    yield from _metadata_controls(doc.body.get("metadata"), "metadata", doc.kind == "Application", scope, also)
     if doc.kind == "ApplicationSet":
         for app in _rendered(doc, scope).applications:
             name = (app.get("metadata") or {}).get("name")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..repo import ADDONS_DEPLOYER_ROLE, ADDONS_PROJECT
-from .addons import addon_application
+from ..repo import ADDONS_PROJECT
+from .addons import addon_application, is_reviewed_deployer
 from .applications import applications
 from .objects import CLUSTER_SCOPED
 from .registry import Doc, Outcome, Scope, check
@@ -31,21 +31,27 @@ def system_namespaces(doc: Doc, scope: Scope) -> Iterator[Outcome]:
     """kube-system, kube-public and kube-node-lease belong to the cluster itself: a binding,
     workload or Application there runs with the control plane's privileges or is readable
     by everyone. The one exception is a cluster add-on's own (repo.py ADDONS, pinned by
-    GO162-GO168): its Applications and project, and its deployer's Role and RoleBinding."""
+    GO162-GO168): its Applications and project, and its deployer's Role and RoleBinding
+    as reviewed (GO169)."""
     addon_namespaces = {a.namespace for a in scope.context.addons}
-    deployer = doc.kind in ("Role", "RoleBinding") and doc.name == ADDONS_DEPLOYER_ROLE
+    deployer = doc.kind in ("Role", "RoleBinding") and is_reviewed_deployer(doc.body)
     if doc.kind not in CLUSTER_SCOPED and doc.kind and doc.namespace is not None:
         system = doc.namespace in SYSTEM_NAMESPACES and not (deployer and doc.namespace in addon_namespaces)
         yield Outcome("metadata.namespace", f"is {doc.namespace!r}" if system else None)
     for spec, where, label, _ in applications(doc, scope):
-        ns = (spec.get("destination") or {}).get("namespace")
+        destination = spec.get("destination")
+        ns = destination.get("namespace") if isinstance(destination, dict) else None
+        ns = ns if isinstance(ns, str) else str(ns)
         addon = addon_application(spec, scope)
         system = ns in SYSTEM_NAMESPACES and not (addon and ns == addon.namespace)
         yield Outcome(f"{where}.destination.namespace", f"deploys into {ns!r}{label}" if system else None)
     if doc.kind == "AppProject":
         addons = doc.name == ADDONS_PROJECT
-        for i, dest in enumerate((doc.body.get("spec") or {}).get("destinations") or []):
-            ns = dest.get("namespace")
+        spec = doc.body.get("spec")
+        destinations = spec.get("destinations") if isinstance(spec, dict) else None
+        for i, dest in enumerate(destinations if isinstance(destinations, list) else []):
+            ns = dest.get("namespace") if isinstance(dest, dict) else None
+            ns = ns if isinstance(ns, str) else str(ns)  # a list or mapping is no namespace (the schema says so)
             system = ns in SYSTEM_NAMESPACES and not (addons and ns in addon_namespaces)
             yield Outcome(f"spec.destinations[{i}].namespace", f"allows {ns!r}" if system else None)
 

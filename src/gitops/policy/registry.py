@@ -9,7 +9,8 @@ findings, and skips the ids it is told to skip.
 Checks run at one or both of two stages: ``document`` (every rendered document, after
 kustomize) and ``input`` (the files kustomize and Argo CD read, before kustomize runs:
 each kustomization file reached from a target, each cluster's config.yaml). A
-``mandatory`` check guards kustomize itself and cannot be switched off.
+``mandatory`` check guards kustomize itself, or pins what the cluster add-ons deploy
+(policy/addons.py), and cannot be switched off.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.id} {self.file}: {self.resource}: {self.field}: {self.message}"
+        """One line whatever a file name or value holds: control characters escaped (a newline in a
+        file name under addons/ would otherwise print a second, made-up finding)."""
+        line = f"{self.id} {self.file}: {self.resource}: {self.field}: {self.message}"
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
 
 
 @dataclass
@@ -96,6 +100,9 @@ class Context:
     # The repository's AppProject specs by name, for Applications validated without them (say
     # `gitops validate argocd`, whose projects live in argocd/projects/); a run's own win.
     projects: Mapping[str, dict] = field(default_factory=dict, compare=False)
+    # The argocd/ folders that were not built (refused inputs, a failed build): their AppProjects
+    # are unknown, so an Application's missing project is no finding of its own (GO120).
+    unread_projects: tuple[str, ...] = ()
     # Every cluster folder's config.yaml as the repository model read it (Repo.cluster_configs), by folder name.
     cluster_configs: Mapping[str, ClusterConfig] = field(default_factory=dict, compare=False)
     # The cluster add-ons (Repo.addons): what they render, and how Argo CD syncs them.
@@ -141,7 +148,7 @@ class Policy:
     reason: str
     function: CheckFunction
     stages: frozenset[str] = frozenset({DOCUMENT})
-    mandatory: bool = False  # guards kustomize itself: cannot be skipped
+    mandatory: bool = False  # guards kustomize itself or pins the cluster add-ons: cannot be skipped
     addons: bool = False  # reads what a cluster add-on renders (the others never see it: policy/addons.py)
 
 
@@ -183,7 +190,8 @@ def check_skippable(skip: Iterable[str]) -> None:
     mandatory = sorted(pid for pid in skipped if POLICIES[pid].mandatory)
     if mandatory:
         raise ValueError(
-            f"policy id(s) {', '.join(mandatory)} cannot be switched off (they keep kustomize offline and bounded)"
+            f"policy id(s) {', '.join(mandatory)} cannot be switched off "
+            "(they keep kustomize offline and bounded, and pin what the cluster add-ons deploy)"
         )
 
 

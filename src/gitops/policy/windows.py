@@ -84,7 +84,8 @@ def sync_window_cover(doc: Doc, scope: Scope) -> Iterator[Outcome]:
         if content is None:
             continue  # GO127 reports it
         env, auto = content.get("environment"), content.get("autoSync")
-        cluster = str((content.get("cluster") or {}).get("name", ""))
+        named = content.get("cluster")
+        cluster = str(named.get("name", "")) if isinstance(named, dict) else ""  # else GO127 reports it
         namespace = str(content.get("namespace", ""))
         if env not in scope.context.digest_required and auto is not False:
             continue
