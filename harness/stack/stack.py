@@ -43,13 +43,6 @@ def cluster_configs(root: Path) -> list[dict]:
     return configs
 
 
-def addon_image(root: Path, addon: str) -> str:
-    """The image an add-on's Deployment asks for: its kustomization's ``images:`` entry."""
-    kustomization = yaml.safe_load((root / "addons" / addon / "kustomization.yaml").read_text())
-    entry = next(e for e in kustomization["images"] if e["name"] == addon)
-    return f"{entry['newName']}:{entry['newTag']}"
-
-
 def app_state(app: dict) -> tuple[str, str, str]:
     status = app.get("status") or {}
     return (
@@ -131,9 +124,11 @@ class Stack:
             archive, digest = image.service(root, cache, state / "images", release.TAG, revision)
             real = node.RealNode(procs, plane.clusters[names[0]], node.binaries(cache, pins), plane.pki)
             # Metrics Server runs there as the pod Argo CD syncs (addons/metrics-server), from an
-            # image of the pinned binary under the name that Deployment asks for.
+            # image of the pinned binary under the name that Deployment asks for (GO164's).
+            repo = Repo.load(root)
+            (addon,) = [a for a in repo.addons if a.name == "metrics-server"]
             metrics = image.binary_image(cache, state / "images", kube.metrics_server(cache, pins),
-                                         addon_image(root, "metrics-server"))  # fmt: skip
+                                         f"{addon.mirror(repo.image)}:{addon.version}")  # fmt: skip
             real.start([image.pause(cache, state / "images"), archive, metrics])
         procs.spawn(
             "cloud",
@@ -186,7 +181,6 @@ class Stack:
         stack.bootstrap()
         write_private(state / "stack.json", json.dumps(stack.describe(), indent=1))
         step("waiting for every Application to settle")
-
         stack.wait_settled(on_healthy=lambda name: step(f"{name} Synced + Healthy"))
         step("ready")
         return stack
@@ -253,7 +247,11 @@ class Stack:
         """Each cluster's app, and its add-ons (addons/, synced on every cluster)."""
         configs = cluster_configs(self.root)
         apps = {f"flask-app-{c['cluster']['name']}": c for c in configs}
-        addons = {f"metrics-server-{c['cluster']['name']}": {**c, "autoSync": True} for c in configs}
+        addons = {
+            addon.application(c["cluster"]["name"]): {**c, "autoSync": True}
+            for addon in Repo.load(self.root).addons
+            for c in configs
+        }
         return {**addons, **apps}
 
     def wait_settled(self, timeout: float = 300, on_healthy=lambda name: None) -> dict[str, dict]:
