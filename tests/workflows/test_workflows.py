@@ -638,7 +638,7 @@ def test_dependabot_covers_actions_pip_docker_and_the_go_wrappers_grouped_with_a
     assert all(u.get("groups") for u in ecosystems.values())
     assert all(u.get("cooldown", {}).get("default-days", 0) >= 7 for u in ecosystems.values())
     go_modules = {f"/{p.parent.relative_to(ROOT)}" for p in (ROOT / "tools").glob("*/go.mod")}
-    assert go_modules == {"/tools/k8s", "/tools/argocd", "/tools/kube-router"}
+    assert go_modules == {"/tools/k8s", "/tools/argocd", "/tools/kube-router", "/tools/metrics-server"}
     assert set(ecosystems["gomod"]["directories"]) == go_modules
 
 
@@ -673,6 +673,7 @@ def _owners(path: str) -> list[str]:
         "tools/k8s/go.mod",
         "tools/argocd/go.mod",
         "tools/kube-router/go.mod",
+        "tools/metrics-server/go.mod",
         "requirements/dev.txt",
         "pyproject.toml",
     ],
