@@ -346,7 +346,8 @@ class ControlPlane:
         # kwok's server plays every node's kubelet (HTTPS, with the stack's certificate): Metrics
         # Server scrapes the address and port kwok reports in each Node's status.
         metrics = self.procs.state / "kwok-metrics.yaml"
-        metrics.write_text("---\n".join(json.dumps(document) + "\n" for document in METRICS))
+        if not metrics.exists():  # one file for every cluster's kwok
+            metrics.write_text("---\n".join(json.dumps(document) + "\n" for document in METRICS))
         kubelet_port = free_port()
         self.procs.spawn(
             f"{cluster.name}-kwok",
